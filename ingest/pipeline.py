@@ -1,0 +1,78 @@
+"""Ingest = read → clean → split → store, for local files and folders."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from ingest.db import session_scope
+from ingest.extract import RawArticle, read_paths
+from ingest.models import GLOBAL_GUILD
+from ingest.store import StoreResult, get_or_create_source, store_articles
+
+log = logging.getLogger(__name__)
+
+BATCH_SIZE = 100
+Progress = Callable[[int, int], None]
+"""Called with (done, total) as a long job advances."""
+
+
+@dataclass
+class IngestReport:
+    source_id: int
+    source_name: str
+    result: StoreResult
+    problems: list[str] = field(default_factory=list)
+
+
+def default_source_name(paths: list[Path]) -> str:
+    first = paths[0].resolve()
+    return first.name if first.is_dir() else first.stem
+
+
+def ingest_paths(
+    engine: Engine,
+    paths: list[Path],
+    source_name: str | None = None,
+    guild_id: int = GLOBAL_GUILD,
+    progress: Progress | None = None,
+) -> IngestReport:
+    """Read the files under ``paths`` into one local source; bad files are reported and skipped."""
+    read = read_paths(paths)
+    name = source_name or default_source_name(paths)
+    report = store_raw_articles(engine, read.articles, name, guild_id, progress)
+    report.problems[:0] = read.problems
+    for problem in read.problems:
+        log.warning("skipped: %s", problem)
+    return report
+
+
+def store_raw_articles(
+    engine: Engine,
+    articles: list[RawArticle],
+    source_name: str,
+    guild_id: int = GLOBAL_GUILD,
+    progress: Progress | None = None,
+    kind: str = "local",
+    location: str | None = None,
+) -> IngestReport:
+    """Store already-read articles into the named source, in batches of one transaction each."""
+    with session_scope(engine) as session:
+        source = get_or_create_source(
+            session, source_name, kind, location or f"local:{source_name}", guild_id
+        )
+        source_id = source.id
+    total = StoreResult()
+    for start in range(0, len(articles), BATCH_SIZE):
+        with session_scope(engine) as session:
+            source = get_or_create_source(
+                session, source_name, kind, location or f"local:{source_name}", guild_id
+            )
+            total.merge(store_articles(session, source, articles[start : start + BATCH_SIZE]))
+        if progress:
+            progress(min(start + BATCH_SIZE, len(articles)), len(articles))
+    return IngestReport(source_id=source_id, source_name=source_name, result=total)

