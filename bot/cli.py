@@ -235,3 +235,7 @@ def ensure_sample_corpus(context: AppContext, quiet: bool) -> None:
 
 def main() -> None:  # pragma: no cover - console script entry
     app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -23,6 +23,8 @@ DEFAULT_K = 3
 # Calibrated with bench/calibrate_abstention.py on questions the sample corpus cannot answer.
 DEFAULT_MIN_SCORE = 0.35
 CANDIDATES_PER_ANSWER = 8
+SAME_ARTICLE_PENALTY = 0.1
+NEAR_DUPLICATE = 0.6  # share of word trigrams of the shorter text
 WORD = re.compile(r"[\w'’-]+")
 STOPWORDS = frozenset(
     (
@@ -140,25 +142,31 @@ class Answerer:
 
 
 def diversify(quotes: list[Quote], records: list[PassageRecord], wanted: int) -> list[Quote]:
-    """Best first, no near-duplicate texts, one passage per article before any article's second."""
+    """Best first, without near-duplicate texts, preferring articles not quoted yet.
+
+    A further passage of an article already chosen competes with ``SAME_ARTICLE_PENALTY``
+    taken off its score, so a second article wins unless it is clearly worse.
+    """
     unique: list[tuple[Quote, PassageRecord]] = []
     shingles: list[set[str]] = []
     for quote, record in zip(quotes, records, strict=True):
         mine = _shingles(quote.text)
-        if any(_overlap(mine, other) >= 0.6 for other in shingles):
+        if any(_overlap(mine, other) >= NEAR_DUPLICATE for other in shingles):
             continue
         unique.append((quote, record))
         shingles.append(mine)
-    first: list[Quote] = []
-    rest: list[Quote] = []
-    seen_articles: set[int] = set()
-    for quote, record in unique:
-        if record.article_id in seen_articles:
-            rest.append(quote)
-        else:
-            seen_articles.add(record.article_id)
-            first.append(quote)
-    return (first + rest)[:wanted] if len(first) < wanted else first[:wanted]
+    chosen: list[Quote] = []
+    per_article: dict[int, int] = {}
+    while unique and len(chosen) < wanted:
+        best = max(
+            range(len(unique)),
+            key=lambda i: unique[i][0].score
+            - SAME_ARTICLE_PENALTY * per_article.get(unique[i][1].article_id, 0),
+        )
+        quote, record = unique.pop(best)
+        chosen.append(quote)
+        per_article[record.article_id] = per_article.get(record.article_id, 0) + 1
+    return chosen
 
 
 def _shingles(text: str) -> set[str]:

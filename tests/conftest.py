@@ -58,3 +58,19 @@ def open_engine_in_schema(url: str, schema: str) -> Engine:
 def engine(request: pytest.FixtureRequest) -> Engine:
     """The same test on SQLite and on PostgreSQL."""
     return request.getfixturevalue(f"{request.param}_engine")
+
+
+@pytest.fixture(scope="session")
+def sample_index(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder):  # type: ignore[no-untyped-def]
+    """The shipped sample corpus in SQLite, indexed once per session (read-only for tests)."""
+    from index.search import Retriever
+    from ingest.pipeline import ingest_paths
+    from ingest.sample import SAMPLE_CORPUS
+
+    folder = tmp_path_factory.mktemp("sample")
+    engine = open_engine(f"sqlite:///{folder / 'newsbot.db'}")
+    ingest_paths(engine, [SAMPLE_CORPUS], "sample")
+    retriever = Retriever(engine, embedder, folder / "index")
+    retriever.sync()
+    yield retriever
+    engine.dispose()

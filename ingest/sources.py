@@ -1,0 +1,152 @@
+"""Managing sources: add (validated), list with health, remove with everything they brought."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ingest.errors import InputError
+from ingest.models import GLOBAL_GUILD, Article, Passage, Source
+
+log = logging.getLogger(__name__)
+
+WEB_SCHEMES = ("http", "https")
+MAX_NAME_CHARS = 100
+
+
+@dataclass(frozen=True)
+class SourceStatus:
+    """A source and its health, as ``sources list`` and ``/source list`` show it."""
+
+    id: int
+    name: str
+    kind: str
+    location: str
+    guild_id: int
+    last_success_at: datetime | None
+    last_error: str | None
+    last_error_at: datetime | None
+    articles: int
+    passages: int
+
+
+@dataclass(frozen=True)
+class Removed:
+    name: str
+    articles: int
+    passages: int
+
+
+def validate_web_url(url: str) -> str:
+    """A syntactically valid http(s) URL, or a one-line reason it is not one.
+
+    Whether its host may be fetched (no internal addresses) is decided at fetch time, on
+    every hop, by the fetcher.
+    """
+    url = url.strip()
+    try:
+        parts = urlsplit(url)
+    except ValueError as error:
+        raise InputError(f"not a valid URL: {url!r}") from error
+    if parts.scheme.lower() not in WEB_SCHEMES:
+        raise InputError(f"only http and https sources are allowed, not {parts.scheme or 'none'}:")
+    if not parts.hostname:
+        raise InputError(f"the URL has no host: {url!r}")
+    if parts.username or parts.password:
+        raise InputError("URLs with credentials are not accepted")
+    return url
+
+
+def add_source(
+    session: Session, location: str, name: str | None = None, guild_id: int = GLOBAL_GUILD
+) -> Source:
+    """Store a new web source (kind decided on first fetch) or a local file or folder."""
+    if "://" in location:
+        location = validate_web_url(location)
+        kind = "web"
+        default_name = urlsplit(location).hostname or location
+    else:
+        path = Path(location).expanduser()
+        if not path.exists():
+            raise InputError(f"no such file or folder: {location}")
+        location = str(path.resolve())
+        kind = "local"
+        default_name = path.name
+    name = (name or default_name).strip()[:MAX_NAME_CHARS]
+    existing = session.scalar(
+        select(Source).where(Source.guild_id == guild_id, Source.location == location)
+    )
+    if existing is not None:
+        raise InputError(f"already a source: {existing.name} (id {existing.id})")
+    source = Source(name=name, kind=kind, location=location, guild_id=guild_id)
+    session.add(source)
+    session.flush()
+    log.info("source %s added: %s (%s)", source.id, location, kind)
+    return source
+
+
+def list_sources(session: Session, guild_id: int | None = None) -> list[SourceStatus]:
+    """Sources one server can see (its own and global ones), or all of them."""
+    articles = (
+        select(Article.source_id, func.count(Article.id).label("n"))
+        .group_by(Article.source_id)
+        .subquery()
+    )
+    passages = (
+        select(Article.source_id, func.count(Passage.id).label("n"))
+        .join(Passage, Passage.article_id == Article.id)
+        .group_by(Article.source_id)
+        .subquery()
+    )
+    query = (
+        select(Source, func.coalesce(articles.c.n, 0), func.coalesce(passages.c.n, 0))
+        .outerjoin(articles, articles.c.source_id == Source.id)
+        .outerjoin(passages, passages.c.source_id == Source.id)
+        .order_by(Source.id)
+    )
+    if guild_id is not None:
+        query = query.where(Source.guild_id.in_([GLOBAL_GUILD, guild_id]))
+    return [
+        SourceStatus(
+            id=source.id,
+            name=source.name,
+            kind=source.kind,
+            location=source.location,
+            guild_id=source.guild_id,
+            last_success_at=source.last_success_at,
+            last_error=source.last_error,
+            last_error_at=source.last_error_at,
+            articles=int(n_articles),
+            passages=int(n_passages),
+        )
+        for source, n_articles, n_passages in session.execute(query)
+    ]
+
+
+def remove_source(session: Session, source_id: int, guild_id: int | None = None) -> Removed:
+    """Delete a source with its articles and passages; the next index sync drops their vectors.
+
+    With ``guild_id`` given, only that server's own sources can be removed.
+    """
+    source = session.get(Source, source_id)
+    if source is None or (guild_id is not None and source.guild_id != guild_id):
+        raise InputError(f"no source with id {source_id} on this server")
+    n_articles = session.scalar(
+        select(func.count(Article.id)).where(Article.source_id == source_id)
+    )
+    n_passages = session.scalar(
+        select(func.count(Passage.id))
+        .join(Article, Passage.article_id == Article.id)
+        .where(Article.source_id == source_id)
+    )
+    removed = Removed(source.name, int(n_articles or 0), int(n_passages or 0))
+    session.delete(source)
+    session.flush()
+    log.info("source %s removed with %s articles", source_id, removed.articles)
+    return removed

@@ -1,0 +1,108 @@
+"""Answers on the sample corpus: the passage that answers comes first, or the bot abstains."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from index.answer import Answerer, best_sentence, validate_question
+from index.search import Retriever
+from ingest.errors import InputError
+
+pytestmark = pytest.mark.slow
+
+QUESTIONS = Path(__file__).resolve().parent.parent / "fixtures" / "sample_questions.md"
+
+
+def load_questions() -> tuple[list[tuple[str, str]], list[str]]:
+    answerable: list[tuple[str, str]] = []
+    unanswerable: list[str] = []
+    for block in re.split(r"^### ", QUESTIONS.read_text(), flags=re.M)[1:]:
+        question = re.search(r"^Question: (.*)$", block, re.M)
+        answer = re.search(r"^Answer: (.*)$", block, re.M)
+        if question is None:
+            continue
+        if answer:
+            answerable.append((question.group(1), answer.group(1)))
+        elif block.startswith("U"):
+            unanswerable.append(question.group(1))
+    return answerable, unanswerable
+
+
+ANSWERABLE, UNANSWERABLE = load_questions()
+
+
+@pytest.fixture
+def answerer(sample_index: Retriever) -> Answerer:
+    return Answerer(sample_index.engine, sample_index)
+
+
+def test_every_sample_question_is_answered_within_five_passages(answerer: Answerer) -> None:
+    """Each of the 12 answerable questions gets its answer sentence quoted in the top 5."""
+    assert len(ANSWERABLE) == 12
+    for question, sentence in ANSWERABLE:
+        answer = answerer.answer(question, k=5)
+        assert not answer.abstained, question
+        assert any(sentence in q.text for q in answer.passages), question
+
+
+def test_most_sample_questions_are_answered_first(answerer: Answerer) -> None:
+    """At least 10 of 12 questions have the answering passage in first place."""
+    first = sum(
+        sentence in answerer.answer(question, k=1).passages[0].text
+        for question, sentence in ANSWERABLE
+    )
+    assert first >= 10
+
+
+def test_off_topic_questions_abstain(answerer: Answerer) -> None:
+    """Questions the corpus cannot answer get no quotes, only the closest titles."""
+    for question in UNANSWERABLE[:3]:
+        answer = answerer.answer(question)
+        assert answer.abstained and answer.passages == [], question
+        assert answer.closest
+
+
+def test_quotes_are_verbatim_with_citations(answerer: Answerer) -> None:
+    """A quote is the stored passage itself, with outlet, title, date and link."""
+    answer = answerer.answer("How many jobs is Brightloom Software cutting?")
+    top = answer.passages[0]
+    assert "1,150" in top.text
+    assert top.source == "Valley Wire" and top.title.startswith("Brightloom Software")
+    assert top.url and top.url.startswith("https://") and top.published_at is not None
+    assert top.highlight in top.text and "1,150" in top.highlight
+    assert answer.searched > 0
+
+
+def test_answer_json_shape(answerer: Answerer) -> None:
+    """`ask --json` output has exactly the documented keys."""
+    data = answerer.answer("Who won the Harbor City mayoral election?").as_json()
+    assert set(data) == {"question", "abstained", "passages"}
+    assert set(data["passages"][0]) == {  # type: ignore[index]
+        "text", "title", "source", "url", "published_at", "score", "passage_id",
+    }
+
+
+def test_quotes_come_from_different_articles_first(answerer: Answerer) -> None:
+    """Two outlets carrying the same wire paragraph are not quoted twice."""
+    answer = answerer.answer("What pay rise did the Harbor City dockworkers get?", k=3)
+    texts = [q.text for q in answer.passages]
+    assert sum("raises wages by 14 percent" in t for t in texts) == 1
+
+
+def test_empty_and_overlong_questions_are_refused() -> None:
+    """Blank questions and questions over 500 characters get a clear error."""
+    with pytest.raises(InputError, match="empty"):
+        validate_question("   ")
+    with pytest.raises(InputError, match="too long"):
+        validate_question("why " * 200)
+
+
+def test_highlight_is_the_best_matching_sentence() -> None:
+    """The bold sentence is the one sharing the question's words, verbatim."""
+    passage = "The mayor spoke first. The bridge reopens in January 2027. Traffic was light."
+    assert best_sentence("When does the bridge reopen?", passage) == (
+        "The bridge reopens in January 2027."
+    )

@@ -1,0 +1,91 @@
+"""The FAISS index on disk: keyed by passage id, swapped in atomically, never half-written."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from index import vectors
+from index.vectors import Catalog, VectorIndex
+
+
+def unit(rows: int, dim: int = 8, seed: int = 0) -> np.ndarray:
+    data = np.random.default_rng(seed).normal(size=(rows, dim)).astype(np.float32)
+    return data / np.linalg.norm(data, axis=1, keepdims=True)
+
+
+def catalog(ids: list[int], guild: int = 0) -> Catalog:
+    n = len(ids)
+    zeros = np.zeros(n, dtype=np.int64)
+    return Catalog(np.array(ids, dtype=np.int64), zeros + guild, zeros, zeros, zeros)
+
+
+def saved(root: Path, index: VectorIndex) -> str:
+    staged = vectors.new_version_dir(root)
+    index.version = vectors.new_version_name()
+    vectors.save_into(index, staged)
+    vectors.publish(root, staged, index.version)
+    return index.version
+
+
+def test_search_returns_passage_ids_not_positions() -> None:
+    """Vectors are found by the passage ids they were added with."""
+    index = VectorIndex("m", 8)
+    data = unit(5)
+    index.add(data, catalog([101, 205, 307, 409, 511]))
+    ids, scores = index.search(data[2], 2)
+    assert ids[0] == 307 and scores[0] == pytest.approx(1.0, abs=1e-5)
+
+
+def test_search_can_be_limited_to_allowed_ids() -> None:
+    """A filter admits only some passages, even when others are nearer."""
+    index = VectorIndex("m", 8)
+    data = unit(4)
+    index.add(data, catalog([1, 2, 3, 4]))
+    ids, _ = index.search(data[0], 4, allowed=np.array([3, 4]))
+    assert sorted(ids.tolist()) == [3, 4]
+
+
+def test_removed_passages_are_no_longer_found() -> None:
+    """Removing ids drops their vectors and catalog rows."""
+    index = VectorIndex("m", 8)
+    data = unit(3)
+    index.add(data, catalog([1, 2, 3]))
+    index.remove(np.array([2]))
+    ids, _ = index.search(data[1], 3)
+    assert 2 not in ids.tolist() and len(index) == 2
+    assert index.catalog.ids.tolist() == [1, 3]
+
+
+def test_saved_index_loads_with_manifest(tmp_path: Path) -> None:
+    """A saved version reloads with the same vectors and a manifest of model, dimension, count."""
+    index = VectorIndex("my-model", 8)
+    index.add(unit(3), catalog([7, 8, 9]))
+    version = saved(tmp_path, index)
+    loaded = vectors.load(tmp_path)
+    assert loaded is not None and loaded.version == version and len(loaded) == 3
+    manifest = vectors.read_manifest(tmp_path)
+    assert manifest is not None
+    assert (manifest.model, manifest.dimension, manifest.count) == ("my-model", 8, 3)
+
+
+def test_crash_while_saving_keeps_the_old_index(tmp_path: Path) -> None:
+    """A half-written new version is ignored: readers keep the last published one."""
+    old = VectorIndex("m", 8)
+    old.add(unit(2), catalog([1, 2]))
+    saved(tmp_path, old)
+    staged = vectors.new_version_dir(tmp_path)
+    (staged / vectors.VECTORS_FILE).write_bytes(b"truncated")  # the crash happens here
+    loaded = vectors.load(tmp_path)
+    assert loaded is not None and len(loaded) == 2
+
+
+def test_publishing_removes_old_versions(tmp_path: Path) -> None:
+    """After a swap only the live version stays on disk."""
+    index = VectorIndex("m", 8)
+    index.add(unit(2), catalog([1, 2]))
+    saved(tmp_path, index)
+    latest = saved(tmp_path, index)
+    assert [p.name for p in tmp_path.iterdir() if p.is_dir()] == [latest]

@@ -1,0 +1,107 @@
+"""Reading local files: every format, and a clear one-line error for every bad input."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from ingest.errors import InputError
+from ingest.extract import collect_files, read_paths
+from ingest.sample import SAMPLE_CORPUS
+
+
+def test_jsonl_reads_every_field(tmp_path: Path) -> None:
+    """A JSONL line becomes an article with title, body, url, outlet, date and author."""
+    record = {
+        "title": "Tram line approved",
+        "body": "The council voted 9-4.\n\nWork starts soon.",
+        "url": "https://ledger.example/tram",
+        "source": "Harbor City Ledger",
+        "published_at": "2026-03-12T07:30:00-04:00",
+        "author": "Jane Roe",
+    }
+    path = tmp_path / "a.jsonl"
+    path.write_text(json.dumps(record) + "\n")
+    [article] = read_paths([path]).articles
+    assert (article.title, article.url, article.outlet, article.author) == (
+        "Tram line approved",
+        "https://ledger.example/tram",
+        "Harbor City Ledger",
+        "Jane Roe",
+    )
+    assert article.published_at == datetime(2026, 3, 12, 11, 30, tzinfo=UTC)
+
+
+def test_malformed_jsonl_line_is_reported_and_good_lines_kept(tmp_path: Path) -> None:
+    """A broken line is named by its number; the lines around it are still read."""
+    good = json.dumps({"title": "T", "body": "Body text here."})
+    path = tmp_path / "feed.jsonl"
+    path.write_text("\n".join([good, "{not json", json.dumps({"title": "no body"}), good]))
+    report = read_paths([path])
+    assert len(report.articles) == 2
+    assert [p.split(": ", 1)[1] for p in report.problems] == [
+        "line 2: Expecting property name enclosed in double quotes",
+        'line 3: missing "body"',
+    ]
+
+
+def test_bad_date_is_reported(tmp_path: Path) -> None:
+    """A published_at that is not ISO 8601 is a per-line problem, not a crash."""
+    path = tmp_path / "d.jsonl"
+    path.write_text(json.dumps({"title": "T", "body": "B.", "published_at": "last Tuesday"}))
+    report = read_paths([path])
+    assert report.articles == []
+    assert "not ISO 8601" in report.problems[0]
+
+
+def test_missing_path_is_an_error(tmp_path: Path) -> None:
+    """A path that does not exist stops the run before anything is read."""
+    with pytest.raises(InputError, match="no such file or folder"):
+        collect_files([tmp_path / "nope.txt"])
+
+
+def test_binary_file_is_refused(tmp_path: Path) -> None:
+    """A binary file with a text extension is reported, not stored as gibberish."""
+    path = tmp_path / "image.txt"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+    report = read_paths([path])
+    assert report.articles == []
+    assert report.problems == [f"{path}: binary file, not text"]
+
+
+def test_invalid_utf8_is_refused(tmp_path: Path) -> None:
+    """Latin-1 bytes are reported with the offending position."""
+    path = tmp_path / "latin.txt"
+    path.write_bytes("Caf\xe9 opens\n\nIt opened.".encode("latin-1"))
+    report = read_paths([path])
+    assert report.articles == []
+    assert "not valid UTF-8 (byte 3)" in report.problems[0]
+
+
+def test_unsupported_extension_is_refused(tmp_path: Path) -> None:
+    """Naming a .pdf directly is an error that lists the supported types."""
+    path = tmp_path / "paper.pdf"
+    path.write_bytes(b"%PDF-1.4")
+    with pytest.raises(InputError, match="unsupported file type .pdf"):
+        collect_files([path])
+
+
+def test_text_file_title_is_first_line(tmp_path: Path) -> None:
+    """In .txt and .md files the first non-empty line is the title."""
+    path = tmp_path / "story.md"
+    path.write_text("\n# Bridge closes\n\nThe bridge closed on Monday.\n")
+    [article] = read_paths([path]).articles
+    assert article.title == "Bridge closes"
+    assert article.body == "The bridge closed on Monday."
+
+
+def test_sample_corpus_reads_all_twelve_articles() -> None:
+    """The shipped sample corpus has twelve articles across JSONL, text and HTML."""
+    report = read_paths([SAMPLE_CORPUS])
+    assert report.problems == []
+    assert len(report.articles) == 12
+    html = [a for a in report.articles if a.key.endswith(".html")]
+    assert all(a.published_at and a.outlet and a.author for a in html)

@@ -1,0 +1,95 @@
+"""Storing articles and passages, on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine, func, select
+
+from ingest.db import session_scope
+from ingest.extract import RawArticle
+from ingest.models import Article, Passage
+from ingest.pipeline import ingest_paths, store_raw_articles
+from ingest.sample import SAMPLE_CORPUS
+from ingest.sources import remove_source
+from ingest.split import MAX_PASSAGE_CHARS
+
+
+def article(key: str, body: str, title: str = "Bridge closes for repairs") -> RawArticle:
+    return RawArticle(title=title, body=body, key=key, url=f"https://ledger.example/{key}")
+
+
+BODY = (
+    "The Old Mill Bridge will close on Monday for fourteen months of repairs.\n\n"
+    "Inspectors found corroded bearings during a routine check in September."
+)
+
+
+def counts(engine: Engine) -> tuple[int, int]:
+    with session_scope(engine) as session:
+        return (
+            session.scalar(select(func.count(Article.id))) or 0,
+            session.scalar(select(func.count(Passage.id))) or 0,
+        )
+
+
+def test_ingesting_twice_adds_nothing(engine: Engine) -> None:
+    """The same sample corpus ingested twice leaves the same articles and passages."""
+    first = ingest_paths(engine, [SAMPLE_CORPUS], "sample")
+    before = counts(engine)
+    second = ingest_paths(engine, [SAMPLE_CORPUS], "sample")
+    assert first.result.added == 12
+    assert second.result.added == 0 and second.result.unchanged == 12
+    assert second.result.passages_added == 0
+    assert counts(engine) == before
+
+
+def test_changed_article_replaces_its_passages(engine: Engine) -> None:
+    """An updated article keeps one copy: new passages in, old ones out."""
+    store_raw_articles(engine, [article("bridge", BODY)], "ledger")
+    updated = BODY.replace("fourteen months", "sixteen months")
+    result = store_raw_articles(engine, [article("bridge", updated)], "ledger").result
+    assert (result.updated, result.passages_removed) == (1, 1)
+    with session_scope(engine) as session:
+        texts = list(session.scalars(select(Passage.text)))
+    assert len(texts) == 1 and "sixteen months" in texts[0]
+
+
+def test_same_story_under_another_url_is_a_duplicate(engine: Engine) -> None:
+    """Identical text at a second URL of the same source is not stored twice."""
+    result = store_raw_articles(
+        engine, [article("bridge", BODY), article("bridge?amp=1", BODY)], "ledger"
+    ).result
+    assert (result.added, result.duplicates) == (1, 1)
+
+
+def test_passages_fit_and_point_back_to_their_article(engine: Engine) -> None:
+    """Every stored passage is at most 1,000 characters and knows its article and position."""
+    ingest_paths(engine, [SAMPLE_CORPUS], "sample")
+    with session_scope(engine) as session:
+        rows = session.execute(select(Passage.text, Passage.article_id, Passage.position)).all()
+    assert rows
+    assert all(len(text) <= MAX_PASSAGE_CHARS for text, _, _ in rows)
+    positions: dict[int, list[int]] = {}
+    for _, article_id, position in rows:
+        positions.setdefault(article_id, []).append(position)
+    assert all(sorted(p) == list(range(len(p))) for p in positions.values())
+
+
+def test_noise_never_becomes_a_passage(engine: Engine) -> None:
+    """UI lines, bylines and author bios of the sample outlets are not stored as passages."""
+    ingest_paths(engine, [SAMPLE_CORPUS], "sample")
+    with session_scope(engine) as session:
+        texts = list(session.scalars(select(Passage.text)))
+    paragraphs = [p for t in texts for p in t.split("\n\n")]
+    for noise in ("Read more", "Show More", "News Feed", "min read", "Avatar", "Article image"):
+        assert not any(p.strip() == noise for p in paragraphs), noise
+    assert not any(p.startswith("Related Sources") for p in paragraphs)
+
+
+def test_removing_a_source_removes_its_articles_and_passages(engine: Engine) -> None:
+    """`sources remove` leaves nothing of the source behind in the database."""
+    report = store_raw_articles(engine, [article("bridge", BODY)], "ledger")
+    store_raw_articles(engine, [article("other", BODY + "\n\nA third line of news.")], "dispatch")
+    with session_scope(engine) as session:
+        removed = remove_source(session, report.source_id)
+    assert (removed.articles, removed.passages) == (1, 1)
+    assert counts(engine) == (1, 1)
