@@ -199,9 +199,8 @@ def new_version_dir(root: Path) -> Path:
 
 def save_into(index: VectorIndex, folder: Path) -> None:
     faiss.write_index(index.faiss, str(folder / VECTORS_FILE))
-    np.savez(
-        folder / CATALOG_FILE, **dict(zip(_CATALOG_FIELDS, index.catalog.columns(), strict=True))
-    )
+    columns: dict[str, Any] = dict(zip(_CATALOG_FIELDS, index.catalog.columns(), strict=True))
+    np.savez(folder / CATALOG_FILE, **columns)
     (folder / MANIFEST_FILE).write_text(json.dumps(asdict(index.manifest()), indent=2))
 
 

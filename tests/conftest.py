@@ -6,6 +6,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
@@ -61,7 +62,7 @@ def engine(request: pytest.FixtureRequest) -> Engine:
 
 
 @pytest.fixture(scope="session")
-def sample_index(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder):  # type: ignore[no-untyped-def]
+def sample_index(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Iterator[Any]:
     """The shipped sample corpus in SQLite, indexed once per session (read-only for tests)."""
     from index.search import Retriever
     from ingest.pipeline import ingest_paths

@@ -81,7 +81,13 @@ def test_answer_json_shape(answerer: Answerer) -> None:
     data = answerer.answer("Who won the Harbor City mayoral election?").as_json()
     assert set(data) == {"question", "abstained", "passages"}
     assert set(data["passages"][0]) == {  # type: ignore[index]
-        "text", "title", "source", "url", "published_at", "score", "passage_id",
+        "text",
+        "title",
+        "source",
+        "url",
+        "published_at",
+        "score",
+        "passage_id",
     }
 
 

@@ -122,7 +122,9 @@ def test_model_change_forces_rebuild(engine: Engine, embedder: Embedder, tmp_pat
     assert manifest is not None and manifest.model == "another-model"
 
 
-def test_reader_keeps_old_index_until_swap(engine: Engine, embedder: Embedder, tmp_path: Path) -> None:
+def test_reader_keeps_old_index_until_swap(
+    engine: Engine, embedder: Embedder, tmp_path: Path
+) -> None:
     """A second retriever (the bot) sees new passages only once the writer publishes."""
     store_raw_articles(engine, [TRAM], "ledger")
     writer = Retriever(engine, embedder, tmp_path / "index")

@@ -6,13 +6,13 @@ import re
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from ingest.clean import boilerplate_hashes, candidate_paragraphs, paragraph_hash
-from ingest.extract import parse_plain
-from ingest.store import get_or_create_source, store_articles
-from ingest.models import Passage
 from ingest.db import session_scope
-from sqlalchemy import select
+from ingest.extract import parse_plain
+from ingest.models import Passage
+from ingest.store import get_or_create_source, store_articles
 
 NOISY = Path(__file__).resolve().parent.parent / "fixtures" / "noisy"
 
@@ -26,7 +26,10 @@ def expectations() -> dict[str, dict[str, list[str]]]:
         if not name.endswith(".txt"):
             continue
         sections = re.split(r"^### ", block, flags=re.M)
-        lists = {s.splitlines()[0].strip(): re.findall(r"^- `(.*)`$", s, flags=re.M) for s in sections[1:]}
+        lists = {
+            s.splitlines()[0].strip(): re.findall(r"^- `(.*)`$", s, flags=re.M)
+            for s in sections[1:]
+        }
         result[name] = lists
     return result
 
@@ -79,7 +82,7 @@ def test_short_real_sentence_survives() -> None:
 
 
 def test_paragraph_repeated_across_independent_articles_is_boilerplate() -> None:
-    """A bio shared by two different stories is boilerplate; shared lines of two versions of one story are not."""
+    """A bio shared by two stories is boilerplate; lines shared by two versions of one are not."""
     bio, a, b, c = (paragraph_hash(t) for t in ("bio", "story a", "story b", "story c"))
     independent = {1: {bio, a}, 2: {bio, b}}
     assert boilerplate_hashes(independent) == {bio}

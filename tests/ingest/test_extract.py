@@ -85,7 +85,7 @@ def test_unsupported_extension_is_refused(tmp_path: Path) -> None:
     """Naming a .pdf directly is an error that lists the supported types."""
     path = tmp_path / "paper.pdf"
     path.write_bytes(b"%PDF-1.4")
-    with pytest.raises(InputError, match="unsupported file type .pdf"):
+    with pytest.raises(InputError, match=r"unsupported file type \.pdf"):
         collect_files([path])
 
 

@@ -31,7 +31,7 @@ def test_single_giant_sentence_splits_at_words() -> None:
 
 def test_every_passage_fits_and_text_is_preserved() -> None:
     """Passages of mixed paragraphs stay within 1,000 characters and keep every paragraph."""
-    paragraphs = [("Sentence number %d is here. " % i) * (i % 9 + 1) for i in range(60)]
+    paragraphs = [f"Sentence number {i} is here. " * (i % 9 + 1) for i in range(60)]
     paragraphs = [p.strip() for p in paragraphs]
     passages = split_passages(paragraphs)
     assert all(len(p) <= MAX_PASSAGE_CHARS for p in passages)
@@ -39,7 +39,7 @@ def test_every_passage_fits_and_text_is_preserved() -> None:
 
 
 def test_sentences_keep_abbreviations_whole() -> None:
-    """"U.S. President" does not end a sentence."""
+    """ "U.S. President" does not end a sentence."""
     text = "The U.S. President spoke on Monday. He said “we will act.” Talks resume soon."
     assert split_sentences(text) == [
         "The U.S. President spoke on Monday.",
