@@ -12,6 +12,8 @@ import hashlib
 import re
 import unicodedata
 
+from ingest.dates import parse_dateline
+
 UI_LINE = re.compile(
     r"""^(
         news\s*feed | show\s*more | show\s*less | read\s*more | load\s*more | see\s*more
@@ -70,7 +72,7 @@ def clean_paragraphs(title: str, body: str, boilerplate: set[str] | frozenset[st
 
 
 def _is_furniture(line: str) -> bool:
-    if UI_LINE.match(line) or CAPTION_CREDIT.search(line):
+    if UI_LINE.match(line) or CAPTION_CREDIT.search(line) or parse_dateline(line):
         return True
     # Headings, names, job titles and truncated teasers: short and not a sentence.
     return not SENTENCE_END.search(line) and len(line.split()) < MIN_UNPUNCTUATED_WORDS

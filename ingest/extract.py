@@ -116,7 +116,20 @@ def parse_plain(text: str, path: Path) -> RawArticle:
         raise InputError(f"{path}: empty file")
     if not body:
         raise InputError(f"{path}: no text after the title line")
-    return RawArticle(title=title[:1000], body=body, key=f"file:{path.name}")
+    return RawArticle(
+        title=title[:1000], body=body, key=f"file:{path.name}", published_at=_dateline(body)
+    )
+
+
+def _dateline(body: str) -> datetime | None:
+    """A publication date printed on its own line near the top of a scraped page."""
+    from ingest.dates import parse_dateline
+
+    for line in body.splitlines()[:8]:
+        found = parse_dateline(line)
+        if found is not None:
+            return found
+    return None
 
 
 def parse_html(text: str, path: Path) -> RawArticle:

@@ -105,3 +105,11 @@ def test_sample_corpus_reads_all_twelve_articles() -> None:
     assert len(report.articles) == 12
     html = [a for a in report.articles if a.key.endswith(".html")]
     assert all(a.published_at and a.outlet and a.author for a in html)
+
+
+def test_text_file_dateline_becomes_the_date(tmp_path: Path) -> None:
+    """A printed dateline such as "Oct. 28, 2025, 5:40 p.m." dates a .txt article."""
+    path = tmp_path / "bridge.txt"
+    path.write_text("Bridge closes\n\n2 min read\nOct. 28, 2025, 5:40 p.m.\nThe bridge closed.\n")
+    [article] = read_paths([path]).articles
+    assert article.published_at == datetime(2025, 10, 28, 17, 40, tzinfo=UTC)
