@@ -37,60 +37,42 @@ def split_passages(
     Short paragraphs join their neighbours; a paragraph longer than ``max_chars`` is cut at
     sentence boundaries (at word boundaries only for a single over-long sentence).
     """
-    pieces: list[str] = []
-    for paragraph in paragraphs:
-        pieces.extend(_fit(paragraph, max_chars))
-    passages: list[str] = []
-    current = ""
-    for piece in pieces:
-        joined = f"{current}{PARAGRAPH_SEPARATOR}{piece}" if current else piece
-        if current and (len(joined) > max_chars or len(current) >= target_chars):
-            passages.append(current)
-            current = piece
-        else:
-            current = joined
-    if current:
-        # A short last piece joins the passage before it when both fit.
-        if passages and len(current) < target_chars // 3:
-            merged = f"{passages[-1]}{PARAGRAPH_SEPARATOR}{current}"
-            if len(merged) <= max_chars:
-                passages[-1] = merged
-                return passages
-        passages.append(current)
+    pieces = [piece for paragraph in paragraphs for piece in _fit(paragraph, max_chars)]
+    passages = _pack(pieces, PARAGRAPH_SEPARATOR, max_chars, target_chars)
+    # A short last passage joins the one before it when both fit.
+    if len(passages) > 1 and len(passages[-1]) < target_chars // 3:
+        merged = f"{passages[-2]}{PARAGRAPH_SEPARATOR}{passages[-1]}"
+        if len(merged) <= max_chars:
+            passages[-2:] = [merged]
     return passages
 
 
-def _fit(paragraph: str, max_chars: int) -> list[str]:
-    if len(paragraph) <= max_chars:
-        return [paragraph]
-    chunks: list[str] = []
+def _pack(parts: list[str], separator: str, max_chars: int, target_chars: int) -> list[str]:
+    """Greedily join consecutive parts until the next would pass ``max_chars`` (or the
+    group already reaches ``target_chars``)."""
+    groups: list[str] = []
     current = ""
-    for sentence in split_sentences(paragraph):
-        for part in _cut_words(sentence, max_chars):
-            joined = f"{current} {part}" if current else part
-            if len(joined) > max_chars:
-                chunks.append(current)
-                current = part
-            else:
-                current = joined
-    if current:
-        chunks.append(current)
-    return chunks
-
-
-def _cut_words(sentence: str, max_chars: int) -> list[str]:
-    if len(sentence) <= max_chars:
-        return [sentence]
-    parts: list[str] = []
-    current = ""
-    for word in sentence.split():
-        word = word[:max_chars]
-        joined = f"{current} {word}" if current else word
-        if len(joined) > max_chars:
-            parts.append(current)
-            current = word
+    for part in parts:
+        joined = f"{current}{separator}{part}" if current else part
+        if current and (len(joined) > max_chars or len(current) >= target_chars):
+            groups.append(current)
+            current = part
         else:
             current = joined
     if current:
-        parts.append(current)
-    return parts
+        groups.append(current)
+    return groups
+
+
+def _fit(paragraph: str, max_chars: int) -> list[str]:
+    """The paragraph, or its sentences (words, for one over-long sentence) packed to fit."""
+    if len(paragraph) <= max_chars:
+        return [paragraph]
+    parts: list[str] = []
+    for sentence in split_sentences(paragraph):
+        if len(sentence) <= max_chars:
+            parts.append(sentence)
+        else:
+            words = [word[:max_chars] for word in sentence.split()]
+            parts.extend(_pack(words, " ", max_chars, max_chars))
+    return _pack(parts, " ", max_chars, max_chars)
