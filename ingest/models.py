@@ -64,7 +64,7 @@ class Source(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     guild_id: Mapped[int] = mapped_column(BigInteger, default=GLOBAL_GUILD, index=True)
     name: Mapped[str] = mapped_column(String(200))
-    kind: Mapped[str] = mapped_column(String(20))  # "local", "feed", "page"
+    kind: Mapped[str] = mapped_column(String(20))  # "local", "web" (unfetched), "feed", "page"
     location: Mapped[str] = mapped_column(String(2000))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # Health and politeness state of web sources.
@@ -116,6 +116,9 @@ class Passage(Base):
     __table_args__ = (
         UniqueConstraint("article_id", "position", name="uq_passage_position"),
         Index("ix_passages_text_hash", "text_hash"),
+        # Ids key the vectors: SQLite must never hand a deleted passage's id to a new one, or
+        # an updated article's last passages would keep their old vectors in the index.
+        {"sqlite_autoincrement": True},
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -138,6 +141,22 @@ class ParagraphSighting(Base):
     )
     paragraph_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     scope: Mapped[str] = mapped_column(String(300))  # source id and outlet
+
+
+class FeedItem(Base):
+    """What a feed last said about one entry: a changed entry is fetched again, others never.
+
+    A table of its own (not columns on ``articles``) so existing databases need no migration.
+    """
+
+    __tablename__ = "feed_items"
+
+    source_id: Mapped[int] = mapped_column(
+        ForeignKey("sources.id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(String(2000), primary_key=True)  # canonical entry URL
+    fingerprint: Mapped[str] = mapped_column(String(64))  # hash of the entry's title, date, text
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class CachedEmbedding(Base):

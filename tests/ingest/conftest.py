@@ -10,6 +10,7 @@ import contextlib
 import email.utils
 import functools
 import gzip
+import hashlib
 import json
 import threading
 import time
@@ -24,6 +25,9 @@ import httpcore
 import pytest
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "web"
+# A small news site for refresh tests; "{{BASE}}" in these files becomes the server's URL.
+SITE = FIXTURES / "site"
+SITE_LAST_MODIFIED = "Fri, 15 Mar 2024 10:00:00 GMT"
 
 ETAG = '"rss-v1"'
 LAST_MODIFIED = "Wed, 13 Mar 2024 08:00:00 GMT"
@@ -93,6 +97,8 @@ class LocalServer:
     lock: threading.Lock = field(default_factory=threading.Lock)
     in_flight: int = 0
     max_in_flight: int = 0
+    # Responses a test sets (and changes) under /dyn/: path → (body, content type).
+    dynamic: dict[str, tuple[bytes, str]] = field(default_factory=dict)
 
     @property
     def host_port(self) -> str:
@@ -156,6 +162,15 @@ class _Handler(BaseHTTPRequestHandler):
         if path in STATIC:
             name, content_type = STATIC[path]
             self._send(200, (FIXTURES / name).read_bytes(), content_type)
+        elif path.startswith("/site/"):
+            self._site(path.removeprefix("/site/"))
+        elif path.startswith("/dyn/"):
+            with self.state.lock:
+                found = self.state.dynamic.get(path)
+            if found is None:
+                self._send(404, b"not found")
+            else:
+                self._cacheable(*found)
         elif path == "/conditional/feed.xml":
             self._conditional()
         elif path == "/echo":
@@ -248,6 +263,29 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._send(404, b"not found")
 
+    def _site(self, name: str) -> None:
+        file = (SITE / name).resolve()
+        if not file.is_relative_to(SITE) or not file.is_file():
+            self._send(404, b"not found")
+            return
+        body = file.read_bytes().replace(b"{{BASE}}", self.state.url("").encode())
+        if file.suffix == ".html":
+            content_type = "text/html; charset=utf-8"
+        elif "atom" in file.name:
+            content_type = "application/atom+xml"
+        else:
+            content_type = "application/rss+xml"
+        self._cacheable(body, content_type)
+
+    def _cacheable(self, body: bytes, content_type: str) -> None:
+        """200 with an ETag of the body, or 304 when the client already has this body."""
+        etag = '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
+        if self.headers.get("If-None-Match") == etag:
+            self._send(304, b"", None, headers={"ETag": etag}, length=False)
+            return
+        headers = {"ETag": etag, "Last-Modified": SITE_LAST_MODIFIED}
+        self._send(200, body, content_type, headers=headers)
+
     def _conditional(self) -> None:
         if self.headers.get("If-None-Match") == ETAG or (
             self.headers.get("If-None-Match") is None
@@ -271,9 +309,11 @@ class _QuietServer(ThreadingHTTPServer):
 @pytest.fixture(scope="session")
 def web_server() -> Iterator[LocalServer]:
     """A threaded HTTP server on 127.0.0.1 with an ephemeral port."""
-    server = _QuietServer(("127.0.0.1", 0), _Handler)
+    # A handler class per server: test modules elsewhere may start their own server.
+    handler = type("Handler", (_Handler,), {})
+    server = _QuietServer(("127.0.0.1", 0), handler)
     state = LocalServer(port=server.server_address[1])
-    _Handler.state = state
+    handler.state = state
     thread = threading.Thread(target=server.serve_forever, name="web-fixture", daemon=True)
     thread.start()
     try:
