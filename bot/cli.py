@@ -1,10 +1,11 @@
-"""The ``newsbot`` command: ingest, reindex, ask, stats, console, run."""
+"""The ``newsbot`` command: ingest, sources, refresh, reindex, ask, stats, console, run."""
 
 from __future__ import annotations
 
 import json
 import logging
 import sys
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated
@@ -28,8 +29,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
 Guild = Annotated[
@@ -106,7 +107,7 @@ def reindex(quiet: Quiet = False) -> None:
     _sync_index(context, quiet, rebuild=True)
 
 
-def _parse_day(value: str | None, option: str) -> datetime | None:
+def _parse_day(value: str | None, option: str, start: bool = False) -> datetime | None:
     if value is None:
         return None
     try:
@@ -114,8 +115,9 @@ def _parse_day(value: str | None, option: str) -> datetime | None:
     except ValueError:
         raise fail(f"{option} must be an ISO date such as 2022-06-17") from None
     if isinstance(parsed, datetime) and len(value) <= 10:
-        # A bare date means the whole of that day.
-        parsed = datetime.combine(date.fromisoformat(value[:10]), datetime.max.time())
+        # A bare date means the whole of that day: "as of" its end, "since" its start.
+        moment = datetime.min.time() if start else datetime.max.time()
+        parsed = datetime.combine(date.fromisoformat(value[:10]), moment)
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
@@ -131,12 +133,25 @@ def ask(
     as_of: Annotated[
         str | None, typer.Option("--as-of", help="Answer as on this ISO date.")
     ] = None,
+    since: Annotated[
+        str | None, typer.Option("--since", help="Only articles published on or after this date.")
+    ] = None,
+    source: Annotated[
+        str | None,
+        typer.Option("--source", help="Only this source (its name) or outlet (e.g. Reuters)."),
+    ] = None,
 ) -> None:
     """Quote the passages that answer a question (or say nothing relevant is indexed)."""
     if (question is None) == (questions is None):
         raise fail("give either a QUESTION or --questions FILE", 2)
     _, context = _context()
     filters = SearchFilters(guild_id=guild, as_of=_parse_day(as_of, "--as-of"))
+    try:
+        filters = context.retriever.narrowed(
+            filters, source, _parse_day(since, "--since", start=True)
+        )
+    except NewsbotError as error:
+        raise fail(str(error), 2) from None
     answerer = context.answerer
     if questions is not None:
         if not questions.is_file():
@@ -214,7 +229,10 @@ def run(quiet: Quiet = False) -> None:
         return
     from bot.__main__ import run_bot
 
-    run_bot(context)
+    try:
+        run_bot(context)
+    except NewsbotError as error:
+        raise fail(str(error)) from None
 
 
 def ensure_sample_corpus(context: AppContext, quiet: bool) -> None:
@@ -231,6 +249,172 @@ def ensure_sample_corpus(context: AppContext, quiet: bool) -> None:
         with progress_bar("Reading articles", "articles", quiet, err) as report:
             ingest_paths(context.engine, [SAMPLE_CORPUS], "sample", GLOBAL_GUILD, report)
     _sync_index(context, quiet)
+
+
+sources_app = typer.Typer(
+    help="News sources: web feeds and pages, local files and folders.", no_args_is_help=True
+)
+app.add_typer(sources_app, name="sources")
+
+
+@sources_app.command("add")
+def sources_add(
+    location: Annotated[
+        str, typer.Argument(help="A feed or web page URL, or a local file or folder.")
+    ],
+    name: Annotated[str | None, typer.Option(help="Display name (default: host name).")] = None,
+    guild: Guild = None,
+) -> None:
+    """Add a source; `newsbot refresh` fetches it (a web URL's first fetch finds its feed)."""
+    from ingest.db import session_scope
+    from ingest.sources import add_source
+
+    _, context = _context()
+    owner = guild if guild is not None else GLOBAL_GUILD
+    try:
+        with session_scope(context.engine) as session:
+            source = add_source(session, location, name, owner)
+            source_id, label, kind, where = source.id, source.name, source.kind, source.location
+    except NewsbotError as error:
+        raise fail(str(error)) from None
+    out.print(f"added source {source_id}: {label} ({kind}) {where}", highlight=False)
+    out.print(f"fetch it now with: newsbot refresh --source {source_id}", highlight=False)
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if moment else "never"
+
+
+@sources_app.command("list")
+def sources_list(guild: Guild = None) -> None:
+    """Every source with its health: last success, last error, articles and passages."""
+    from rich.table import Table
+
+    from ingest.db import session_scope
+    from ingest.sources import list_sources
+
+    _, context = _context()
+    with session_scope(context.engine) as session:
+        sources = list_sources(session, guild)
+    if not sources:
+        out.print("no sources yet: add one with `newsbot sources add URL_OR_PATH`")
+        return
+    table = Table(show_lines=False)
+    for column in ("id", "name", "kind", "location", "guild"):
+        table.add_column(column, overflow="fold")
+    table.add_column("last success", overflow="fold")
+    table.add_column("last error", overflow="fold", style="red")
+    table.add_column("articles", justify="right")
+    table.add_column("passages", justify="right")
+    for source in sources:
+        error = f"{_when(source.last_error_at)}: {source.last_error}" if source.last_error else ""
+        table.add_row(
+            str(source.id),
+            source.name,
+            source.kind,
+            source.location,
+            "global" if source.guild_id == GLOBAL_GUILD else str(source.guild_id),
+            _when(source.last_success_at),
+            error,
+            str(source.articles),
+            str(source.passages),
+        )
+    out.print(table, highlight=False)
+
+
+@sources_app.command("remove")
+def sources_remove(
+    source_id: Annotated[int, typer.Argument(help="The source id (see `sources list`).")],
+    quiet: Quiet = False,
+) -> None:
+    """Delete a source with its articles and passages, and drop them from the index."""
+    from ingest.db import session_scope
+    from ingest.sources import remove_source
+
+    _, context = _context()
+    try:
+        with session_scope(context.engine) as session:
+            removed = remove_source(session, source_id)
+    except NewsbotError as error:
+        raise fail(str(error)) from None
+    out.print(
+        f"removed source {source_id}: {removed.name} "
+        f"({removed.articles} articles, {removed.passages} passages)",
+        highlight=False,
+    )
+    _sync_index(context, quiet)
+
+
+@app.command()
+def refresh(
+    source: Annotated[
+        list[int] | None,
+        typer.Option("--source", help="Refresh only this source id, due or not (repeatable)."),
+    ] = None,
+    everything: Annotated[
+        bool, typer.Option("--all", help="Refresh every source, due or not.")
+    ] = False,
+    quiet: Quiet = False,
+) -> None:
+    """Fetch the sources that are due (feeds, pages, local folders), then embed new passages."""
+    import asyncio
+    from datetime import timedelta
+
+    from ingest.fetch import FetchPolicy, SafeFetcher
+    from ingest.refresh import RefreshOutcome, refresh_sources
+
+    settings, context = _context()
+    try:
+        policy = FetchPolicy(
+            timeout=settings.fetch_timeout_seconds,
+            max_bytes=settings.fetch_max_bytes,
+            allow_hosts=settings.allow_hosts,
+        )
+    except ValueError as error:
+        raise fail(f"NEWSBOT_FETCH_ALLOW_HOSTS: {error}") from None
+
+    async def run(report: Callable[[int, int], None]) -> list[RefreshOutcome]:
+        async with SafeFetcher(policy) as fetcher:
+            return await refresh_sources(
+                context.engine,
+                fetcher,
+                source_ids=source or None,
+                force=everything,
+                progress=report,
+                interval=timedelta(minutes=settings.refresh_minutes),
+            )
+
+    try:
+        with progress_bar("Refreshing sources", "sources", quiet, err) as report:
+            outcomes = asyncio.run(run(report))
+    except NewsbotError as error:
+        raise fail(str(error)) from None
+    waiting = [o for o in outcomes if o.status == "skipped" and o.error is None]
+    for outcome in outcomes:
+        if outcome in waiting:
+            continue
+        line = outcome.summary()
+        if outcome.status == "error":
+            err.print(line, style="red", markup=False, highlight=False, soft_wrap=True)
+        else:
+            out.print(line, highlight=False, markup=False, soft_wrap=True)
+        for problem in outcome.problems:
+            err.print(f"  skipped: {problem}", markup=False, highlight=False, soft_wrap=True)
+    if waiting:
+        soonest = min(o.next_fetch_at for o in waiting if o.next_fetch_at is not None)
+        out.print(
+            f"{len(waiting)} sources not due yet (next at {_when(soonest)} UTC); "
+            "use --all to refresh them now",
+            highlight=False,
+        )
+    if len(waiting) == len(outcomes):
+        out.print("nothing to refresh")
+    elif any(o.added or o.updated or o.passages_added or o.passages_removed for o in outcomes):
+        _sync_index(context, quiet)
+    else:
+        out.print("index: unchanged")
+    if any(o.status == "error" for o in outcomes):
+        raise typer.Exit(1)
 
 
 def main() -> None:  # pragma: no cover - console script entry

@@ -1,54 +1,154 @@
-"""``newsbot console``: try the bot's answers locally, without Discord."""
+"""``newsbot console``: the bot's commands at a local prompt, answered as text.
+
+The same services as the Discord commands do the work, so trying the bot here is trying the
+bot. The console acts as the host: it sees every source and adds global ones.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import shlex
+from collections.abc import Callable
 
 from rich.console import Console
 
+from bot import text
 from bot.context import AppContext
-from bot.text import answer_as_text
-from index.search import SearchFilters
-from ingest.errors import NewsbotError
+from bot.services import Services
+from bot.services.ask import AnswerPage, paginate
+from bot.services.reindex import ReindexProgress, watch
+from ingest.errors import InputError, NewsbotError
 
 log = logging.getLogger(__name__)
 
 HELP = """Type a question, or a command:
-  /ask QUESTION   quote the passages that answer it
-  /reindex        rebuild the index
-  /stats          what is indexed
-  /quit           leave"""
+  /ask QUESTION              quote the passages that answer it
+  /more                      the next passages of the last answer
+  /reindex                   rebuild the index
+  /source add URL [NAME]     add a web source
+  /source list               the sources and their health
+  /source remove ID          remove a source with its articles
+  /source refresh            fetch the web sources now
+  /about                     what is indexed
+  /quit                      leave"""
+
+PROGRESS_EVERY = 2.0
+
+
+class ConsoleSession:
+    """Runs one command line at a time and ``say``s the result."""
+
+    def __init__(
+        self,
+        services: Services,
+        guild_id: int | None,
+        say: Callable[[str], None],
+        progress_every: float = PROGRESS_EVERY,
+    ) -> None:
+        self.services = services
+        self.guild_id = guild_id
+        self.say = say
+        self.progress_every = progress_every
+        self.pages: list[AnswerPage] = []
+        self.page = 0
+
+    async def run_line(self, line: str) -> bool:
+        """Run one line; False once the user asked to leave. Errors are said, never raised."""
+        line = line.strip()
+        if not line:
+            return True
+        command, _, rest = line.partition(" ") if line.startswith("/") else ("/ask", "", line)
+        if command in ("/quit", "/exit"):
+            return False
+        try:
+            await self.dispatch(command, rest.strip())
+        except NewsbotError as error:
+            self.say(f"error: {error}")
+        except Exception:
+            log.exception("console command %s failed", command)
+            self.say("error: something went wrong (the log has the details)")
+        return True
+
+    async def dispatch(self, command: str, rest: str) -> None:
+        if command == "/help":
+            self.say(HELP)
+        elif command == "/ask":
+            await self.ask(rest)
+        elif command == "/more":
+            self.more()
+        elif command == "/reindex":
+            await self.reindex()
+        elif command == "/source":
+            await self.source(rest)
+        elif command == "/about":
+            self.say(text.about_as_text(await self.services.about.about(self.guild_id)))
+        else:
+            raise InputError(f"unknown command {command}; /help lists them")
+
+    async def ask(self, question: str) -> None:
+        asks = self.services.ask
+        cleaned = asks.admit(question, user_id=0)
+        answer = await asks.answer(cleaned, self.guild_id)
+        self.pages, self.page = paginate(answer, asks.per_page), 0
+        self.say(text.page_as_text(self.pages[0]))
+
+    def more(self) -> None:
+        if self.page + 1 >= len(self.pages):
+            raise InputError("no more passages; ask another question")
+        self.page += 1
+        self.say(text.page_as_text(self.pages[self.page]))
+
+    async def reindex(self) -> None:
+        run = self.services.reindex.start()
+
+        async def show(progress: ReindexProgress) -> None:
+            self.say(text.reindex_progress_text(progress))
+
+        report = await watch(run, show, self.progress_every)
+        self.say(text.reindex_done_text(report))
+
+    async def source(self, rest: str) -> None:
+        sources = self.services.sources
+        try:
+            words = shlex.split(rest)
+        except ValueError as error:
+            raise InputError(f"cannot read that: {error}") from None
+        action, arguments = (words[0], words[1:]) if words else ("", [])
+        if action == "add" and arguments:
+            name = " ".join(arguments[1:]) or None
+            self.say(text.added_text(await sources.add(arguments[0], name, self.guild_id)))
+        elif action == "list" and not arguments:
+            self.say(text.sources_as_text(await sources.visible(self.guild_id)))
+        elif action == "remove" and len(arguments) == 1 and arguments[0].lstrip("#").isdigit():
+            removed = await sources.remove(int(arguments[0].lstrip("#")), self.guild_id)
+            self.say(text.removed_text(removed))
+        elif action == "refresh" and not arguments:
+            self.say(text.refreshed_text(await sources.refresh(self.guild_id)))
+        else:
+            raise InputError("usage: /source add URL [NAME] | list | remove ID | refresh")
 
 
 def run_console(context: AppContext, guild_id: int | None, console: Console | None = None) -> None:
+    """Prompt until /quit or end of input."""
     console = console or Console()
+
+    def say(message: str) -> None:
+        console.print(message, markup=False, highlight=False, soft_wrap=True)
+
+    # One person at the keyboard: no cooldown between questions.
+    session = ConsoleSession(Services.create(context, cooldown_seconds=0), guild_id, say)
     console.print("newsbot console — ask about the indexed news. /help for commands.")
-    filters = SearchFilters(guild_id=guild_id)
+    asyncio.run(_prompt(session, console))
+
+
+async def _prompt(session: ConsoleSession, console: Console) -> None:
     while True:
         try:
-            line = console.input("[bold cyan]newsbot>[/bold cyan] ").strip()
+            # Blocking is fine: between two commands nothing else runs in the console.
+            line = console.input("[bold cyan]newsbot>[/bold cyan] ")
         except (EOFError, KeyboardInterrupt):
             console.print()
             return
-        if not line:
-            continue
-        command, _, rest = line.partition(" ") if line.startswith("/") else ("/ask", "", line)
-        try:
-            if command in ("/quit", "/exit"):
-                return
-            if command == "/help":
-                console.print(HELP)
-            elif command == "/ask":
-                answer = context.answerer.answer(
-                    rest, k=context.settings.answer_passages, filters=filters
-                )
-                console.print(answer_as_text(answer), markup=False, highlight=False)
-            elif command == "/reindex":
-                result = context.retriever.rebuild()
-                console.print(f"index rebuilt: {result.total} passages in {result.seconds:.1f}s")
-            elif command == "/stats":
-                console.print(f"{context.retriever.searchable_count(filters)} passages indexed")
-            else:
-                console.print(f"unknown command {command}; /help lists them")
-        except NewsbotError as error:
-            console.print(f"[red]error:[/red] {error}")
+        if not await session.run_line(line):
+            return

@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     admin_role_id: int | None = None
     ask_cooldown_seconds: float = Field(default=10.0, ge=0)
     max_question_chars: int = Field(default=500, ge=10, le=500)
+    # Answer follow-ups in threads without an @mention; needs the privileged Message Content
+    # intent switched on in the developer portal (mentions and replies work without it).
+    message_content_intent: bool = False
 
     refresh_minutes: float = Field(default=30.0, gt=0)
     fetch_allow_hosts: str = ""

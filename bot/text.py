@@ -1,29 +1,153 @@
-"""Answers as plain text, for the terminal and the console."""
+"""Answers and reports as plain text, for the terminal and the console.
+
+The sentences that Discord shows as well (progress, refusals, source summaries) live here too,
+so both front ends say the same thing.
+"""
 
 from __future__ import annotations
 
+from datetime import datetime
+
+from bot.services.about import About
+from bot.services.ask import AnswerPage
+from bot.services.reindex import ReindexProgress
+from bot.services.sources import RefreshReport
 from index.answer import Answer, Quote
+from index.search import SyncReport
+from ingest.sources import Removed, SourceStatus
+
+NOT_FOUND = "I couldn't find this in the indexed news."
+
+USAGE = (
+    "Ask with /ask, or mention me with a question. I answer only by quoting the indexed "
+    "articles, word for word, with outlet, title, date and link, and say so when they don't "
+    "cover it. Server admins add sources with /source add; moderators rebuild the index "
+    "with /reindex."
+)
+
+
+def day(moment: datetime | None) -> str:
+    return moment.date().isoformat() if moment else "undated"
 
 
 def citation(quote: Quote) -> str:
-    date = quote.published_at.date().isoformat() if quote.published_at else "undated"
-    parts = [quote.source, quote.title, date]
+    parts = [quote.source, quote.title, day(quote.published_at)]
     if quote.url:
         parts.append(quote.url)
     return " · ".join(parts)
 
 
+def quotes_as_text(quotes: list[Quote], first_number: int = 1) -> str:
+    blocks = []
+    for number, quote in enumerate(quotes, start=first_number):
+        quoted = "\n".join("> " + line if line else ">" for line in quote.text.splitlines())
+        blocks.append(f"[{number}] {citation(quote)}  (score {quote.score:.2f})\n{quoted}")
+    return "\n\n".join(blocks)
+
+
 def answer_as_text(answer: Answer) -> str:
     if answer.abstained:
-        lines = ["I couldn't find this in the indexed news."]
+        lines = [NOT_FOUND]
         if answer.closest:
             lines.append(
                 "Closest articles: " + "; ".join(dict.fromkeys(q.title for q in answer.closest))
             )
         return "\n".join(lines)
-    blocks = []
-    for number, quote in enumerate(answer.passages, start=1):
-        quoted = "\n".join("> " + line if line else ">" for line in quote.text.splitlines())
-        blocks.append(f"[{number}] {citation(quote)}  (score {quote.score:.2f})\n{quoted}")
-    blocks.append(f"({answer.searched} passages searched)")
-    return "\n\n".join(blocks)
+    return f"{quotes_as_text(answer.passages)}\n\n{searched_text(answer)}"
+
+
+def page_as_text(page: AnswerPage) -> str:
+    if page.answer.abstained:
+        return answer_as_text(page.answer)
+    text = f"{quotes_as_text(page.quotes, page.first_number)}\n\n{searched_text(page.answer)}"
+    if not page.is_last:
+        text += "\n/more shows more passages."
+    return text
+
+
+def searched_text(answer: Answer) -> str:
+    return f"({answer.searched:,} passages searched)"
+
+
+def duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes} min {rest:02d} s"
+
+
+def reindex_progress_text(progress: ReindexProgress) -> str:
+    if progress.total is None:
+        return "Reindexing: reading the stored passages…"
+    if progress.total == 0:
+        return "Reindexing: every passage is already embedded; saving the new index…"
+    text = (
+        f"Reindexing: {progress.done:,} / {progress.total:,} passages embedded "
+        f"({progress.percent}%)"
+    )
+    if progress.eta is not None and progress.done < progress.total:
+        text += f", about {duration(progress.eta)} left"
+    return text + "."
+
+
+def reindex_done_text(report: SyncReport) -> str:
+    return (
+        f"Reindex done: {report.total:,} passages in the index ({report.embedded:,} embedded, "
+        f"the rest from the cache) in {duration(report.seconds)}."
+    )
+
+
+def source_line(source: SourceStatus) -> str:
+    owner = " (global)" if source.guild_id == 0 else ""
+    if source.kind == "local":
+        health = "local files"
+    elif source.last_success_at:
+        health = f"last fetched {day(source.last_success_at)}"
+    else:
+        health = "never fetched"
+    if source.last_error:
+        health += f"; last error: {source.last_error}"
+    return (
+        f"#{source.id} {source.name}{owner} — {source.location} — {source.articles:,} articles, "
+        f"{source.passages:,} passages — {health}"
+    )
+
+
+def sources_as_text(sources: list[SourceStatus]) -> str:
+    if not sources:
+        return "No sources yet. Add one with /source add URL."
+    return "\n".join(source_line(s) for s in sources)
+
+
+def added_text(source: SourceStatus) -> str:
+    return (
+        f"Added source #{source.id} {source.name} ({source.location}). "
+        "/source refresh fetches it now; otherwise it is fetched at the next scheduled refresh."
+    )
+
+
+def removed_text(removed: Removed) -> str:
+    return (
+        f"Removed {removed.name} with its {removed.articles:,} articles and "
+        f"{removed.passages:,} passages; answers no longer quote them."
+    )
+
+
+def about_as_text(about: About) -> str:
+    refreshed = day(about.last_refresh) if about.last_refresh else "never"
+    built = day(about.index_built) if about.index_built else "not built yet"
+    return (
+        f"Indexed: {about.sources:,} sources, {about.articles:,} articles, "
+        f"{about.passages:,} passages. Last refresh: {refreshed}. Index built: {built}.\n{USAGE}"
+    )
+
+
+def refreshed_text(report: RefreshReport) -> str:
+    if not report.outcomes:
+        return "No web sources to refresh. Add one with /source add URL."
+    lines = [outcome.summary() for outcome in report.outcomes]
+    if report.index is not None:
+        lines.append(
+            f"Index: {report.index.added:,} passages added, {report.index.removed:,} removed."
+        )
+    return "\n".join(lines)

@@ -173,6 +173,9 @@ FLAG_LOADING = 1 << 7
 FLAG_COMPONENTS_V2 = 1 << 15
 
 ATTACHMENT_SIZE_LIMIT = 10 * 1024 * 1024
+# Channel types of threads (announcement, public, private): a FakeChannel of one of these types
+# with a ``parent_id`` is sent in GUILD_CREATE's ``threads``, as Discord sends active threads.
+THREAD_TYPES = (10, 11, 12)
 
 _JSON_HEADERS = {"Content-Type": "application/json"}
 _USER_MENTION = re.compile(r"<@!?(\d+)>")
@@ -236,7 +239,7 @@ class FakeUser:
 class FakeChannel:
     id: int
     name: str = "general"
-    type: int = 0  # 0 text, 2 voice, 4 category, 5 news, 15 forum
+    type: int = 0  # 0 text, 2 voice, 4 category, 5 news, 11 public thread, 15 forum
     topic: str | None = None
     parent_id: int | None = None
     nsfw: bool = False
@@ -255,6 +258,20 @@ class FakeChannel:
             "last_message_id": None,
             "rate_limit_per_user": 0,
             "flags": 0,
+            **(self._thread_fields() if self.type in THREAD_TYPES else {}),
+        }
+
+    def _thread_fields(self) -> dict[str, Any]:
+        return {
+            "owner_id": str(OWNER_ID),
+            "member_count": 1,
+            "message_count": 0,
+            "thread_metadata": {
+                "archived": False,
+                "auto_archive_duration": 1440,
+                "archive_timestamp": _iso(_now()),
+                "locked": False,
+            },
         }
 
 
@@ -401,8 +418,17 @@ class FakeGuild:
                 "joined_at": _iso(_now()),
                 "member_count": len(self.members),
                 "members": [m.to_payload() for m in self.members],
-                "channels": [c.to_payload(self.id, i) for i, c in enumerate(self.channels)],
-                "threads": [],
+                "channels": [
+                    c.to_payload(self.id, i)
+                    for i, c in enumerate(self.channels)
+                    if c.type not in THREAD_TYPES
+                ],
+                # Discord lists active threads apart from channels, with their metadata.
+                "threads": [
+                    c.to_payload(self.id, i)
+                    for i, c in enumerate(self.channels)
+                    if c.type in THREAD_TYPES
+                ],
                 "presences": [],
                 "voice_states": [],
                 "stage_instances": [],
@@ -1494,6 +1520,10 @@ class FakeDiscord:
             return _ok(self.messages[mid])
         if rec.method == "DELETE":
             msg = self.messages.pop(mid)
+            if mid == ix.original_message_id:
+                # Deleting the "thinking…" placeholder leaves nothing for a followup to resolve:
+                # the next followup is a new message with its own (ephemeral) flags.
+                ix.loading = False
             await self._echo_delete(msg)
             return _no_content()
         data = rec.json if isinstance(rec.json, dict) else {}

@@ -1,0 +1,58 @@
+"""``python -m bot``: start the Discord bot (the same as ``newsbot run``).
+
+Resources are opened once, by the caller, and handed in, as in discord.py's
+``examples/advanced_startup.py``: the context (database engine, model, index) by the CLI, the
+Discord client here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sys
+
+import discord
+
+from bot.app import NewsBot
+from bot.context import AppContext
+from ingest.errors import InputError
+
+log = logging.getLogger(__name__)
+
+
+async def start_bot(context: AppContext) -> None:
+    """Connect and serve until the connection is closed (or the task cancelled)."""
+    token = context.settings.discord_token
+    if token is None:
+        raise InputError("DISCORD_TOKEN is not set (see docs/discord.md)")
+    async with NewsBot(context) as bot:
+        await bot.start(token.get_secret_value())
+
+
+def run_bot(context: AppContext) -> None:
+    """Block running the bot; Ctrl+C stops it cleanly. Setup mistakes raise :class:`InputError`."""
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(start_bot(context))
+    except discord.LoginFailure:
+        raise InputError(
+            "Discord rejected DISCORD_TOKEN: copy the bot token again from the developer "
+            "portal (Bot → Reset Token)"
+        ) from None
+    except discord.PrivilegedIntentsRequired:
+        raise InputError(
+            "NEWSBOT_MESSAGE_CONTENT_INTENT is on, but the Message Content intent is not "
+            "enabled for this bot in the developer portal (Bot → Privileged Gateway Intents)"
+        ) from None
+    log.info("bot stopped")
+
+
+def main() -> None:
+    from bot.cli import app
+
+    app(["run", *sys.argv[1:]], prog_name="python -m bot")
+
+
+if __name__ == "__main__":
+    main()

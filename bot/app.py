@@ -1,0 +1,150 @@
+"""The Discord client: intents, cogs, command sync, and the one error handler."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine
+from typing import Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.context import AppContext
+from bot.errors import report_error
+from bot.services import Services
+from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# How often the schedule looks for due sources (each is due every NEWSBOT_REFRESH_MINUTES).
+REFRESH_POLL_SECONDS = 60.0
+
+EXTENSIONS = ("bot.cogs.ask", "bot.cogs.reindex", "bot.cogs.sources", "bot.cogs.about")
+
+INVITE_SCOPES = ("bot", "applications.commands")
+# Slash commands are answered through the interaction itself and need none of these; they
+# are for answers to mentions (a reply with an embed, in channels and threads) and for the
+# reindex progress message once its interaction has expired.
+INVITE_PERMISSIONS = discord.Permissions(
+    view_channel=True,
+    send_messages=True,
+    send_messages_in_threads=True,
+    embed_links=True,
+    read_message_history=True,
+)
+
+
+def intents_for(settings: Settings) -> discord.Intents:
+    """The gateway events the bot needs, and no privileged ones unless configured."""
+    intents = discord.Intents.none()
+    intents.guilds = True  # servers, channels and roles: the moderator/admin role checks
+    intents.guild_messages = True  # messages that mention the bot, or reply to it
+    intents.dm_messages = True  # questions sent in a direct message
+    # Privileged: only to read un-mentioned follow-ups in the bot's threads.
+    intents.message_content = settings.message_content_intent
+    return intents
+
+
+def invite_url(application_id: int) -> str:
+    return discord.utils.oauth_url(
+        application_id, permissions=INVITE_PERMISSIONS, scopes=INVITE_SCOPES
+    )
+
+
+class NewsTree(app_commands.CommandTree):
+    async def on_error(
+        self, interaction: discord.Interaction, error: app_commands.AppCommandError, /
+    ) -> None:
+        await report_error(interaction, error)
+
+
+class NewsBot(commands.Bot):
+    """Handed its resources (database, index, model) by whoever opened them.
+
+    Every message it sends pings nobody: ``AllowedMentions.none()`` here, and again on each
+    send, so a quoted "@everyone" stays text.
+    """
+
+    def __init__(
+        self, context: AppContext, services: Services | None = None, *, background: bool = True
+    ) -> None:
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=intents_for(context.settings),
+            allowed_mentions=discord.AllowedMentions.none(),
+            help_command=None,
+            tree_cls=NewsTree,
+        )
+        self.context = context
+        self.services = services or Services.create(context)
+        # Off in tests that check the commands alone: no model loading, no fetching.
+        self.background = background
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def setup_hook(self) -> None:
+        for extension in EXTENSIONS:
+            await self.load_extension(extension)
+        await self.sync_commands()
+        if self.background:
+            self._spawn(self.warm_up())
+            self._spawn(self.refresh_forever())
+
+    def _spawn(self, job: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(job)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await super().close()
+
+    async def sync_commands(self) -> None:
+        """To the test server when one is configured (instant), else globally (up to an hour)."""
+        guild_id = self.context.settings.discord_test_guild
+        try:
+            if guild_id:
+                guild = discord.Object(guild_id)
+                self.tree.copy_global_to(guild=guild)
+                synced = await self.tree.sync(guild=guild)
+            else:
+                synced = await self.tree.sync()
+        except discord.HTTPException as error:
+            # The commands synced last time keep working; say what is wrong and carry on.
+            log.error(
+                "could not sync slash commands (%s); was the bot invited with the "
+                "applications.commands scope?",
+                error,
+            )
+            return
+        where = f"to server {guild_id}" if guild_id else "globally"
+        log.info("synced %d slash commands %s", len(synced), where)
+
+    async def warm_up(self) -> None:
+        """Load the model and index now, so the first question is answered as fast as the rest."""
+        try:
+            await asyncio.to_thread(lambda: self.context.retriever.live())
+        except Exception:
+            log.exception("could not load the model or index; questions will retry")
+
+    async def refresh_forever(self, every: float = REFRESH_POLL_SECONDS) -> None:
+        """Fetch the sources that are due, then sleep; each source has its own schedule."""
+        while True:
+            try:
+                report = await self.services.sources.refresh_due()
+                if report.index is not None:
+                    log.info("scheduled refresh: %d passages added", report.index.added)
+            except Exception:
+                log.exception("scheduled refresh failed; trying again later")
+            await asyncio.sleep(every)
+
+    async def on_ready(self) -> None:
+        assert self.user is not None
+        log.info("logged in as %s (id %s) in %d servers", self.user, self.user.id, len(self.guilds))
+        if self.application_id:
+            log.info("invite link: %s", invite_url(self.application_id))
+
+    async def on_message(self, message: discord.Message, /) -> None:
+        """No prefix commands: the ask cog's listener answers questions that mention the bot."""

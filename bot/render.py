@@ -1,0 +1,188 @@
+"""Answers and reports as Discord embeds, always within Discord's limits.
+
+Passages are quoted verbatim; where one must be shortened, the cut falls at a sentence or
+word boundary and is marked with "…", and the sentence that best answers the question stays.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import discord
+from discord.utils import escape_markdown, format_dt
+
+from bot import limits, text
+from bot.services.about import About
+from bot.services.ask import AnswerPage
+from index.answer import Quote
+from ingest.sources import SourceStatus
+
+NO_MENTIONS = discord.AllowedMentions.none()
+"""Passed on every send: a quoted ``@everyone`` or role mention must never ping anyone."""
+
+COLOUR = discord.Colour(0x2F6FAB)
+ABSTAIN_COLOUR = discord.Colour(0x8A8F98)
+# Room for the blank line between two passages in a description.
+SEPARATOR = "\n\n"
+TITLE_IN_CITATION = 150
+OUTLET_IN_CITATION = 60
+
+
+def answer_embed(page: AnswerPage) -> discord.Embed:
+    """One page of an answer: each passage quoted, its best sentence in bold, then its source."""
+    answer = page.answer
+    if answer.abstained:
+        return abstention_embed(page)
+    blocks_room = limits.EMBED_DESCRIPTION - len(SEPARATOR) * (len(page.quotes) - 1)
+    share = blocks_room // max(1, len(page.quotes))
+    blocks = [
+        quote_block(quote, number, share)
+        for number, quote in enumerate(page.quotes, start=page.first_number)
+    ]
+    embed = discord.Embed(
+        title=limits.truncate(answer.question, limits.EMBED_TITLE),
+        description=SEPARATOR.join(blocks),
+        colour=COLOUR,
+    )
+    footer = f"Searched {answer.searched:,} passages · quotes are verbatim"
+    if page.count > 1:
+        footer += f" · page {page.number + 1} of {page.count}"
+    embed.set_footer(text=limits.truncate(footer, limits.FOOTER))
+    return embed
+
+
+def abstention_embed(page: AnswerPage) -> discord.Embed:
+    """An honest "not found", with the titles that came closest."""
+    answer = page.answer
+    lines = [text.NOT_FOUND]
+    if page.quotes:
+        lines.append("")
+        lines.append("Closest articles:")
+        closest = [citation_line(q, limits.EMBED_DESCRIPTION // 4) for q in page.quotes]
+        lines.append(limits.fit_lines(closest, limits.EMBED_DESCRIPTION - 200))
+    embed = discord.Embed(
+        title=limits.truncate(answer.question, limits.EMBED_TITLE),
+        description="\n".join(lines),
+        colour=ABSTAIN_COLOUR,
+    )
+    embed.set_footer(text=f"Searched {answer.searched:,} passages")
+    return embed
+
+
+def quote_block(quote: Quote, number: int, room: int) -> str:
+    """``> passage`` lines with the best sentence in bold, then the citation, in ``room``."""
+    cite = f"**{number}.** " + citation_line(quote, room // 3)
+    quoted = quote_markdown(quote.text, quote.highlight, room - len(cite) - 1)
+    return f"{quoted}\n{cite}"
+
+
+def citation_line(quote: Quote, room: int) -> str:
+    """outlet · title · date · link; the link is left out whole rather than cut."""
+    parts = [
+        escape_markdown(limits.truncate(quote.source, OUTLET_IN_CITATION)),
+        escape_markdown(limits.truncate(quote.title, TITLE_IN_CITATION)),
+        published(quote.published_at),
+    ]
+    line = " · ".join(parts)
+    if quote.url:
+        link = f"[link]({safe_url(quote.url)})"
+        if len(line) + 3 + len(link) <= room:
+            return f"{line} · {link}"
+    return limits.truncate(line, room)
+
+
+def published(moment: datetime | None) -> str:
+    # A Discord timestamp shows the date in each reader's own locale.
+    return format_dt(moment, "D") if moment else "undated"
+
+
+def safe_url(url: str) -> str:
+    """The URL with the characters that would end a markdown link percent-encoded."""
+    return url.replace(" ", "%20").replace("(", "%28").replace(")", "%29").replace(">", "%3E")
+
+
+def quote_markdown(passage: str, highlight: str, room: int) -> str:
+    """The passage as a block quote, escaped, with ``highlight`` (verbatim in it) in bold."""
+    at = passage.find(highlight) if highlight.strip() else -1
+    if at < 0:
+        before, focus, after = passage, "", ""
+    else:
+        before, focus, after = passage[:at], highlight, passage[at + len(highlight) :]
+
+    def render(budget: int) -> str:
+        b, f, a = limits.shorten_around(before, focus, after, max(budget, 0))
+        return _blockquote(escape_markdown(b) + _bold(escape_markdown(f)) + escape_markdown(a))
+
+    return limits.fit(render, room)
+
+
+def _bold(fragment: str) -> str:
+    # "**" only renders bold when it hugs the text, so keep surrounding spaces outside.
+    stripped = fragment.strip()
+    if not stripped:
+        return fragment
+    lead = fragment[: len(fragment) - len(fragment.lstrip())]
+    trail = fragment[len(fragment.rstrip()) :]
+    lines = [f"**{line}**" if line.strip() else line for line in stripped.split("\n")]
+    return lead + "\n".join(lines) + trail
+
+
+def _blockquote(body: str) -> str:
+    return "\n".join(f"> {line}" if line.strip() else ">" for line in body.strip().split("\n"))
+
+
+def reindex_content(message: str) -> str:
+    return limits.truncate(message, limits.CONTENT)
+
+
+def sources_embed(sources: list[SourceStatus], guild_name: str | None) -> discord.Embed:
+    lines = [_source_line(s) for s in sources] or [text.sources_as_text([])]
+    embed = discord.Embed(
+        title=limits.truncate(f"Sources for {guild_name or 'this server'}", limits.EMBED_TITLE),
+        description=limits.fit_lines(lines, limits.EMBED_DESCRIPTION),
+        colour=COLOUR,
+    )
+    embed.set_footer(text="(global) sources are shared by every server and managed by the host.")
+    return embed
+
+
+def _source_line(source: SourceStatus) -> str:
+    owner = " *(global)*" if source.guild_id == 0 else ""
+    if source.kind == "local":
+        health = "local files"
+    elif source.last_success_at:
+        health = f"fetched {format_dt(source.last_success_at, 'R')}"
+    else:
+        health = "not fetched yet"
+    if source.last_error:
+        health += f" · error: {escape_markdown(limits.truncate(source.last_error, 120))}"
+    location = source.location
+    where = f"<{location}>" if location.startswith(("http://", "https://")) else location
+    if len(where) > 300:
+        where = escape_markdown(limits.truncate(location, 300))
+    return (
+        f"`#{source.id}` **{escape_markdown(limits.truncate(source.name, 100))}**{owner} — {where}"
+        f"\n{source.articles:,} articles · {source.passages:,} passages · {health}"
+    )
+
+
+def about_embed(about: About) -> discord.Embed:
+    embed = discord.Embed(title="About newsbot", description=text.USAGE, colour=COLOUR)
+    embed.add_field(name="Sources", value=f"{about.sources:,}")
+    embed.add_field(name="Articles", value=f"{about.articles:,}")
+    embed.add_field(name="Passages", value=f"{about.passages:,}")
+    refreshed = format_dt(about.last_refresh, "R") if about.last_refresh else "never"
+    built = format_dt(about.index_built, "R") if about.index_built else "not built yet"
+    embed.add_field(name="Last refresh", value=refreshed)
+    embed.add_field(name="Index built", value=built)
+    return embed
+
+
+def choice_name(source: SourceStatus) -> str:
+    """``#id name — location`` in an autocomplete choice's 100 characters (not a link there)."""
+    label = f"#{source.id} {limits.truncate(source.name, 40)} — "
+    room = limits.CHOICE_NAME - len(label)
+    location = source.location
+    if len(location) > room:
+        location = location[: room - 1] + limits.ELLIPSIS
+    return label + location

@@ -1,0 +1,184 @@
+"""A server's news sources: add (web URLs only), list, remove, refresh."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from bot.context import AppContext
+from bot.services.ask import Cooldowns, OnCooldown
+from bot.settings import Settings
+from index.search import SyncReport
+from ingest.db import session_scope
+from ingest.errors import InputError
+from ingest.fetch import FetchPolicy, SafeFetcher
+from ingest.models import GLOBAL_GUILD
+from ingest.refresh import RefreshOutcome, refresh_sources
+from ingest.sources import (
+    Removed,
+    SourceStatus,
+    add_source,
+    list_sources,
+    remove_source,
+    validate_web_url,
+)
+
+log = logging.getLogger(__name__)
+
+# Enough for any newsroom's feeds, and a bound on what one server can make the bot fetch.
+MAX_SOURCES_PER_GUILD = 50
+# A server may force a refresh of its sources this often (the schedule refreshes them anyway).
+REFRESH_COOLDOWN_SECONDS = 60.0
+
+
+def _log_failure(task: asyncio.Task[SyncReport]) -> None:
+    if not task.cancelled() and (error := task.exception()) is not None:
+        log.error("index sync after removing a source failed", exc_info=error)
+
+
+def fetch_policy(settings: Settings) -> FetchPolicy:
+    """The fetch limits from the settings (``InputError`` if the allow-list is malformed)."""
+    try:
+        return FetchPolicy(
+            timeout=settings.fetch_timeout_seconds,
+            max_bytes=settings.fetch_max_bytes,
+            allow_hosts=settings.allow_hosts,
+        )
+    except ValueError as error:
+        raise InputError(f"NEWSBOT_FETCH_ALLOW_HOSTS: {error}") from None
+
+
+@dataclass(frozen=True)
+class RefreshReport:
+    outcomes: list[RefreshOutcome]
+    index: SyncReport | None  # None when nothing new needed embedding
+
+
+class SourceService:
+    """Database work runs in worker threads, fetching on the event loop (it is async).
+
+    ``guild_id`` is the server asking; only the local console passes None, which sees and
+    manages every source (and adds global ones).
+    """
+
+    def __init__(
+        self, context: AppContext, refresh_cooldown: float = REFRESH_COOLDOWN_SECONDS
+    ) -> None:
+        self.context = context
+        self.engine = context.engine
+        self.refresh_cooldowns = Cooldowns(refresh_cooldown)
+        self._refreshing: set[int | None] = set()
+        self._background: set[asyncio.Task[SyncReport]] = set()
+
+    async def add(self, url: str, name: str | None, guild_id: int | None) -> SourceStatus:
+        """Store a web source for this server (it is fetched at the next refresh)."""
+        # Web URLs only: a path would let a Discord user read files on the bot's machine.
+        url = validate_web_url(url)
+        return await asyncio.to_thread(self._add, url, name, guild_id)
+
+    def _add(self, url: str, name: str | None, guild_id: int | None) -> SourceStatus:
+        owner = GLOBAL_GUILD if guild_id is None else guild_id
+        with session_scope(self.engine) as session:
+            if guild_id is not None:
+                own = [s for s in list_sources(session, guild_id) if s.guild_id == guild_id]
+                if len(own) >= MAX_SOURCES_PER_GUILD:
+                    raise InputError(
+                        f"This server already has {len(own)} sources, the most allowed; "
+                        "remove one first."
+                    )
+            source = add_source(session, url, name, owner)
+            return SourceStatus(
+                id=source.id,
+                name=source.name,
+                kind=source.kind,
+                location=source.location,
+                guild_id=source.guild_id,
+                last_success_at=None,
+                last_error=None,
+                last_error_at=None,
+                articles=0,
+                passages=0,
+            )
+
+    async def visible(self, guild_id: int | None) -> list[SourceStatus]:
+        """The sources this server's questions are answered from: its own and global ones."""
+        return await asyncio.to_thread(self._list, guild_id)
+
+    async def own(
+        self, guild_id: int | None, typed: str = "", limit: int = 25
+    ) -> list[SourceStatus]:
+        """This server's own sources whose name or URL contains ``typed`` (for autocomplete)."""
+        needle = typed.casefold().strip()
+        sources = await asyncio.to_thread(self._list, guild_id)
+        mine = [s for s in sources if guild_id is None or s.guild_id == guild_id]
+        if needle:
+            mine = [
+                s
+                for s in mine
+                if needle in s.name.casefold()
+                or needle in s.location.casefold()
+                or needle == str(s.id)
+            ]
+        return mine[:limit]
+
+    def _list(self, guild_id: int | None) -> list[SourceStatus]:
+        with session_scope(self.engine) as session:
+            return list_sources(session, guild_id)
+
+    async def remove(self, source_id: int, guild_id: int | None) -> Removed:
+        """Delete one of this server's sources with its articles (answers stop quoting them)."""
+        removed = await asyncio.to_thread(self._remove, source_id, guild_id)
+        if removed.passages:
+            # Answers skip deleted passages at once; the sync drops their vectors and fixes the
+            # counts. In the background: it waits for any reindex that is running.
+            task = asyncio.create_task(asyncio.to_thread(lambda: self.context.retriever.sync()))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+            task.add_done_callback(_log_failure)
+        return removed
+
+    async def idle(self) -> None:
+        """Until background index syncs started by removals are done."""
+        await asyncio.gather(*self._background, return_exceptions=True)
+
+    def _remove(self, source_id: int, guild_id: int | None) -> Removed:
+        with session_scope(self.engine) as session:
+            return remove_source(session, source_id, guild_id)
+
+    async def refresh(self, guild_id: int | None) -> RefreshReport:
+        """Fetch this server's own sources now (the console: every source), then index them."""
+        if guild_id in self._refreshing:
+            raise InputError("A refresh of these sources is already running.")
+        try:
+            self.refresh_cooldowns.hit(GLOBAL_GUILD if guild_id is None else guild_id)
+        except OnCooldown as wait:
+            raise InputError(
+                f"Sources were refreshed a moment ago; try again in {round(wait.retry_after)} s."
+            ) from None
+        self._refreshing.add(guild_id)
+        try:
+            return await self._refresh(guild_id, force=True)
+        finally:
+            self._refreshing.discard(guild_id)
+
+    async def refresh_due(self) -> RefreshReport:
+        """Every server's sources whose next fetch is due (the bot's schedule)."""
+        return await self._refresh(None, force=False)
+
+    async def _refresh(self, guild_id: int | None, force: bool) -> RefreshReport:
+        settings = self.context.settings
+        async with SafeFetcher(fetch_policy(settings)) as fetcher:
+            outcomes = await refresh_sources(
+                self.engine,
+                fetcher,
+                guild_id=guild_id,
+                force=force,
+                interval=timedelta(minutes=settings.refresh_minutes),
+            )
+        if not any(o.added or o.updated or o.passages_removed for o in outcomes):
+            return RefreshReport(outcomes, None)
+        # In the thread: the first use of the retriever loads the model.
+        index = await asyncio.to_thread(lambda: self.context.retriever.sync())
+        return RefreshReport(outcomes, index)

@@ -1,0 +1,168 @@
+"""The bot as a whole: its commands as Discord sees them, its intents, its startup, its secrets."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import discord
+import pytest
+
+from bot.__main__ import run_bot, start_bot
+from bot.app import INVITE_PERMISSIONS, NewsBot, intents_for, invite_url
+from bot.context import AppContext
+from ingest.db import session_scope
+from ingest.errors import InputError
+from ingest.sources import add_source
+from tests.bot.conftest import GUILD_A, TOKEN, MakeContext, command, make_settings
+from tests.fakes.discord_server import (
+    INTENT_MESSAGE_CONTENT,
+    MANAGE_GUILD,
+    PRIVILEGED_INTENTS,
+    FakeDiscord,
+    run_client,
+)
+from tests.ingest.conftest import LocalServer
+from tests.ingest.conftest import web_server as web_server  # the shared fixture
+
+pytestmark = [pytest.mark.timeout(60)]
+
+
+def walk(options: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    found = []
+    for option in options:
+        found.append(option)
+        found.extend(walk(option.get("options") or []))
+    return found
+
+
+async def test_commands_are_described_within_discords_limits(
+    fake: FakeDiscord, quiet_bot: NewsBot
+) -> None:
+    """Every command and parameter has a description of at most 100 characters."""
+    synced = fake.commands()
+    assert set(synced) == {"ask", "reindex", "source", "about"}
+    assert {o["name"] for o in synced["source"]["options"]} == {"add", "list", "remove", "refresh"}
+    for command_data in synced.values():
+        for item in [command_data, *walk(command_data.get("options") or [])]:
+            assert 1 <= len(item["description"]) <= 100, item["name"]
+
+
+async def test_staff_commands_carry_the_permission_hint(
+    fake: FakeDiscord, quiet_bot: NewsBot
+) -> None:
+    """/reindex and /source are hidden from members without Manage Server and from DMs."""
+    synced = fake.commands()
+    for name in ("reindex", "source"):
+        assert synced[name]["default_member_permissions"] == str(MANAGE_GUILD)
+        assert synced[name]["contexts"] == [0]  # servers only
+    for name in ("ask", "about"):
+        assert synced[name]["default_member_permissions"] is None
+
+
+async def test_no_privileged_intent_unless_configured(
+    fake: FakeDiscord, empty_context: AppContext, tmp_path: Any
+) -> None:
+    """By default the bot asks for no privileged intent; the follow-up option adds one."""
+    async with run_client(NewsBot(empty_context, background=False), fake, token=TOKEN):
+        assert fake.intents is not None
+        assert not fake.intents & PRIVILEGED_INTENTS
+    follow_ups = make_settings(tmp_path, message_content_intent=True)
+    assert intents_for(follow_ups).value & INTENT_MESSAGE_CONTENT
+
+
+async def test_commands_sync_to_the_test_server_when_set(
+    fake: FakeDiscord, empty_context: AppContext, tmp_path: Any
+) -> None:
+    """With a test server configured, commands go there (instantly) and not globally."""
+    settings = make_settings(tmp_path, discord_test_guild=GUILD_A)
+    context = AppContext(settings=settings, engine=empty_context.engine)
+    async with run_client(NewsBot(context, background=False), fake, token=TOKEN):
+        assert set(fake.commands(GUILD_A)) == {"ask", "reindex", "source", "about"}
+        assert fake.commands() == {}
+        shown = await command(fake, "about")
+        assert shown["embeds"][0]["title"] == "About newsbot"
+
+
+async def test_the_token_is_never_logged(
+    fake: FakeDiscord, empty_context: AppContext, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Nothing logged while starting, answering and stopping contains the token."""
+    with caplog.at_level(logging.DEBUG):
+        async with run_client(NewsBot(empty_context, background=False), fake, token=TOKEN):
+            await command(fake, "about")
+            await command(fake, "reindex", permissions="0")
+    assert caplog.records
+    for record in caplog.records:
+        assert TOKEN not in record.getMessage()
+    assert TOKEN not in repr(empty_context.settings)
+
+
+@pytest.mark.slow
+async def test_start_bot_connects_with_the_configured_token(
+    fake: FakeDiscord, make_context: MakeContext
+) -> None:
+    """``python -m bot``'s coroutine logs in with DISCORD_TOKEN and serves until closed."""
+    task = asyncio.create_task(start_bot(make_context()))
+    await fake.wait_until_ready(timeout=10)
+    assert fake.identify is not None
+    assert fake.identify["token"] == TOKEN
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+async def test_a_wrong_token_is_a_clear_error(fake: FakeDiscord, tmp_path: Any) -> None:
+    """A token Discord rejects ends run_bot with a message saying what to do."""
+    settings = make_settings(tmp_path, DISCORD_TOKEN="not-the-token")
+    context = AppContext(settings=settings, engine=None)  # type: ignore[arg-type]
+    with pytest.raises(InputError, match="Discord rejected DISCORD_TOKEN"):
+        await asyncio.to_thread(run_bot, context)
+
+
+async def test_a_missing_token_is_a_clear_error(tmp_path: Any) -> None:
+    """Without DISCORD_TOKEN the bot does not try to connect."""
+    settings = make_settings(tmp_path, DISCORD_TOKEN=None)
+    with pytest.raises(InputError, match="DISCORD_TOKEN is not set"):
+        await start_bot(AppContext(settings=settings, engine=None))  # type: ignore[arg-type]
+
+
+@pytest.mark.slow
+async def test_due_sources_are_fetched_on_schedule(
+    fake: FakeDiscord, make_context: MakeContext, web_server: LocalServer
+) -> None:
+    """A feed added before the bot starts is fetched and indexed without anyone asking."""
+    context = make_context(fetch_allow_hosts=web_server.host_port)
+    with session_scope(context.engine) as session:
+        add_source(session, web_server.url("/site/courier/feed.xml"), "Courier", GUILD_A)
+    async with run_client(NewsBot(context), fake, token=TOKEN):
+        for _ in range(200):
+            if await asyncio.to_thread(context.retriever.searchable_count) > 0:
+                break
+            await asyncio.sleep(0.05)
+        interaction = await fake.send_interaction(
+            "ask", {"question": "Will Saltmere restore its tidal mill?"}
+        )
+        answer = await fake.wait_for_followup(interaction, timeout=20)
+    assert web_server.url("/site/courier/") in answer.json["embeds"][0]["description"]
+
+
+def test_invite_link_asks_for_both_scopes_and_few_permissions() -> None:
+    """The invite link has the bot and applications.commands scopes and minimal permissions."""
+    url = invite_url(1234)
+    assert "client_id=1234" in url
+    assert "scope=bot+applications.commands" in url
+    assert f"permissions={INVITE_PERMISSIONS.value}" in url
+    assert not INVITE_PERMISSIONS.administrator
+    assert not INVITE_PERMISSIONS.manage_messages
+    assert (
+        discord.Permissions(
+            view_channel=True,
+            send_messages=True,
+            send_messages_in_threads=True,
+            embed_links=True,
+            read_message_history=True,
+        )
+        == INVITE_PERMISSIONS
+    )

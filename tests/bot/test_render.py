@@ -1,0 +1,160 @@
+"""Answers as Discord embeds: quoted, cited, highlighted, and always within Discord's limits."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+import discord
+
+from bot import limits, render
+from bot.services.ask import paginate
+from index.answer import Answer, Quote
+from ingest.sources import SourceStatus
+
+SENTENCE = "The parade starts at the fish market at 8 pm on 14 June."
+
+
+def quote(number: int = 1, text: str | None = None, url: str | None = None, **kw: object) -> Quote:
+    body = text or f"The festival moves to the harbour. {SENTENCE} Tickets are free."
+    values: dict[str, object] = {
+        "passage_id": number,
+        "text": body,
+        "title": f"Lantern festival moves {number}",
+        "source": "Brindle Bay Courier",
+        "url": url if url is not None else f"https://news.example/{number}",
+        "published_at": datetime(2024, 5, 6, tzinfo=UTC),
+        "score": 0.7,
+        "highlight": SENTENCE if SENTENCE in body else "",
+    }
+    values.update(kw)
+    return Quote(**values)  # type: ignore[arg-type]
+
+
+def answer(*quotes: Quote, more: list[Quote] | None = None) -> Answer:
+    return Answer("When does the parade start?", False, list(quotes), 1234, more=more or [])
+
+
+def within_limits(embed: discord.Embed) -> None:
+    assert len(embed.title or "") <= limits.EMBED_TITLE
+    assert len(embed.description or "") <= limits.EMBED_DESCRIPTION
+    assert len(embed.fields) <= limits.EMBED_FIELDS
+    for embed_field in embed.fields:
+        assert len(embed_field.name or "") <= limits.FIELD_NAME
+        assert len(embed_field.value or "") <= limits.FIELD_VALUE
+    assert len(embed.footer.text or "") <= limits.FOOTER
+    assert len(embed) <= limits.EMBED_TOTAL
+
+
+def test_passage_is_quoted_with_its_best_sentence_in_bold() -> None:
+    """Each passage is a block quote, the answering sentence in bold, then its citation."""
+    embed = render.answer_embed(paginate(answer(quote()), 3)[0])
+    description = embed.description or ""
+    assert description.startswith("> The festival moves to the harbour. **" + SENTENCE + "**")
+    citation = description.splitlines()[-1]
+    assert citation.startswith("**1.** Brindle Bay Courier · Lantern festival moves 1 · <t:")
+    assert citation.endswith(" · [link](https://news.example/1)")
+    assert embed.title == "When does the parade start?"
+    assert embed.footer.text == "Searched 1,234 passages · quotes are verbatim"
+
+
+def test_pages_are_numbered_in_the_footer_and_the_quotes() -> None:
+    """The second page continues the numbering and says which page it is."""
+    pages = paginate(answer(quote(1), quote(2), more=[quote(3), quote(4)]), 2)
+    assert len(pages) == 2
+    second = render.answer_embed(pages[1])
+    assert "**3.** " in (second.description or "")
+    assert (second.footer.text or "").endswith("page 2 of 2")
+
+
+def test_markdown_in_passages_is_shown_literally() -> None:
+    """Asterisks, underscores and masked links in a passage cannot format or hide anything."""
+    text = f"Prices *rose* by 12_% [click](https://evil.example). {SENTENCE}"
+    description = render.answer_embed(paginate(answer(quote(text=text)), 3)[0]).description
+    assert description is not None
+    assert "\\*rose\\*" in description
+    assert "12\\_%" in description
+    assert "\\[click](https://evil.example)" in description
+
+
+def test_long_passages_and_links_stay_within_every_limit() -> None:
+    """Ten 1,000-character passages full of markdown and 1,500-character links still fit."""
+    filler = "Words *with* stars_and_underscores and more. " * 22
+    long_url = "https://news.example/" + "path/" * 300
+    quotes = [
+        quote(i, text=f"{filler[: 400 + 10 * i]}{SENTENCE} {filler}"[:1000], url=long_url)
+        for i in range(1, 11)
+    ]
+    embed = render.answer_embed(paginate(answer(*quotes), 10)[0])
+    within_limits(embed)
+    description = embed.description or ""
+    assert description.count("**" + SENTENCE + "**") == 10
+    assert limits.ELLIPSIS in description
+    # A link is shown whole or not at all.
+    for target in re.findall(r"\]\(([^)]*)\)", description):
+        assert target == render.safe_url(long_url)
+
+
+def test_a_long_link_is_dropped_before_it_could_be_cut() -> None:
+    """When a citation has no room for its link, the link is left out, never cut."""
+    line = render.citation_line(quote(url="https://news.example/" + "x" * 500), 200)
+    assert "](" not in line
+    assert len(line) <= 200
+
+
+def test_link_characters_that_end_markdown_links_are_encoded() -> None:
+    """Parentheses and spaces in a URL do not break its markdown link."""
+    line = render.citation_line(quote(url="https://news.example/a (b)"), 500)
+    assert line.endswith("[link](https://news.example/a%20%28b%29)")
+
+
+def test_abstention_is_honest_and_names_the_closest_articles() -> None:
+    """Nothing relevant: say so plainly and list the closest titles."""
+    abstained = Answer("Who won the cup?", True, [], 50, closest=[quote(1), quote(2)])
+    embed = render.answer_embed(paginate(abstained, 3)[0])
+    description = embed.description or ""
+    assert description.startswith("I couldn't find this in the indexed news.")
+    assert "Lantern festival moves 1" in description
+    assert "Lantern festival moves 2" in description
+    assert embed.footer.text == "Searched 50 passages"
+
+
+def test_an_over_long_question_title_is_cut() -> None:
+    """A 500-character question still makes a valid embed title."""
+    long = Answer("why " * 125, False, [quote()], 3)
+    within_limits(render.answer_embed(paginate(long, 3)[0]))
+
+
+def status(i: int, guild_id: int = 7) -> SourceStatus:
+    return SourceStatus(
+        id=i,
+        name=f"Source {i} " + "n" * 150,
+        kind="web",
+        location=f"https://feeds.example/{i}/" + "p" * 200,
+        guild_id=guild_id,
+        last_success_at=None,
+        last_error="timed out " * 50,
+        last_error_at=None,
+        articles=10,
+        passages=40,
+    )
+
+
+def test_a_long_source_list_fits_and_counts_the_rest() -> None:
+    """Fifty sources with long names and errors fit one embed, with "… and N more"."""
+    embed = render.sources_embed([status(i) for i in range(50)], "Brindle Bay")
+    within_limits(embed)
+    assert re.search(r"… and \d+ more$", embed.description or "")
+
+
+def test_global_sources_are_marked() -> None:
+    """Sources shared by every server are labelled as global."""
+    embed = render.sources_embed([status(1, guild_id=0)], "Brindle Bay")
+    assert "*(global)*" in (embed.description or "")
+
+
+def test_autocomplete_choice_names_fit() -> None:
+    """Each /source remove choice name is at most 100 characters."""
+    name = render.choice_name(status(12345))
+    assert len(name) <= limits.CHOICE_NAME
+    assert name.startswith("#12345 Source 12345")
