@@ -360,18 +360,14 @@ def refresh(
     import asyncio
     from datetime import timedelta
 
-    from ingest.fetch import FetchPolicy, SafeFetcher
+    from ingest.fetch import SafeFetcher
     from ingest.refresh import RefreshOutcome, refresh_sources
 
     settings, context = _context()
     try:
-        policy = FetchPolicy(
-            timeout=settings.fetch_timeout_seconds,
-            max_bytes=settings.fetch_max_bytes,
-            allow_hosts=settings.allow_hosts,
-        )
-    except ValueError as error:
-        raise fail(f"NEWSBOT_FETCH_ALLOW_HOSTS: {error}") from None
+        policy = settings.fetch_policy()
+    except NewsbotError as error:
+        raise fail(str(error)) from None
 
     async def run(report: Callable[[int, int], None]) -> list[RefreshOutcome]:
         async with SafeFetcher(policy) as fetcher:

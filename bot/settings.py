@@ -12,6 +12,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from index.answer import DEFAULT_MIN_SCORE
 from index.embedder import DEFAULT_MODEL
+from ingest.errors import InputError
+from ingest.fetch import FetchPolicy
 
 
 class Settings(BaseSettings):
@@ -52,6 +54,17 @@ class Settings(BaseSettings):
     @property
     def index_dir(self) -> Path:
         return self.data_dir / "index"
+
+    def fetch_policy(self) -> FetchPolicy:
+        """The fetch limits (``InputError`` when the allow-list is malformed)."""
+        try:
+            return FetchPolicy(
+                timeout=self.fetch_timeout_seconds,
+                max_bytes=self.fetch_max_bytes,
+                allow_hosts=self.allow_hosts,
+            )
+        except ValueError as error:
+            raise InputError(f"NEWSBOT_FETCH_ALLOW_HOSTS: {error}") from None
 
     @property
     def allow_hosts(self) -> frozenset[str]:

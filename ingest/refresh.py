@@ -375,7 +375,8 @@ async def _from_feed(
 ) -> _Work:
     if result.not_modified:
         return _Work(status="not_modified", validators=(result.etag, result.last_modified))
-    feed = parse_feed(result.body, result.url)
+    # feedparser on a feed of several megabytes takes long enough to stall the bot's loop.
+    feed = await asyncio.to_thread(parse_feed, result.body, result.url)
     entries = feed.entries[:MAX_ENTRIES_PER_FEED]
     if len(feed.entries) > len(entries):
         log.info(

@@ -9,11 +9,10 @@ from datetime import timedelta
 
 from bot.context import AppContext
 from bot.services.ask import Cooldowns, OnCooldown
-from bot.settings import Settings
 from index.search import SyncReport
 from ingest.db import session_scope
 from ingest.errors import InputError
-from ingest.fetch import FetchPolicy, SafeFetcher
+from ingest.fetch import SafeFetcher
 from ingest.models import GLOBAL_GUILD
 from ingest.refresh import RefreshOutcome, refresh_sources
 from ingest.sources import (
@@ -36,18 +35,6 @@ REFRESH_COOLDOWN_SECONDS = 60.0
 def _log_failure(task: asyncio.Task[SyncReport]) -> None:
     if not task.cancelled() and (error := task.exception()) is not None:
         log.error("index sync after removing a source failed", exc_info=error)
-
-
-def fetch_policy(settings: Settings) -> FetchPolicy:
-    """The fetch limits from the settings (``InputError`` if the allow-list is malformed)."""
-    try:
-        return FetchPolicy(
-            timeout=settings.fetch_timeout_seconds,
-            max_bytes=settings.fetch_max_bytes,
-            allow_hosts=settings.allow_hosts,
-        )
-    except ValueError as error:
-        raise InputError(f"NEWSBOT_FETCH_ALLOW_HOSTS: {error}") from None
 
 
 @dataclass(frozen=True)
@@ -169,7 +156,7 @@ class SourceService:
 
     async def _refresh(self, guild_id: int | None, force: bool) -> RefreshReport:
         settings = self.context.settings
-        async with SafeFetcher(fetch_policy(settings)) as fetcher:
+        async with SafeFetcher(settings.fetch_policy()) as fetcher:
             outcomes = await refresh_sources(
                 self.engine,
                 fetcher,
