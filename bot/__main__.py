@@ -25,7 +25,7 @@ async def start_bot(context: AppContext) -> None:
     """Connect and serve until the connection is closed (or the task cancelled)."""
     token = context.settings.discord_token
     if token is None:
-        raise InputError("DISCORD_TOKEN is not set (see docs/discord.md)")
+        raise InputError("DISCORD_TOKEN is not set (see README: Running the Discord bot)")
     async with NewsBot(context) as bot:
         await bot.start(token.get_secret_value())
 
