@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from sqlalchemy import Engine
 
+from index.lexical import tokenize
 from index.search import Hit, Retriever, SearchFilters
 from ingest.db import session_scope
 from ingest.errors import InputError
@@ -23,15 +24,11 @@ DEFAULT_K = 3
 # Calibrated with bench/calibrate_abstention.py on questions the sample corpus cannot answer.
 DEFAULT_MIN_SCORE = 0.35
 CANDIDATES_PER_ANSWER = 8
-SAME_ARTICLE_PENALTY = 0.1
+# Each passage already quoted from an article scales that article's next ones by this factor:
+# the ranking score is probability-like, so the penalty must be relative, not a fixed amount.
+SAME_ARTICLE_FACTOR = 0.5
 NEAR_DUPLICATE = 0.6  # share of word trigrams of the shorter text
 WORD = re.compile(r"[\w'’-]+")
-STOPWORDS = frozenset(
-    (
-        "a an and are as at be by did do does for from has have how in is it its of on or that"
-        " the their there this to was were what when where which who whom whose why will with"
-    ).split()
-)
 
 
 @dataclass(frozen=True)
@@ -46,6 +43,7 @@ class Quote:
     published_at: datetime | None
     score: float
     highlight: str
+    similarity: float = 0.0  # cosine to the question, what abstention is judged on
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -114,12 +112,12 @@ class Answerer:
         searched = self.retriever.searchable_count(filters)
         records = self._records(hits)
         quotes = [
-            self._quote(question, hit, records[hit.passage_id])
-            for hit in hits
-            if hit.passage_id in records
+            self._quote(hit, records[hit.passage_id]) for hit in hits if hit.passage_id in records
         ]
         chosen = diversify(quotes, [records[q.passage_id] for q in quotes], wanted)
-        if not chosen or chosen[0].score < self.min_score:
+        # Highlighting only what is shown keeps a 30-candidate answer within its time budget.
+        chosen = [replace(q, highlight=best_sentence(question, q.text)) for q in chosen]
+        if not chosen or max(q.similarity for q in chosen[:k]) < self.min_score:
             return Answer(question, True, [], searched, closest=chosen[:k])
         return Answer(question, False, chosen[:k], searched, more=chosen[k:])
 
@@ -128,7 +126,7 @@ class Answerer:
             return passages_by_id(session, [h.passage_id for h in hits])
 
     @staticmethod
-    def _quote(question: str, hit: Hit, record: PassageRecord) -> Quote:
+    def _quote(hit: Hit, record: PassageRecord) -> Quote:
         return Quote(
             passage_id=record.passage_id,
             text=record.text,
@@ -137,15 +135,16 @@ class Answerer:
             url=record.url,
             published_at=record.published_at,
             score=hit.score,
-            highlight=best_sentence(question, record.text),
+            highlight="",
+            similarity=hit.similarity,
         )
 
 
 def diversify(quotes: list[Quote], records: list[PassageRecord], wanted: int) -> list[Quote]:
     """Best first, without near-duplicate texts, preferring articles not quoted yet.
 
-    A further passage of an article already chosen competes with ``SAME_ARTICLE_PENALTY``
-    taken off its score, so a second article wins unless it is clearly worse.
+    A further passage of an article already chosen competes with its score scaled by
+    ``SAME_ARTICLE_FACTOR``, so another article wins unless it is clearly worse.
     """
     unique: list[tuple[Quote, PassageRecord]] = []
     shingles: list[set[str]] = []
@@ -160,8 +159,10 @@ def diversify(quotes: list[Quote], records: list[PassageRecord], wanted: int) ->
     while unique and len(chosen) < wanted:
         best = max(
             range(len(unique)),
-            key=lambda i: unique[i][0].score
-            - SAME_ARTICLE_PENALTY * per_article.get(unique[i][1].article_id, 0),
+            key=lambda i: (
+                unique[i][0].score
+                * SAME_ARTICLE_FACTOR ** per_article.get(unique[i][1].article_id, 0)
+            ),
         )
         quote, record = unique.pop(best)
         chosen.append(quote)
@@ -178,21 +179,17 @@ def _overlap(a: set[str], b: set[str]) -> float:
     return len(a & b) / min(len(a), len(b)) if a and b else 0.0
 
 
-def content_words(text: str) -> set[str]:
-    return {
-        w.casefold().strip("'’-")
-        for w in WORD.findall(text)
-        if w.casefold() not in STOPWORDS and len(w) > 1
-    }
-
-
 def best_sentence(question: str, passage: str) -> str:
-    """The sentence of ``passage`` sharing most content words with the question (verbatim)."""
-    wanted = content_words(question)
+    """The sentence of ``passage`` that best matches the question (verbatim).
+
+    Words are compared by stem ("reopen" meets "reopens"); longer, rarer-looking words count
+    more, and a long sentence must match more to win.
+    """
+    wanted = set(tokenize(question))
     best, best_score = "", -1.0
     for sentence in (s for paragraph in passage.split("\n\n") for s in split_sentences(paragraph)):
-        words = content_words(sentence)
-        score = sum(len(w) ** 0.5 for w in wanted & words) / (1 + 0.01 * len(sentence))
+        shared = wanted & set(tokenize(sentence))
+        score = sum(len(w) ** 0.5 for w in shared) / (1 + 0.01 * len(sentence))
         if score > best_score:
             best, best_score = sentence, score
     return best

@@ -1,0 +1,175 @@
+"""BM25 over passages (with their article's title), by passage id, saved beside the vectors.
+
+bm25s scores from a sparse matrix it builds from token ids. Tokens are kept per passage
+(``tokens.npz``) so an update tokenizes only new passages and re-derives the matrix, which
+takes seconds, instead of re-reading every passage.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import bm25s
+import numpy as np
+import Stemmer
+
+log = logging.getLogger(__name__)
+
+FOLDER = "lexical"
+TOKENS_FILE = "tokens.npz"
+BM25_FOLDER = "bm25"
+TOKEN = re.compile(r"\w\w+")
+STOPWORDS = frozenset(bm25s.stopwords.STOPWORDS_EN)
+_stemmer = Stemmer.Stemmer("english")
+
+
+def tokenize(text: str) -> list[str]:
+    """Lower-cased, stop words dropped, Snowball-stemmed word tokens."""
+    words = [w for w in TOKEN.findall(text.casefold()) if w not in STOPWORDS]
+    return list(_stemmer.stemWords(words))
+
+
+def document_text(title: str, passage: str) -> str:
+    # The title rides along with every passage: a headline word is strong evidence that a
+    # passage of that article is on topic, even when the passage itself never repeats it.
+    return f"{title}\n{passage}"
+
+
+class LexicalIndex:
+    """BM25 scores for every indexed passage; rows follow ``ids``."""
+
+    def __init__(
+        self,
+        ids: np.ndarray,
+        offsets: np.ndarray,
+        token_ids: np.ndarray,
+        vocab: dict[str, int],
+    ) -> None:
+        self.ids = ids.astype(np.int64)
+        self.offsets = offsets.astype(np.int64)  # row i has token_ids[offsets[i]:offsets[i+1]]
+        self.token_ids = token_ids.astype(np.int32)
+        self.vocab = vocab
+        self._row_of: dict[int, int] | None = None
+        self._idf: np.ndarray | None = None
+        self._bm25 = self._score_matrix()
+
+    @classmethod
+    def empty(cls) -> LexicalIndex:
+        return cls(np.zeros(0, np.int64), np.zeros(1, np.int64), np.zeros(0, np.int32), {})
+
+    @classmethod
+    def build(cls, documents: Sequence[tuple[int, str]]) -> LexicalIndex:
+        """An index of ``(passage id, text)`` pairs."""
+        return cls.empty().updated(np.zeros(0, np.int64), documents)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def updated(self, remove: np.ndarray, add: Sequence[tuple[int, str]]) -> LexicalIndex:
+        """A new index without the ``remove`` ids and with the ``add`` documents."""
+        keep = ~np.isin(self.ids, remove) if len(remove) else np.ones(len(self.ids), dtype=bool)
+        lengths = np.diff(self.offsets)
+        kept_tokens = np.repeat(keep, lengths)
+        vocab = dict(self.vocab)
+        new_rows = [self._encode(text, vocab) for _, text in add]
+        new_lengths = np.array([len(r) for r in new_rows], dtype=np.int64)
+        all_lengths = np.concatenate([lengths[keep], new_lengths])
+        offsets = np.zeros(len(all_lengths) + 1, dtype=np.int64)
+        np.cumsum(all_lengths, out=offsets[1:])
+        token_ids = np.concatenate(
+            [self.token_ids[kept_tokens], *(np.asarray(r, dtype=np.int32) for r in new_rows)]
+        )
+        ids = np.concatenate([self.ids[keep], np.array([i for i, _ in add], dtype=np.int64)])
+        return LexicalIndex(ids, offsets, token_ids, vocab)
+
+    @staticmethod
+    def _encode(text: str, vocab: dict[str, int]) -> list[int]:
+        return [vocab.setdefault(token, len(vocab)) for token in tokenize(text)]
+
+    def _score_matrix(self) -> bm25s.BM25 | None:
+        if len(self.ids) == 0:
+            return None
+        rows = [
+            self.token_ids[start:end].tolist()
+            for start, end in zip(self.offsets[:-1], self.offsets[1:], strict=True)
+        ]
+        # bm25s needs a column for every vocabulary id, and one more for an empty query.
+        vocab = {**self.vocab, "": len(self.vocab)}
+        model = bm25s.BM25()
+        model.index((rows, vocab), create_empty_token=False, show_progress=False)
+        return model
+
+    def query_ids(self, query: str) -> list[int]:
+        return [self.vocab[t] for t in tokenize(query) if t in self.vocab]
+
+    def scores(self, query: str) -> np.ndarray:
+        """BM25 score of every row for ``query`` (zeros when no query word is indexed)."""
+        tokens = self.query_ids(query)
+        if self._bm25 is None or not tokens:
+            return np.zeros(len(self.ids), dtype=np.float32)
+        return np.asarray(self._bm25.get_scores_from_ids(tokens), dtype=np.float32)
+
+    def coverage(self, query: str, rows: np.ndarray) -> np.ndarray:
+        """Per row, the idf-weighted share of the query's distinct words it contains.
+
+        BM25 rewards repeating one query word; a passage that names every entity of the
+        question is usually the better quote, and this says so directly.
+        """
+        wanted = np.unique(np.asarray(self.query_ids(query), dtype=np.int32))
+        out = np.zeros(len(rows), dtype=np.float32)
+        if len(wanted) == 0:
+            return out
+        weights = self.idf()[wanted]
+        total = float(weights.sum())
+        for i, row in enumerate(rows.tolist()):
+            words = self.token_ids[self.offsets[row] : self.offsets[row + 1]]
+            out[i] = weights[np.isin(wanted, words)].sum() / total
+        return out
+
+    def idf(self) -> np.ndarray:
+        """Inverse document frequency of every vocabulary id (log(1 + N/df), df ≥ 1)."""
+        if self._idf is None:
+            rows = np.repeat(np.arange(len(self.ids), dtype=np.int64), np.diff(self.offsets))
+            size = max(len(self.vocab), 1)
+            present = np.unique(rows * size + self.token_ids) % size
+            frequency = np.bincount(present, minlength=size)
+            self._idf = np.log1p(len(self.ids) / np.maximum(frequency, 1)).astype(np.float32)
+        return self._idf
+
+    def rows_of(self, ids: np.ndarray) -> np.ndarray:
+        """Row numbers of these passage ids (-1 for ids the index lacks)."""
+        if self._row_of is None:
+            self._row_of = {int(pid): row for row, pid in enumerate(self.ids)}
+        return np.array([self._row_of.get(int(i), -1) for i in ids], dtype=np.int64)
+
+    # --- on disk ---------------------------------------------------------------------------
+
+    def save(self, version_folder: Path, name: str = FOLDER) -> None:
+        folder = version_folder / name
+        folder.mkdir()
+        np.savez(folder / TOKENS_FILE, ids=self.ids, offsets=self.offsets, tokens=self.token_ids)
+        if self._bm25 is not None:
+            # bm25s keeps the vocabulary with the matrix; it is the one query ids come from.
+            self._bm25.save(str(folder / BM25_FOLDER))
+
+    @classmethod
+    def load(cls, version_folder: Path, name: str = FOLDER) -> LexicalIndex | None:
+        """The saved index, or None if this version has none (saved before lexical search)."""
+        folder = version_folder / name
+        if not (folder / TOKENS_FILE).is_file():
+            return None
+        with np.load(folder / TOKENS_FILE) as data:
+            ids, offsets, tokens = data["ids"], data["offsets"], data["tokens"]
+        index = cls.__new__(cls)
+        index.ids, index.offsets, index.token_ids = ids, offsets, tokens
+        index._row_of = None
+        index._idf = None
+        index._bm25 = None
+        index.vocab = {}
+        if (folder / BM25_FOLDER).is_dir():
+            index._bm25 = bm25s.BM25.load(str(folder / BM25_FOLDER))
+            index.vocab = {t: i for t, i in index._bm25.vocab_dict.items() if t != ""}
+        return index

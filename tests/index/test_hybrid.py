@@ -1,0 +1,216 @@
+"""Hybrid retrieval without the real model: a bag-of-words fake embedder, tiny corpora."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import cast
+
+import numpy as np
+import pytest
+from sqlalchemy import Engine
+
+from index.embedder import Embedder
+from index.lexical import LexicalIndex
+from index.search import Retriever, SearchFilters
+from index.vectors import current_version
+from ingest.db import session_scope
+from ingest.errors import InputError
+from ingest.extract import RawArticle
+from ingest.pipeline import store_raw_articles
+from ingest.sources import remove_source
+
+DAY = timedelta(days=1)
+NOW = datetime(2025, 6, 20, 12, tzinfo=UTC)
+
+
+class WordEmbedder:
+    """Hashed bag of words: texts sharing words are close, like a (very) small model."""
+
+    name = "fake-words"
+    dimension = 256
+
+    def embed(
+        self,
+        texts: Sequence[str],
+        progress: Callable[[int], None] | None = None,
+        batch_size: int = 64,
+    ) -> np.ndarray:
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for word in re.findall(r"\w+", text.casefold()):
+                digest = hashlib.blake2b(word.encode(), digest_size=4).digest()
+                out[row, int.from_bytes(digest, "little") % self.dimension] += 1.0
+            out[row] /= max(float(np.linalg.norm(out[row])), 1e-9)
+        return out
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self.embed([text])[0]
+
+
+def article(
+    key: str, title: str, body: str, published: datetime | None, **extra: str
+) -> RawArticle:
+    return RawArticle(title=title, body=body, key=key, published_at=published, **extra)
+
+
+TRAM = article(
+    "tram",
+    "Council approves tram line",
+    "Harbor City Council approved the Eastshore tram line on Wednesday, nine votes to four.",
+    NOW - 2 * DAY,
+    outlet="Harbor City Ledger",
+)
+FIRE = article(
+    "fire",
+    "Wildfire contained",
+    "Firefighters said the Sorrel Ridge wildfire was 65 percent contained on Tuesday.",
+    NOW - 3 * DAY,
+    outlet="Valley Wire",
+)
+
+
+@pytest.fixture
+def retriever(sqlite_engine: Engine, tmp_path: Path) -> Retriever:
+    return Retriever(sqlite_engine, cast(Embedder, WordEmbedder()), tmp_path / "index")
+
+
+def top_title(retriever: Retriever, query: str, filters: SearchFilters | None = None) -> str:
+    from index.answer import Answerer
+
+    answer = Answerer(retriever.engine, retriever, min_score=0.0).answer(query, 1, filters)
+    return answer.passages[0].title if answer.passages else ""
+
+
+def test_sync_saves_a_lexical_index_beside_the_vectors(retriever: Retriever) -> None:
+    """Each published version holds BM25 over every indexed passage."""
+    store_raw_articles(retriever.engine, [TRAM, FIRE], "ledger")
+    retriever.sync()
+    version = current_version(retriever.root)
+    assert version is not None
+    lexical = LexicalIndex.load(retriever.root / version)
+    assert lexical is not None and len(lexical) == retriever.searchable_count() == 2
+
+
+def test_sync_updates_and_prunes_the_lexical_index(retriever: Retriever) -> None:
+    """New articles become findable by their words; removed ones are gone."""
+    first = store_raw_articles(retriever.engine, [TRAM], "ledger")
+    retriever.sync()
+    store_raw_articles(retriever.engine, [FIRE], "wire")
+    retriever.sync()
+    assert top_title(retriever, "Sorrel Ridge") == "Wildfire contained"
+    with session_scope(retriever.engine) as session:
+        remove_source(session, first.source_id)
+    retriever.sync()
+    lexical = LexicalIndex.load(retriever.root / str(current_version(retriever.root)))
+    assert lexical is not None and len(lexical) == 1
+    assert [h.passage_id for h in retriever.search("tram council", k=5)] == lexical.ids.tolist()
+
+
+def test_lexical_search_respects_guilds(retriever: Retriever) -> None:
+    """A keyword match from another server's source is never returned."""
+    store_raw_articles(retriever.engine, [TRAM], "one", guild_id=1)
+    store_raw_articles(retriever.engine, [FIRE], "two", guild_id=2)
+    retriever.sync()
+    hits = retriever.search("Sorrel Ridge wildfire", k=5, filters=SearchFilters(guild_id=1))
+    assert hits and all(h.passage_id != _passage_of(retriever, "fire") for h in hits)
+
+
+def _passage_of(retriever: Retriever, key: str) -> int:
+    from sqlalchemy import select
+
+    from ingest.models import Article, Passage
+
+    with session_scope(retriever.engine) as session:
+        return int(
+            session.scalars(select(Passage.id).join(Article).where(Article.key == key)).one()
+        )
+
+
+def test_as_of_keeps_a_grace_day_but_hides_later_news(retriever: Retriever) -> None:
+    """A story dated hours after "as of" is still seen; one dated days later is not."""
+    late = article("late", "Tram opens", "The Eastshore tram opened to passengers.", NOW + 5 * DAY)
+    store_raw_articles(retriever.engine, [TRAM, late], "ledger")
+    retriever.sync()
+    assert retriever.searchable_count(SearchFilters(as_of=NOW)) == 1
+    assert retriever.searchable_count(SearchFilters(as_of=NOW + 5 * DAY - DAY / 2)) == 2
+
+
+def test_newer_of_two_equal_passages_ranks_first(retriever: Retriever) -> None:
+    """Same words, different dates: the recent one wins as of now."""
+    body = "The Harbor City ferry fare rises to four dollars in July."
+    old = article("old", "Ferry fare rises (2019)", body, NOW - 2000 * DAY)
+    new = article("new", "Ferry fare rises", body + " ", NOW - DAY)
+    store_raw_articles(retriever.engine, [old], "archive")
+    store_raw_articles(retriever.engine, [new], "ledger")
+    retriever.sync()
+    assert top_title(retriever, "How much is the ferry fare?", SearchFilters(as_of=NOW)) == (
+        "Ferry fare rises"
+    )
+
+
+def test_according_to_an_outlet_filters_by_it(retriever: Retriever) -> None:
+    """ "According to Valley Wire" only quotes that outlet."""
+    other = article(
+        "tram-wire",
+        "Tram vote",
+        "Valley Wire: the tram line vote was close.",
+        NOW - DAY,
+        outlet="Valley Wire",
+    )
+    store_raw_articles(retriever.engine, [TRAM, other], "mixed")
+    retriever.sync()
+    assert top_title(retriever, "What happened to the tram line, according to Valley Wire?") == (
+        "Tram vote"
+    )
+
+
+def test_explicit_month_in_the_question_is_a_filter(retriever: Retriever) -> None:
+    """ "In March" hides articles from other months."""
+    march = article(
+        "march", "Tram budget", "The tram line budget was cut.", datetime(2025, 3, 9, tzinfo=UTC)
+    )
+    store_raw_articles(retriever.engine, [TRAM, march], "ledger")
+    retriever.sync()
+    question = "What happened to the tram line in March?"
+    assert top_title(retriever, question, SearchFilters(as_of=NOW)) == "Tram budget"
+    hits = retriever.search(question, k=5, filters=SearchFilters(as_of=NOW))
+    assert len(hits) == 1
+
+
+def test_narrowed_by_source_name_or_outlet(retriever: Retriever) -> None:
+    """--source takes a source's name or an outlet; an unknown name is an error."""
+    store_raw_articles(retriever.engine, [TRAM], "ledger")
+    store_raw_articles(retriever.engine, [FIRE], "wire")
+    retriever.sync()
+    by_name = retriever.narrowed(SearchFilters(), source="wire")
+    assert retriever.searchable_count(by_name) == 1
+    by_outlet = retriever.narrowed(SearchFilters(), source="harbor city ledger")
+    assert by_outlet.outlets == ("Harbor City Ledger",)
+    assert retriever.searchable_count(by_outlet) == 1
+    with pytest.raises(InputError):
+        retriever.narrowed(SearchFilters(), source="Bloomberg")
+
+
+def test_index_saved_before_lexical_search_is_upgraded_by_sync(
+    retriever: Retriever, sqlite_engine: Engine
+) -> None:
+    """An old version (vectors only) still answers, and the next sync adds BM25 to it."""
+    import shutil
+
+    from index.facts import FACTS_FILE, OUTLETS_FILE
+    from index.lexical import FOLDER
+
+    store_raw_articles(retriever.engine, [TRAM, FIRE], "ledger")
+    retriever.sync()
+    old = retriever.root / str(current_version(retriever.root))
+    shutil.rmtree(old / FOLDER)
+    (old / FACTS_FILE).unlink()
+    (old / OUTLETS_FILE).unlink()
+    reader = Retriever(sqlite_engine, cast(Embedder, WordEmbedder()), retriever.root)
+    assert reader.search("Sorrel Ridge wildfire", k=1)
+    reader.sync()
+    assert LexicalIndex.load(retriever.root / str(current_version(retriever.root))) is not None

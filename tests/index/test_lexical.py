@@ -1,0 +1,68 @@
+"""BM25 over passages: stemmed words, titles, incremental updates, saved with the version."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from index.lexical import LexicalIndex, document_text, tokenize
+
+DOCS = [
+    (10, document_text("Council approves tram", "The Eastshore tram line was approved 9-4.")),
+    (11, document_text("Wildfire contained", "Firefighters contained the Sorrel Ridge fire.")),
+    (12, document_text("Port strike ends", "Dockworkers ratified a contract on Friday.")),
+]
+
+
+def best(index: LexicalIndex, query: str) -> int:
+    return int(index.ids[int(np.argmax(index.scores(query)))])
+
+
+def test_tokens_are_stemmed_and_stop_words_dropped() -> None:
+    """ "Approves" and "approved" meet; "the" and one-letter words never count."""
+    assert tokenize("The council approves") == tokenize("council approved")
+    assert "the" not in tokenize("The a I tram")
+
+
+def test_best_match_and_title_words_count() -> None:
+    """The passage sharing the query's rare words scores highest, title words included."""
+    index = LexicalIndex.build(DOCS)
+    assert best(index, "Was the fire at Sorrel Ridge contained?") == 11
+    assert best(index, "port strike") == 12  # only in the title
+
+
+def test_unknown_words_score_nothing() -> None:
+    """A query of words the corpus never uses gives all-zero scores, not an error."""
+    index = LexicalIndex.build(DOCS)
+    assert not index.scores("zyzzyva quokka").any()
+    assert not LexicalIndex.empty().scores("tram").any()
+
+
+def test_update_adds_and_removes_without_retokenizing() -> None:
+    """An update keeps the other rows and equals an index built from scratch."""
+    index = LexicalIndex.build(DOCS[:2])
+    updated = index.updated(np.array([10]), [DOCS[2]])
+    fresh = LexicalIndex.build(DOCS[1:])
+    assert sorted(updated.ids.tolist()) == [11, 12]
+    query = "dockworkers contract fire"
+    by_id = dict(zip(updated.ids.tolist(), updated.scores(query).tolist(), strict=True))
+    expected = dict(zip(fresh.ids.tolist(), fresh.scores(query).tolist(), strict=True))
+    assert by_id == expected
+
+
+def test_saved_index_loads_with_the_same_scores(tmp_path: Path) -> None:
+    """The index saved in a version folder scores exactly as before."""
+    index = LexicalIndex.build(DOCS)
+    index.save(tmp_path)
+    loaded = LexicalIndex.load(tmp_path)
+    assert loaded is not None
+    assert loaded.ids.tolist() == index.ids.tolist()
+    assert np.allclose(loaded.scores("tram line approved"), index.scores("tram line approved"))
+    assert LexicalIndex.load(tmp_path / "missing") is None
+
+
+def test_rows_of_maps_passage_ids() -> None:
+    """Row lookup by passage id, -1 for ids the index lacks."""
+    index = LexicalIndex.build(DOCS)
+    assert index.rows_of(np.array([12, 99, 10])).tolist() == [2, -1, 0]
