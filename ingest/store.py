@@ -5,14 +5,13 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from ingest.clean import boilerplate_hashes, candidate_paragraphs, clean_paragraphs, paragraph_hash
-from ingest.errors import InputError
 from ingest.extract import RawArticle
 from ingest.models import GLOBAL_GUILD, Article, ParagraphSighting, Passage, Source
 from ingest.split import split_passages
@@ -36,7 +35,6 @@ class StoreResult:
     duplicates: int = 0
     passages_added: int = 0
     passages_removed: int = 0
-    skipped: list[str] = field(default_factory=list)
 
     def merge(self, other: StoreResult) -> None:
         self.added += other.added
@@ -45,7 +43,6 @@ class StoreResult:
         self.duplicates += other.duplicates
         self.passages_added += other.passages_added
         self.passages_removed += other.passages_removed
-        self.skipped.extend(other.skipped)
 
 
 def get_or_create_source(
@@ -294,10 +291,3 @@ def corpus_stats(session: Session, guild_id: int | None = None) -> CorpusStats:
         or 0
     )
     return CorpusStats(sources=sources, articles=articles, passages=passages)
-
-
-def require_source(session: Session, source_id: int, guild_id: int | None = None) -> Source:
-    source = session.get(Source, source_id)
-    if source is None or (guild_id is not None and source.guild_id not in (guild_id,)):
-        raise InputError(f"no source with id {source_id}")
-    return source
