@@ -140,7 +140,7 @@ class _BitmapSelector(faiss.IDSelectorBitmap):
     """Keeps the bitmap's buffer alive as long as FAISS may read it."""
 
     def __init__(self, bits: np.ndarray) -> None:
-        super().__init__(len(bits) * 8, faiss.swig_ptr(bits))
+        super().__init__(len(bits), faiss.swig_ptr(bits))  # n counts bytes, not ids
         self.bits = bits
 
 

@@ -48,6 +48,24 @@ def test_search_can_be_limited_to_allowed_ids() -> None:
     assert sorted(ids.tolist()) == [3, 4]
 
 
+def test_filter_bitmap_is_never_read_past_its_end() -> None:
+    """Ids beyond the allowed bitmap are refused, whatever memory follows it."""
+    memory = np.full(16, 0xFF, dtype=np.uint8)
+    memory[0] = 0b10  # only id 1 allowed; the bytes after it must not be consulted
+    selector = vectors._BitmapSelector(memory[:1])
+    assert [i for i in range(128) if selector.is_member(i)] == [1]
+
+
+def test_a_filter_admitting_one_low_id_never_returns_higher_ones() -> None:
+    """With many passages and one allowed, only that one comes back."""
+    index = VectorIndex("m", 8)
+    data = unit(300)
+    index.add(data, catalog(list(range(1, 301))))
+    for row in range(0, 300, 7):
+        ids, _ = index.search(data[row], 10, allowed=np.array([1]))
+        assert ids.tolist() == [1]
+
+
 def test_removed_passages_are_no_longer_found() -> None:
     """Removing ids drops their vectors and catalog rows."""
     index = VectorIndex("m", 8)
