@@ -17,6 +17,7 @@ from bot.context import AppContext, open_context
 from bot.progress import progress_bar
 from bot.settings import Settings, get_settings
 from index.answer import Answer
+from index.query import parse_since
 from index.search import SearchFilters
 from ingest.errors import NewsbotError
 from ingest.models import GLOBAL_GUILD
@@ -107,7 +108,7 @@ def reindex(quiet: Quiet = False) -> None:
     _sync_index(context, quiet, rebuild=True)
 
 
-def _parse_day(value: str | None, option: str, start: bool = False) -> datetime | None:
+def _parse_day(value: str | None, option: str) -> datetime | None:
     if value is None:
         return None
     try:
@@ -115,9 +116,8 @@ def _parse_day(value: str | None, option: str, start: bool = False) -> datetime 
     except ValueError:
         raise fail(f"{option} must be an ISO date such as 2022-06-17") from None
     if isinstance(parsed, datetime) and len(value) <= 10:
-        # A bare date means the whole of that day: "as of" its end, "since" its start.
-        moment = datetime.min.time() if start else datetime.max.time()
-        parsed = datetime.combine(date.fromisoformat(value[:10]), moment)
+        # A bare date means the whole of that day: "as of" is its end.
+        parsed = datetime.combine(date.fromisoformat(value[:10]), datetime.max.time())
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
@@ -134,7 +134,11 @@ def ask(
         str | None, typer.Option("--as-of", help="Answer as on this ISO date.")
     ] = None,
     since: Annotated[
-        str | None, typer.Option("--since", help="Only articles published on or after this date.")
+        str | None,
+        typer.Option(
+            "--since",
+            help="Only articles published since then: 2025-03-01, last week, March 2025.",
+        ),
     ] = None,
     source: Annotated[
         str | None,
@@ -147,9 +151,9 @@ def ask(
     _, context = _context()
     filters = SearchFilters(guild_id=guild, as_of=_parse_day(as_of, "--as-of"))
     try:
-        filters = context.retriever.narrowed(
-            filters, source, _parse_day(since, "--since", start=True)
-        )
+        now = filters.as_of or datetime.now(UTC)  # "--since 'last week'" counts back from it
+        start = None if since is None else parse_since(since, now)
+        filters = context.retriever.narrowed(filters, source, start)
     except NewsbotError as error:
         raise fail(str(error), 2) from None
     answerer = context.answerer

@@ -6,7 +6,7 @@ word boundary and is marked with "…", and the sentence that best answers the q
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, time
 
 import discord
 from discord.utils import escape_markdown, format_dt
@@ -44,7 +44,7 @@ def answer_embed(page: AnswerPage) -> discord.Embed:
         description=SEPARATOR.join(blocks),
         colour=COLOUR,
     )
-    footer = f"Searched {answer.searched:,} passages · quotes are verbatim"
+    footer = f"{searched(page)} · quotes are verbatim"
     if page.count > 1:
         footer += f" · page {page.number + 1} of {page.count}"
     embed.set_footer(text=limits.truncate(footer, limits.FOOTER))
@@ -65,8 +65,23 @@ def abstention_embed(page: AnswerPage) -> discord.Embed:
         description="\n".join(lines),
         colour=ABSTAIN_COLOUR,
     )
-    embed.set_footer(text=f"Searched {answer.searched:,} passages")
+    embed.set_footer(text=limits.truncate(searched(page), limits.FOOTER))
     return embed
+
+
+def searched(page: AnswerPage) -> str:
+    """ "Searched 1,234 passages from Reuters since 1 March 2025": how much, within what."""
+    words = f"Searched {page.answer.searched:,} passages"
+    scope = page.scope
+    if scope.source:
+        words += f" from {limits.truncate(scope.source, OUTLET_IN_CITATION)}"
+    if scope.since:
+        # Footers show no Discord timestamps, so the date is spelled out (in UTC).
+        since = scope.since.astimezone(UTC)
+        words += f" since {since.day} {since:%B %Y}"
+        if since.time() != time.min:
+            words += f" {since:%H:%M} UTC"
+    return words
 
 
 def quote_block(quote: Quote, number: int, room: int) -> str:

@@ -14,6 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from ingest.errors import InputError
+
 log = logging.getLogger(__name__)
 
 MONTHS = {
@@ -91,6 +93,31 @@ def parse_query(question: str, now: datetime, outlets: Iterable[str] = ()) -> Pa
     return ParsedQuery(text=text or question, outlets=found, window=window)
 
 
+def parse_since(text: str, now: datetime) -> datetime:
+    """When "since ``text``" starts, in UTC: an ISO date (its first moment) or time, or a
+    phrase such as "yesterday", "last week", "7 days", "March 2025" or "June 3" before ``now``.
+
+    Raises ``InputError`` for anything else, rather than guess.
+    """
+    typed = " ".join(text.split())
+    try:
+        moment = datetime.fromisoformat(typed)
+    except ValueError:
+        pass
+    else:
+        return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+    for phrasing in _SINCE_PHRASINGS:
+        phrase = phrasing.format(typed)
+        found = _find_window(phrase, now)
+        # The whole phrase must be understood: "June 3 or so" is no date.
+        if found is not None and found[0].group() == phrase and found[1].since is not None:
+            return found[1].since.astimezone(UTC)
+    raise InputError(
+        f"Can't read {text!r} as a date; try 2025-03-01, yesterday, last week, 7 days, "
+        "March 2025 or June 3."
+    )
+
+
 def _take_outlets(question: str, outlets: Iterable[str]) -> tuple[str, tuple[str, ...]]:
     by_key: dict[str, list[str]] = {}
     for outlet in outlets:
@@ -141,9 +168,21 @@ _IN_MONTH = re.compile(
 )
 _IN_YEAR = re.compile(rf"\b(?:in|during|throughout)\s+{YEAR}\b", re.I)
 _UNITS = {"day": 1, "week": 7, "month": 31}
+# A "since" box holds the date alone; the patterns above expect the words of a question
+# around it: "7 days" is read as "past 7 days", "June 3" as "since June 3", "2024" as "in 2024".
+_SINCE_PHRASINGS = ("{}", "since {}", "in {}", "past {}")
 
 
 def _take_window(text: str, now: datetime) -> tuple[str, TimeWindow | None]:
+    found = _find_window(text, now)
+    if found is None:
+        return text, None
+    match, window = found
+    return (_cut(text, match) if window.explicit else text), window
+
+
+def _find_window(text: str, now: datetime) -> tuple[re.Match[str], TimeWindow] | None:
+    """The first time window ``text`` names, with the words that name it."""
     tz = now.tzinfo or UTC
     match = _SINCE_DATE.search(text)
     if match:
@@ -153,7 +192,7 @@ def _take_window(text: str, now: datetime) -> tuple[str, TimeWindow | None]:
         since = datetime(year, month, day, tzinfo=tz)
         if since > now and not match.group("year"):
             since = since.replace(year=year - 1)
-        return _cut(text, match), TimeWindow(since, None, explicit=True)
+        return match, TimeWindow(since, None, explicit=True)
     match = _IN_MONTH.search(text)
     if match:
         month = MONTHS[match.group("month").casefold()]
@@ -161,30 +200,30 @@ def _take_window(text: str, now: datetime) -> tuple[str, TimeWindow | None]:
         if not match.group("year") and (year, month) > (now.year, now.month):
             year -= 1  # "in December", asked in March, means the December just past
         since, until = _month_window(year, month, tz)
-        return _cut(text, match), TimeWindow(since, until, explicit=True)
+        return match, TimeWindow(since, until, explicit=True)
     match = _IN_YEAR.search(text)
     if match:
         year = int(match.group("year"))
         since = datetime(year, 1, 1, tzinfo=tz)
         until = datetime(year + 1, 1, 1, tzinfo=tz) - timedelta(microseconds=1)
-        return _cut(text, match), TimeWindow(since, until, explicit=True)
+        return match, TimeWindow(since, until, explicit=True)
     for pattern, kind in _RELATIVE:
         match = pattern.search(text)
         if not match:
             continue
         if kind == "":
             days = int(match.group(1)) * _UNITS[match.group(2).casefold()]
-            return _cut(text, match), TimeWindow(now - timedelta(days=days), None, explicit=True)
+            return match, TimeWindow(now - timedelta(days=days), None, explicit=True)
         if kind == "today":
-            return text, TimeWindow(_day(now), None, explicit=False)
+            return match, TimeWindow(_day(now), None, explicit=False)
         if kind == "yesterday":
-            return text, TimeWindow(_day(now) - timedelta(days=1), None, explicit=False)
+            return match, TimeWindow(_day(now) - timedelta(days=1), None, explicit=False)
         if kind == "week":
-            return text, TimeWindow(now - timedelta(days=7), None, explicit=False)
+            return match, TimeWindow(now - timedelta(days=7), None, explicit=False)
         if kind == "month":
-            return text, TimeWindow(now - timedelta(days=31), None, explicit=False)
-        return text, TimeWindow(None, None, explicit=False)
-    return text, None
+            return match, TimeWindow(now - timedelta(days=31), None, explicit=False)
+        return match, TimeWindow(None, None, explicit=False)
+    return None
 
 
 def _cut(text: str, match: re.Match[str]) -> str:

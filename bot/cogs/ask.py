@@ -10,6 +10,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot import limits
 from bot.errors import report_error, report_message_error
 from bot.render import NO_MENTIONS, answer_embed
 from bot.respond import follow_up, send_private, think
@@ -92,21 +93,38 @@ class AskCog(commands.Cog):
         self.threads: OrderedDict[int, None] = OrderedDict()
 
     @app_commands.command()
-    @app_commands.describe(question="Your question about the news, e.g. who won the election?")
+    @app_commands.describe(
+        question="Your question about the news, e.g. who won the election?",
+        source="Only this source or outlet, e.g. Reuters",
+        since="Only news from then on: 2025-03-01, last week, March 2025",
+    )
     async def ask(
         self,
         interaction: discord.Interaction,
         question: app_commands.Range[str, 1, MAX_QUESTION_CHARS],
+        source: app_commands.Range[str, 1, limits.CHOICE_NAME] | None = None,
+        since: app_commands.Range[str, 1, 100] | None = None,
     ) -> None:
         """Ask about the news: I quote the passages that answer it, with their sources."""
+        # Read first: a mistyped date is refused at once, and costs no cooldown.
+        scope = self.asks.scope(source, since)
         cleaned = self.asks.admit(question, interaction.user.id)
         await think(interaction)
-        answer = await self.asks.answer(cleaned, guild_scope(interaction.guild_id))
-        pages = paginate(answer, self.asks.per_page)
+        answer = await self.asks.answer(
+            cleaned, guild_scope(interaction.guild_id), scope.source, scope.since
+        )
+        pages = paginate(answer, self.asks.per_page, scope)
         view = self._view(pages, interaction.user.id)
         sent = await follow_up(interaction, view, embed=answer_embed(pages[0]))
         if view is not None:
             view.message = sent
+
+    @ask.autocomplete("source")
+    async def source_choices(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        names = await self.asks.source_names(guild_scope(interaction.guild_id), current)
+        return [app_commands.Choice(name=name, value=name) for name in names]
 
     def _view(self, pages: list[AnswerPage], owner_id: int) -> AnswerView | None:
         return AnswerView(pages, owner_id, self.view_timeout) if len(pages) > 1 else None

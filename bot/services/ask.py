@@ -6,11 +6,16 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
+from bot import limits
 from bot.context import AppContext
 from index.answer import Answer, Quote
+from index.query import parse_since
 from index.search import SearchFilters
+from ingest.db import session_scope
 from ingest.errors import InputError, NewsbotError
+from ingest.sources import list_sources, visible_outlets
 
 # Pages of passages fetched with each answer, so "More passages" needs no second search.
 PAGES = 3
@@ -49,6 +54,14 @@ class Cooldowns:
 
 
 @dataclass(frozen=True)
+class Scope:
+    """What the member limited a question to: a source or outlet (as they named it), a start."""
+
+    source: str | None = None
+    since: datetime | None = None
+
+
+@dataclass(frozen=True)
 class AnswerPage:
     """One screenful of an answer: ``quotes`` are numbered from ``first_number``."""
 
@@ -57,20 +70,21 @@ class AnswerPage:
     number: int
     count: int
     first_number: int
+    scope: Scope = Scope()
 
     @property
     def is_last(self) -> bool:
         return self.number == self.count - 1
 
 
-def paginate(answer: Answer, per_page: int) -> list[AnswerPage]:
+def paginate(answer: Answer, per_page: int, scope: Scope = Scope()) -> list[AnswerPage]:
     """The answer's passages (or, when it abstains, its closest ones) in pages of ``per_page``."""
     quotes = answer.closest if answer.abstained else answer.passages + answer.more
     if answer.abstained or not quotes:
-        return [AnswerPage(answer, quotes, 0, 1, 1)]
+        return [AnswerPage(answer, quotes, 0, 1, 1, scope)]
     chunks = [quotes[i : i + per_page] for i in range(0, len(quotes), per_page)]
     return [
-        AnswerPage(answer, chunk, number, len(chunks), number * per_page + 1)
+        AnswerPage(answer, chunk, number, len(chunks), number * per_page + 1, scope)
         for number, chunk in enumerate(chunks)
     ]
 
@@ -102,14 +116,57 @@ class AskService:
         self.cooldowns.hit(user_id)
         return cleaned
 
-    async def answer(self, question: str, guild_id: int | None) -> Answer:
-        """Quotes from what ``guild_id`` may see (its sources and global ones; None: all)."""
-        filters = SearchFilters(guild_id=guild_id)
-        async with self._slots:
-            return await asyncio.to_thread(self._answer, question, filters)
+    def scope(self, source: str | None = None, since: str | None = None) -> Scope:
+        """The source and start date the member typed, read at once (before acknowledging).
 
-    def _answer(self, question: str, filters: SearchFilters) -> Answer:
-        # Inside the thread: the first call loads the model, which takes seconds.
+        An unreadable ``since`` raises ``InputError``. Whether ``source`` names anything is
+        only known when answering, which reads the database.
+        """
+        start = None if since is None else parse_since(since, datetime.now(UTC))
+        return Scope((source or "").strip() or None, start)
+
+    async def answer(
+        self,
+        question: str,
+        guild_id: int | None,
+        source: str | None = None,
+        since: datetime | None = None,
+    ) -> Answer:
+        """Quotes from what ``guild_id`` may see (its sources and global ones; None: all).
+
+        ``source`` (a source's name or an outlet) and ``since`` narrow that further; a source
+        that matches nothing raises ``InputError``.
+        """
+        async with self._slots:
+            return await asyncio.to_thread(self._answer, question, guild_id, source, since)
+
+    def _answer(
+        self, question: str, guild_id: int | None, source: str | None, since: datetime | None
+    ) -> Answer:
+        # Inside the thread: the first call loads the model, and a source name is looked up
+        # in the database.
+        filters = self.context.retriever.narrowed(SearchFilters(guild_id=guild_id), source, since)
         return self.context.answerer.answer(
             question, k=self.per_page, filters=filters, extra=self.per_page * (PAGES - 1)
         )
+
+    async def source_names(
+        self, guild_id: int | None, typed: str = "", limit: int = limits.CHOICES
+    ) -> list[str]:
+        """Names ``source`` accepts here that contain ``typed``, for autocomplete.
+
+        The server's sources and global ones, then the outlets of their indexed articles.
+        """
+        needle = typed.casefold().strip()
+        names = await asyncio.to_thread(self._source_names, guild_id)
+        # Longer names could not be offered as a choice, nor typed into the option.
+        fitting = [n for n in names if needle in n.casefold() and len(n) <= limits.CHOICE_NAME]
+        return fitting[:limit]
+
+    def _source_names(self, guild_id: int | None) -> list[str]:
+        with session_scope(self.context.engine) as session:
+            sources = [s.name for s in list_sources(session, guild_id)]
+            visible = visible_outlets(session, guild_id)
+        # Outlets as the index knows them (what a search can filter by), this server's only.
+        indexed = [o for o in self.context.retriever.outlets() if o in visible]
+        return list(dict.fromkeys(sources + indexed))

@@ -6,7 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from index.query import outlet_key, parse_query
+from index.query import outlet_key, parse_query, parse_since
+from ingest.errors import InputError
 
 NOW = datetime(2025, 5, 20, 15, 0, tzinfo=UTC)
 OUTLETS = ["reuters.com", "theguardian.com", "Harbor City Ledger", "apnews.com"]
@@ -85,3 +86,31 @@ def test_plain_question_has_no_constraints() -> None:
     parsed = parse_query("Who won the Harbor City mayoral election?", NOW, OUTLETS)
     assert parsed.outlets == () and parsed.window is None
     assert parsed.text == "Who won the Harbor City mayoral election?"
+
+
+@pytest.mark.parametrize(
+    ("typed", "start"),
+    [
+        ("2025-03-01", datetime(2025, 3, 1, tzinfo=UTC)),
+        ("2025-03-01T10:30", datetime(2025, 3, 1, 10, 30, tzinfo=UTC)),
+        ("2025-03-01T10:30+02:00", datetime(2025, 3, 1, 8, 30, tzinfo=UTC)),
+        ("yesterday", datetime(2025, 5, 19, tzinfo=UTC)),
+        ("last week", datetime(2025, 5, 13, 15, tzinfo=UTC)),
+        ("7 days", datetime(2025, 5, 13, 15, tzinfo=UTC)),
+        ("past 3 weeks", datetime(2025, 4, 29, 15, tzinfo=UTC)),
+        ("March 2025", datetime(2025, 3, 1, tzinfo=UTC)),
+        ("June 3", datetime(2024, 6, 3, tzinfo=UTC)),
+        ("  june 3rd, 2024 ", datetime(2024, 6, 3, tzinfo=UTC)),
+        ("2024", datetime(2024, 1, 1, tzinfo=UTC)),
+    ],
+)
+def test_since_reads_dates_and_phrases(typed: str, start: datetime) -> None:
+    """What a member types as "since" becomes the start of that window, in UTC."""
+    assert parse_since(typed, NOW) == start
+
+
+@pytest.mark.parametrize("typed", ["whenever", "recently", "June 3 or so", "2025-13-01", ""])
+def test_since_refuses_what_it_cannot_read(typed: str) -> None:
+    """Anything else is refused with examples, rather than guessed at."""
+    with pytest.raises(InputError, match=r"as a date; try 2025-03-01, yesterday, last week"):
+        parse_since(typed, NOW)

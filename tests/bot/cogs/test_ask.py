@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -46,10 +47,12 @@ PARADE = "The parade of 400 paper lanterns starts at the fish market at 8 pm on 
 
 
 async def ask(
-    fake: FakeDiscord, question: str, **options: Any
+    fake: FakeDiscord, question: str, options: dict[str, Any] | None = None, **kw: Any
 ) -> tuple[FakeInteraction, RecordedRequest]:
-    """Send /ask; return the interaction and its first followup (the answer)."""
-    interaction = await fake.send_interaction("ask", {"question": question}, **options)
+    """Send /ask (with any other ``options``); return the interaction and the answer."""
+    interaction = await fake.send_interaction(
+        "ask", {"question": question, **(options or {})}, **kw
+    )
     return interaction, await fake.wait_for_followup(interaction, timeout=20)
 
 
@@ -262,7 +265,7 @@ async def test_a_failure_is_logged_and_reported_privately(
     service = newsbot.services.ask
     real = service.answer
 
-    async def broken(question: str, guild_id: int | None) -> None:
+    async def broken(question: str, guild_id: int | None, *scope: Any) -> None:
         raise RuntimeError("index exploded")
 
     service.answer = broken  # type: ignore[method-assign,assignment]
@@ -278,6 +281,115 @@ async def test_a_failure_is_logged_and_reported_privately(
     service.answer = real  # type: ignore[method-assign]
     _, answer = await ask(fake, "When does the lantern parade start?", user_id=OWNER_ID)
     assert PARADE in description(answer)
+
+
+GAZETTE = "Gull Island Gazette"
+GAZETTE_PARADE = article(
+    "gazette-parade",
+    "Lantern parade route announced",
+    "The lantern parade leaves the fish market at 8 pm on 14 June and follows the harbour "
+    "wall to the old pier, organisers told the Gazette. Around 3,000 visitors are expected.",
+    GAZETTE,
+    11,
+)
+CITED_OUTLET = re.compile(r"^\*\*\d+\.\*\* (.+?) · ", re.MULTILINE)
+
+
+def cited_outlets(request: RecordedRequest) -> set[str]:
+    return set(CITED_OUTLET.findall(description(request)))
+
+
+def footer(request: RecordedRequest) -> str:
+    return str(request.json["embeds"][0]["footer"]["text"])
+
+
+async def test_source_limits_the_quotes_to_that_outlet(
+    fake: FakeDiscord, make_context: MakeContext
+) -> None:
+    """With a source, only that outlet or source is quoted, and the footer names it."""
+    context = make_context()
+    store_raw_articles(context.engine, SERVER_A_NEWS, "courier", GUILD_A)
+    store_raw_articles(context.engine, [GAZETTE_PARADE], "gazette", GUILD_A)
+    context.retriever.sync()
+    question = "When does the lantern parade start?"
+    async with run_client(NewsBot(context, background=False), fake, token=TOKEN):
+        _, everything = await ask(fake, question)
+        _, by_outlet = await ask(fake, question, {"source": GAZETTE})
+        _, by_name = await ask(fake, question, {"source": "courier"})
+    assert {COURIER, GAZETTE} <= cited_outlets(everything)
+    assert cited_outlets(by_outlet) == {GAZETTE}
+    assert f" passages from {GAZETTE} · quotes are verbatim" in footer(by_outlet)
+    assert cited_outlets(by_name) == {COURIER}
+    assert " passages from courier · " in footer(by_name)
+
+
+async def test_since_leaves_out_older_articles(fake: FakeDiscord, newsbot: NewsBot) -> None:
+    """With since, articles published before that day are not quoted; the footer says so."""
+    _, answer = await ask(fake, "What is new in Brindle Bay?", {"since": "2024-05-09"})
+    text = description(answer)
+    assert "Fish market opens on Sundays" in text
+    for older in (
+        "Lantern festival moves to the harbour",
+        "Gull Island ferry fares to rise",
+        "Brindle Bay primary school roof repaired",
+        "Marlow County approves library budget",
+    ):
+        assert older not in text
+    assert footer(answer).startswith("Searched 2 passages since 9 May 2024 · quotes are verbatim")
+
+
+async def test_unknown_source_and_unreadable_since_are_refused_privately(
+    fake: FakeDiscord, newsbot: NewsBot
+) -> None:
+    """A date that can't be read is refused at once, an unknown source after thinking."""
+    newsbot.services.ask.cooldowns.seconds = 60
+    mistyped = await fake.send_interaction("ask", {"question": "Any news?", "since": "whenever"})
+    refused = await fake.wait_for_callback(mistyped)
+    assert refused.json["type"] == 4
+    assert refused.json["data"]["flags"] == EPHEMERAL
+    assert refused.json["data"]["content"] == (
+        "Can't read 'whenever' as a date; try 2025-03-01, yesterday, last week, 7 days, "
+        "March 2025 or June 3."
+    )
+
+    # The mistyped date cost no cooldown: this question gets as far as looking the source up.
+    unknown = await fake.send_interaction("ask", {"question": "Any news?", "source": "Bloomberg"})
+    assert (await fake.wait_for_callback(unknown)).json["type"] == DEFERRED
+    report = await fake.wait_for_followup(unknown, timeout=20)
+    assert report.json["flags"] == EPHEMERAL
+    assert report.json["content"] == "no source or outlet called 'Bloomberg'"
+    deleted = [r for r in fake.interaction_requests(unknown) if r.method == "DELETE"]
+    assert deleted, "the public thinking… placeholder is removed"
+
+
+async def test_source_autocomplete_offers_only_what_this_server_can_search(
+    fake: FakeDiscord, newsbot: NewsBot
+) -> None:
+    """Typing a source offers matching source names and outlets, never another server's."""
+    options = fake.commands()["ask"]["options"]
+    assert [(o["name"], bool(o.get("autocomplete"))) for o in options] == [
+        ("question", False),
+        ("source", True),
+        ("since", False),
+    ]
+
+    async def offered(typed: str, **kw: Any) -> list[str]:
+        typing = await fake.send_autocomplete("ask", "source", typed, **kw)
+        choices = (await fake.wait_for_callback(typing)).json["data"]["choices"]
+        assert all(choice["name"] == choice["value"] for choice in choices)
+        return [choice["value"] for choice in choices]
+
+    assert await offered("") == ["courier", "herald", COURIER, "Marlow County Herald"]
+    assert await offered("COUR") == ["courier", COURIER]
+    assert await offered("post") == []
+    server_b = {"guild_id": GUILD_B, "channel_id": CHANNEL_B, "user_id": BOB}
+    assert await offered("", **server_b) == [
+        "post",
+        "herald",
+        "Quarry Valley Post",
+        "Marlow County Herald",
+    ]
+    assert await offered("", dm=True) == ["herald", "Marlow County Herald"]
 
 
 async def test_a_mention_is_answered_with_a_reply(fake: FakeDiscord, newsbot: NewsBot) -> None:
