@@ -163,14 +163,11 @@ def sources_embed(sources: list[SourceStatus], guild_name: str | None) -> discor
 
 def _source_line(source: SourceStatus) -> str:
     owner = " *(global)*" if source.guild_id == 0 else ""
-    if source.kind == "local":
-        health = "local files"
-    elif source.last_success_at:
-        health = f"fetched {format_dt(source.last_success_at, 'R')}"
-    else:
-        health = "not fetched yet"
-    if source.last_error:
-        health += f" · error: {escape_markdown(limits.truncate(source.last_error, 120))}"
+    health = text.source_health(
+        source,
+        when=lambda moment: format_dt(moment, "R"),
+        error=lambda error: escape_markdown(limits.truncate(error, 120)),
+    )
     location = source.location
     where = f"<{location}>" if location.startswith(("http://", "https://")) else location
     if len(where) > 300:

@@ -6,6 +6,7 @@ so both front ends say the same thing.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 from bot.services.about import About
@@ -97,19 +98,28 @@ def reindex_done_text(report: SyncReport) -> str:
     )
 
 
-def source_line(source: SourceStatus) -> str:
-    owner = " (global)" if source.guild_id == 0 else ""
+def source_health(
+    source: SourceStatus,
+    when: Callable[[datetime], str] = day,
+    error: Callable[[str], str] = str,
+) -> str:
+    """How a source is doing: local files, or when it was last fetched, and its last error."""
     if source.kind == "local":
         health = "local files"
     elif source.last_success_at:
-        health = f"last fetched {day(source.last_success_at)}"
+        health = f"fetched {when(source.last_success_at)}"
     else:
         health = "never fetched"
     if source.last_error:
-        health += f"; last error: {source.last_error}"
+        health += f" · last error: {error(source.last_error)}"
+    return health
+
+
+def source_line(source: SourceStatus) -> str:
+    owner = " (global)" if source.guild_id == 0 else ""
     return (
         f"#{source.id} {source.name}{owner} — {source.location} — {source.articles:,} articles, "
-        f"{source.passages:,} passages — {health}"
+        f"{source.passages:,} passages — {source_health(source)}"
     )
 
 
