@@ -86,20 +86,15 @@ Status = Literal["ok", "not_modified", "error", "skipped"]
 _in_flight: set[tuple[str, int]] = set()
 
 
-@dataclass
-class RefreshOutcome:
-    """What refreshing one source did, for the CLI, ``/source refresh`` and logs."""
+@dataclass(kw_only=True)
+class RefreshOutcome(StoreResult):
+    """What refreshing one source did, for the CLI, ``/source refresh`` and logs: what was
+    stored (the ``StoreResult`` counts) and how the fetch went."""
 
     source_id: int
     name: str
     kind: str
     status: Status
-    added: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    duplicates: int = 0
-    passages_added: int = 0
-    passages_removed: int = 0
     entries_failed: int = 0
     error: str | None = None
     problems: list[str] = field(default_factory=list)
@@ -185,7 +180,11 @@ async def refresh_sources(
             due.append(snap)
         else:
             outcomes[snap.id] = RefreshOutcome(
-                snap.id, snap.name, snap.kind, "skipped", next_fetch_at=snap.next_fetch_at
+                source_id=snap.id,
+                name=snap.name,
+                kind=snap.kind,
+                status="skipped",
+                next_fetch_at=snap.next_fetch_at,
             )
     slots = asyncio.Semaphore(SOURCE_CONCURRENCY)
     done = 0
@@ -251,7 +250,7 @@ async def _refresh(
     interval: timedelta,
     backoff: Backoff | None,
 ) -> RefreshOutcome:
-    outcome = RefreshOutcome(snap.id, snap.name, snap.kind, "ok")
+    outcome = RefreshOutcome(source_id=snap.id, name=snap.name, kind=snap.kind, status="ok")
     if snap.kind == "local" and snap.location.startswith(INGESTED_PREFIX):
         outcome.status = "skipped"
         outcome.error = "added by `newsbot ingest`; run it again to update these files"
@@ -276,10 +275,7 @@ async def _refresh(
         else:
             outcome.kind = work.kind or snap.kind
             outcome.status = work.status
-            outcome.added, outcome.updated = stored.added, stored.updated
-            outcome.unchanged, outcome.duplicates = stored.unchanged, stored.duplicates
-            outcome.passages_added = stored.passages_added
-            outcome.passages_removed = stored.passages_removed
+            outcome.merge(stored)
             outcome.entries_failed = work.entries_failed
             outcome.problems = work.problems
             outcome.next_fetch_at = next_at
