@@ -267,6 +267,23 @@ def passages_by_id(session: Session, ids: Sequence[int]) -> dict[int, PassageRec
     return found
 
 
+def passages_beside(
+    session: Session, places: Iterable[tuple[int, int]]
+) -> dict[tuple[int, int], str]:
+    """The texts of the passages just before and after each (article id, position)."""
+    wanted = {(article, position + step) for article, position in places for step in (-1, 1)}
+    articles = sorted({article for article, _ in wanted})
+    found: dict[tuple[int, int], str] = {}
+    for start in range(0, len(articles), IN_CHUNK):
+        query = select(Passage.article_id, Passage.position, Passage.text).where(
+            Passage.article_id.in_(articles[start : start + IN_CHUNK])
+        )
+        for article, position, text in session.execute(query):
+            if (article, position) in wanted:
+                found[(article, position)] = text
+    return found
+
+
 @dataclass(frozen=True)
 class CorpusStats:
     sources: int

@@ -81,7 +81,8 @@ def retriever(sqlite_engine: Engine, tmp_path: Path) -> Retriever:
 def top_title(retriever: Retriever, query: str, filters: SearchFilters | None = None) -> str:
     from index.answer import Answerer
 
-    answer = Answerer(retriever.engine, retriever, min_score=0.0).answer(query, 1, filters)
+    answerer = Answerer(retriever.engine, retriever, min_score=0.0, min_coverage=0.0)
+    answer = answerer.answer(query, 1, filters)
     return answer.passages[0].title if answer.passages else ""
 
 
@@ -214,3 +215,34 @@ def test_index_saved_before_lexical_search_is_upgraded_by_sync(
     assert reader.search("Sorrel Ridge wildfire", k=1)
     reader.sync()
     assert LexicalIndex.load(retriever.root / str(current_version(retriever.root))) is not None
+
+
+def test_quotes_show_surrounding_sentences_but_never_the_same_text_twice(
+    retriever: Retriever,
+) -> None:
+    """A quote reaches into its neighbours; two quoted neighbours do not repeat each other."""
+
+    def filler(word: str, count: int) -> str:
+        return " ".join(f"{word} {n}." for n in range(count))
+
+    paragraphs = [
+        "Harbor City's council approved the Eastshore tram line on Wednesday. "
+        + filler("Approval detail", 25),
+        "Trams start carrying passengers in May 2027, the transit agency said. "
+        + filler("Timeline detail", 25),
+        "Eastshore fares will match bus fares. " + filler("Fare detail", 10),
+    ]
+    story = article("tram-long", "Tram line approved", "\n\n".join(paragraphs), NOW)
+    store_raw_articles(retriever.engine, [story, FIRE], "ledger")
+    retriever.sync()
+    from index.answer import Answerer
+
+    answerer = Answerer(retriever.engine, retriever, min_score=0.0)
+    question = "When do Eastshore trams start carrying passengers?"
+    best = answerer.answer(question, 1).passages[0].text
+    assert paragraphs[1] in best
+    assert "Eastshore fares will match bus fares." in best
+    assert len(best) <= 1000
+    quoted = [quote.text for quote in answerer.answer(question, 3).passages]
+    sentences = [s for text in quoted for s in re.split(r"(?<=\.)\s+", text)]
+    assert len(sentences) == len(set(sentences))
