@@ -41,7 +41,12 @@ class AppContext:
 
     @property
     def answerer(self) -> Answerer:
-        return Answerer(self.engine, self.retriever, min_score=self.settings.min_score)
+        return Answerer(
+            self.engine,
+            self.retriever,
+            min_score=self.settings.min_score,
+            min_coverage=self.settings.min_coverage,
+        )
 
 
 @contextmanager

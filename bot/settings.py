@@ -10,7 +10,7 @@ from pathlib import Path
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from index.answer import DEFAULT_MIN_SCORE
+from index.answer import DEFAULT_MIN_COVERAGE, DEFAULT_MIN_SCORE
 from index.embedder import DEFAULT_MODEL
 from ingest.errors import InputError
 from ingest.fetch import FetchPolicy
@@ -25,6 +25,7 @@ class Settings(BaseSettings):
     database_url: str | None = None
     model: str = DEFAULT_MODEL
     min_score: float = DEFAULT_MIN_SCORE
+    min_coverage: float = Field(default=DEFAULT_MIN_COVERAGE, ge=0.0, le=1.0)
     answer_passages: int = Field(default=3, ge=1, le=10)
     log_level: str = "INFO"
 

@@ -24,6 +24,17 @@ BM25_FOLDER = "bm25"
 TOKEN = re.compile(r"\w\w+")
 STOPWORDS = frozenset(bm25s.stopwords.STOPWORDS_EN)
 _stemmer = Stemmer.Stemmer("english")
+# How a question is asked, not what it is about: such a word missing from every passage is
+# no sign that the story is missing (bm25s's stop words are few: "what" is not one).
+QUESTION_WORDS = frozenset(
+    _stemmer.stemWords(
+        "what which who whom whose when where why how did does do done get got gets has have "
+        "had were would can could should shall may might must many much there their they them "
+        "been being about after before during than also any some other more most very just "
+        "according reported report reports said says say week weeks month year years today "
+        "recently recent latest new".split()
+    )
+)
 
 
 def tokenize(text: str) -> list[str]:
@@ -116,17 +127,21 @@ class LexicalIndex:
         """Per row, the idf-weighted share of the query's distinct words it contains.
 
         BM25 rewards repeating one query word; a passage that names every entity of the
-        question is usually the better quote, and this says so directly.
+        question is usually the better quote, and this says so directly. A query word that no
+        passage holds weighs as much as the rarest word can: a name the index has never seen
+        is the surest sign that the story asked about is not indexed.
         """
-        wanted = np.unique(np.asarray(self.query_ids(query), dtype=np.int32))
+        words = set(tokenize(query))
+        wanted = np.array(sorted(self.vocab[w] for w in words if w in self.vocab), dtype=np.int32)
+        unseen = len({w for w in words if w not in self.vocab} - QUESTION_WORDS)
         out = np.zeros(len(rows), dtype=np.float32)
-        if len(wanted) == 0:
+        if not words:
             return out
         weights = self.idf()[wanted]
-        total = float(weights.sum())
+        total = float(weights.sum()) + unseen * float(np.log1p(max(len(self.ids), 1)))
         for i, row in enumerate(rows.tolist()):
-            words = self.token_ids[self.offsets[row] : self.offsets[row + 1]]
-            out[i] = weights[np.isin(wanted, words)].sum() / total
+            present = self.token_ids[self.offsets[row] : self.offsets[row + 1]]
+            out[i] = weights[np.isin(wanted, present)].sum() / total
         return out
 
     def idf(self) -> np.ndarray:

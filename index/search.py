@@ -64,6 +64,7 @@ class Hit:
     passage_id: int
     score: float
     similarity: float = 0.0  # cosine to the question: how on-topic, whatever the ranking adds
+    coverage: float = 0.0  # idf-weighted share of the question's words the passage holds
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,7 @@ class CandidateSet:
 
     ids: np.ndarray  # passage ids
     similarity: np.ndarray  # cosine to the question
+    coverage: np.ndarray  # idf-weighted share of the question's words in title and passage
     features: np.ndarray  # one row of ``ranking.FEATURES`` per candidate
     query: ParsedQuery
 
@@ -314,7 +316,8 @@ class Retriever:
         mask = self._mask(index, sidecar, merged)
         if not mask.any():
             none = np.zeros(0, np.int64)
-            return CandidateSet(none, none.astype(np.float32), np.zeros((0, len(FEATURES))), parsed)
+            empty = none.astype(np.float32)
+            return CandidateSet(none, empty, empty, np.zeros((0, len(FEATURES))), parsed)
         query_vector = self.embedder.embed_query(parsed.text)
         catalog = index.catalog
         allowed = None if mask.all() else catalog.ids[mask]
@@ -351,7 +354,7 @@ class Retriever:
             now=now,
             recent_hint=parsed.window is not None and not parsed.window.explicit,
         )
-        return CandidateSet(catalog.ids[cand], cos, features(signals), parsed)
+        return CandidateSet(catalog.ids[cand], cos, signals.coverage, features(signals), parsed)
 
     def search(self, query: str, k: int = 10, filters: SearchFilters | None = None) -> list[Hit]:
         """The best ``k`` passages for the query, best first; ``score`` is the ranking's."""
@@ -360,7 +363,15 @@ class Retriever:
             return []
         scores = self.model.scores(found.features)
         order = np.argsort(-scores, kind="stable")[:k]
-        return [Hit(int(found.ids[i]), float(scores[i]), float(found.similarity[i])) for i in order]
+        return [
+            Hit(
+                int(found.ids[i]),
+                float(scores[i]),
+                float(found.similarity[i]),
+                float(found.coverage[i]),
+            )
+            for i in order
+        ]
 
     def searchable_count(self, filters: SearchFilters | None = None) -> int:
         index, sidecar = self._state()

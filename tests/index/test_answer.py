@@ -65,6 +65,15 @@ def test_off_topic_questions_abstain(answerer: Answerer) -> None:
         assert answer.closest
 
 
+def test_a_near_miss_about_an_indexed_place_abstains(answerer: Answerer) -> None:
+    """Harbor City is covered, its airport is not: the bot says it does not know."""
+    question = UNANSWERABLE[3]
+    assert "airport" in question
+    answer = answerer.answer(question)
+    assert answer.abstained and answer.passages == []
+    assert answer.closest and all(q.similarity > 0.3 for q in answer.closest[:1])
+
+
 def test_quotes_are_verbatim_with_citations(answerer: Answerer) -> None:
     """A quote is the stored passage itself, with outlet, title, date and link."""
     answer = answerer.answer("How many jobs is Brightloom Software cutting?")

@@ -32,6 +32,18 @@ def test_best_match_and_title_words_count() -> None:
     assert best(index, "port strike") == 12  # only in the title
 
 
+def test_coverage_counts_names_the_index_never_saw() -> None:
+    """An unknown name lowers coverage; unknown question words ("what", "did") do not."""
+    index = LexicalIndex.build(DOCS)
+    rows = np.arange(len(DOCS))
+    known = index.coverage("Was the Eastshore tram approved?", rows)
+    assert known[0] == 1.0 and known[1] == 0.0
+    asked = index.coverage("What did the council do about the Eastshore tram?", rows)
+    assert asked[0] == 1.0
+    missing = index.coverage("Was the Eastshore tram's Zephyrton depot approved?", rows)
+    assert 0.0 < missing[0] < 0.7
+
+
 def test_unknown_words_score_nothing() -> None:
     """A query of words the corpus never uses gives all-zero scores, not an error."""
     index = LexicalIndex.build(DOCS)
