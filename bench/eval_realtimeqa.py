@@ -29,19 +29,22 @@ from bench.baselines import (
 )
 from bench.realtimeqa import DEV_WEEKS_UNTIL, Question, contains_answer
 from bench.setup import RESULTS, SHIFT, Bench, prepared, single_threaded
-from index.answer import Answerer
+from index.answer import ANSWERABILITY_DEPTH, DEFAULT_MIN_COVERAGE, Answerer
+from index.context import QUOTE_CHARS
 from index.search import SearchFilters
 
 log = logging.getLogger(__name__)
 
 K = 10
 MAX_QUOTE_CHARS = 1024  # a Discord embed field
-ROWS = ("bm25", "dense", "rrf", "langchain", "product")
+ROWS = ("bm25", "dense", "rrf", "langchain", "passage", "product")
+PRODUCT_ROWS = ("passage", "product")
 LABELS = {
     "bm25": "BM25 alone",
     "dense": "Dense alone (exact)",
     "rrf": "RRF(BM25, dense)",
     "langchain": "LangChain 1000/100 dense",
+    "passage": "newsbot, ranked passage alone",
     "product": "newsbot (product)",
 }
 
@@ -139,7 +142,7 @@ def run_row(name: str, ask: Ask, bench: Bench) -> RowResult:
         if rank == 1 and outcome.highlight is not None:
             result.highlight_asked += 1
             result.highlight_hits += contains_answer(outcome.highlight, question.answer)
-    if name == "product":
+    if name in PRODUCT_ROWS:
         for item in bench.unanswerable:
             result.unanswerable_asked += 1
             result.unanswerable_abstained += ask(item.shifted).abstained
@@ -149,8 +152,9 @@ def run_row(name: str, ask: Ask, bench: Bench) -> RowResult:
     return result
 
 
-def product_asker(bench: Bench) -> Ask:
-    answerer = Answerer(bench.corpus.engine, bench.corpus.retriever)
+def product_asker(bench: Bench, quote_chars: int | None = QUOTE_CHARS) -> Ask:
+    """The product's answers; ``quote_chars=None`` quotes the ranked passages unwidened."""
+    answerer = Answerer(bench.corpus.engine, bench.corpus.retriever, quote_chars=quote_chars)
 
     def ask(question: Question) -> Outcome:
         answer = answerer.answer(question.text, k=K, filters=SearchFilters(as_of=question.as_of))
@@ -159,6 +163,61 @@ def product_asker(bench: Bench) -> Ask:
         return Outcome(quotes, answer.abstained, shown[0].highlight if shown else None)
 
     return ask
+
+
+CALIBRATION_THRESHOLDS = (0.0, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55)
+
+
+def calibrate(bench: Bench) -> list[dict[str, float]]:
+    """Abstention rates and AnsRecall@5 for several ``min_coverage`` thresholds.
+
+    Every question is answered once without the coverage rule; each threshold is then applied
+    to the answers as ``Answerer`` applies it (the first passages' best coverage), so the
+    rows show what the setting trades: answerable questions refused against unanswerable ones.
+    """
+    answerer = Answerer(bench.corpus.engine, bench.corpus.retriever, min_coverage=0.0)
+
+    def judged(question: Question) -> tuple[bool, float, bool]:
+        """(abstained anyway, the coverage the rule reads, answer in the first five quotes)"""
+        answer = answerer.answer(question.text, k=K, filters=SearchFilters(as_of=question.as_of))
+        shown = answer.passages or answer.closest
+        coverage = max((q.coverage for q in shown[:ANSWERABILITY_DEPTH]), default=0.0)
+        found = any(contains_answer(q.text, question.answer) for q in answer.passages[:5])
+        return answer.abstained, coverage, found
+
+    answerable = [judged(q) for q in bench.answerable]
+    unanswerable = [judged(u.shifted) for u in bench.unanswerable]
+    rows = []
+    for threshold in CALIBRATION_THRESHOLDS:
+
+        def refused(outcome: tuple[bool, float, bool], t: float = threshold) -> bool:
+            return outcome[0] or outcome[1] < t
+
+        rows.append(
+            {
+                "min_coverage": threshold,
+                "abstained_answerable": sum(map(refused, answerable)) / max(len(answerable), 1),
+                "abstained_unanswerable": (
+                    sum(map(refused, unanswerable)) / max(len(unanswerable), 1)
+                ),
+                "ans_recall@5": sum(o[2] and not refused(o) for o in answerable)
+                / max(len(answerable), 1),
+            }
+        )
+    return rows
+
+
+def format_calibration(rows: list[dict[str, float]]) -> str:
+    lines = [
+        "| min_coverage | Abstain ans. | Abstain unans. | AnsR@5 |",
+        "|---|---|---|---|",
+    ]
+    for row in rows:
+        lines.append(
+            f"| {row['min_coverage']:.2f} | {100 * row['abstained_answerable']:.1f} "
+            f"| {100 * row['abstained_unanswerable']:.1f} | {100 * row['ans_recall@5']:.1f} |"
+        )
+    return "\n".join(lines)
 
 
 def baseline_askers(bench: Bench, rows: Sequence[str]) -> dict[str, Ask]:
@@ -234,6 +293,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         askers = baseline_askers(bench, rows)
         if "product" in rows:
             askers["product"] = product_asker(bench)
+        if "passage" in rows:
+            askers["passage"] = product_asker(bench, quote_chars=None)
         single_threaded()  # after any embedding of new text, which wants every core
         results = []
         for name in ROWS:
@@ -241,6 +302,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 log.info("asking %d questions: %s", len(bench.answerable), LABELS[name])
                 results.append(run_row(name, askers[name], bench))
         summaries = [r.summary() for r in results]
+        calibration = calibrate(bench) if "product" in rows else []
         report = {
             "benchmark": "RealTime QA 2022",
             "weeks": args.weeks,
@@ -255,6 +317,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "contains the answer",
             "no_answer_text_questions": len(bench.no_answer_in_corpus),
             "rows": summaries,
+            "abstention_calibration": calibration,
             "per_question": {
                 r.name: dict(
                     zip(
@@ -274,6 +337,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     path = RESULTS / f"realtimeqa-{args.weeks}-{started.strftime('%Y%m%d-%H%M%S')}.json"
     path.write_text(json.dumps(report, indent=2))
     print(format_table(summaries))
+    if calibration:
+        print(f"\nAbstention by min_coverage (the product uses {DEFAULT_MIN_COVERAGE}):")
+        print(format_calibration(calibration))
     print(f"\nresults: {path}")
     return 0
 

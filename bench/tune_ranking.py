@@ -1,13 +1,13 @@
-"""Fit the product's ranking weights, "as of" grace and abstention threshold on the dev weeks.
+"""Fit the product's ranking weights and "as of" grace on the dev weeks.
 
     .venv/bin/python -m bench.tune_ranking [--grace-days 0,1,2,3]
 
 Only dev questions are read (the held-out weeks stay unseen). For each question the
 retriever's candidate passages and their features are computed once (with the widest grace);
 then, per grace, a logistic regression on "passage contains the answer" gives the weights a
-start and a coordinate search maximises MRR@10 + AnsRecall@5 over the candidate lists. The
-abstention threshold is read off the dev answerable and shifted-unanswerable questions.
-Prints the constants to paste into index/ranking.py, index/search.py and index/answer.py.
+start and a coordinate search maximises MRR@10 + AnsRecall@5 over the candidate lists.
+Prints the constants to paste into index/ranking.py and index/search.py. (The abstention
+thresholds are read off the calibration table of ``bench.eval_realtimeqa``.)
 """
 
 from __future__ import annotations
@@ -32,8 +32,6 @@ log = logging.getLogger(__name__)
 
 K = 10
 DAY = 86_400
-# Abstaining may cost at most this share of dev AnsRecall@5 (questions it would have answered).
-RECALL_BUDGET = 0.01
 
 
 @dataclass
@@ -176,41 +174,6 @@ def fit(pools: Pools) -> RankingModel:
     return RankingModel(weights=weights, bias=round(float(bias[1]), 4))
 
 
-def abstention_threshold(
-    model: RankingModel, answerable: Pools, unanswerable: Pools, budget: float = RECALL_BUDGET
-) -> float:
-    """The highest threshold on the best candidate's score that costs at most ``budget`` of
-    AnsRecall@5: an abstention on a question the ranking would have missed anyway is free.
-    """
-    good = _best_per_question(answerable, model.scores(answerable.features))
-    bad = _best_per_question(unanswerable, model.scores(unanswerable.features))
-    ranks = first_ranks(answerable, model.logits(answerable.features))
-    found = (ranks > 0) & (ranks <= 5)
-    chosen = 0.0
-    for threshold in np.unique(np.round(good, 4)):
-        lost = float((found & (good < threshold)).mean())
-        if lost > budget:
-            break
-        chosen = float(threshold)
-    for name, value in (("chosen", chosen), ("half", chosen / 2), ("double", chosen * 2)):
-        log.info(
-            "abstention at best score < %.4f (%s): %.1f%% of answerable (%.1f points of "
-            "AnsRecall@5), %.1f%% of unanswerable",
-            value,
-            name,
-            100 * (good < value).mean(),
-            100 * (found & (good < value)).mean(),
-            100 * (bad < value).mean(),
-        )
-    return chosen
-
-
-def _best_per_question(pools: Pools, values: np.ndarray) -> np.ndarray:
-    best = np.full(pools.questions, -np.inf)
-    np.maximum.at(best, pools.group, values)
-    return best
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Tune ranking on the RealTime QA dev weeks.")
     parser.add_argument("--grace-days", default="0,1,2,3")
@@ -224,16 +187,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     for noisy in ("sentence_transformers", "transformers", "faiss", "bm25s"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     graces = sorted(float(g) for g in args.grace_days.split(","))
-    saved = (CACHE / "tune-answerable.npz", CACHE / "tune-unanswerable.npz")
-    if args.reuse and all(path.is_file() for path in saved):
-        pools, shifted = (Pools.load(path) for path in saved)
+    saved = CACHE / "tune-answerable.npz"
+    if args.reuse and saved.is_file():
+        pools = Pools.load(saved)
     else:
         with prepared("dev", None) as bench:
             single_threaded()
             pools = collect(bench, bench.answerable, graces[-1])
-            shifted = collect(bench, [u.shifted for u in bench.unanswerable], graces[-1])
-        pools.save(saved[0])
-        shifted.save(saved[1])
+        pools.save(saved)
     best: tuple[float, float, RankingModel] | None = None
     for grace in graces:
         visible = pools.keep(pools.future_days <= grace)
@@ -244,11 +205,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             best = (value, grace, model)
     assert best is not None
     _, grace, model = best
-    threshold = abstention_threshold(
-        model, pools.keep(pools.future_days <= grace), shifted.keep(shifted.future_days <= grace)
-    )
     print(f"AS_OF_GRACE = timedelta(days={grace:g})")
-    print(f"DEFAULT_MIN_SCORE = {threshold:.4f}")
     print(f"DEFAULT_MODEL = RankingModel(weights={dict(model.weights)!r}, bias={model.bias!r})")
     return 0
 
