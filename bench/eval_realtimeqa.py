@@ -10,6 +10,7 @@ the code behind ``/ask`` and ``newsbot ask``. Prints one table and writes
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import logging
 import statistics
@@ -283,6 +284,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     unknown = set(rows) - set(ROWS)
     if unknown:
         parser.error(f"unknown rows: {', '.join(sorted(unknown))}")
+    if "langchain" in rows and importlib.util.find_spec("langchain_text_splitters") is None:
+        # Checked before the hour-long first run embeds anything, not after.
+        parser.error(
+            "the LangChain row needs the bench extra: .venv/bin/pip install -e '.[bench]' "
+            "(or leave it out: --rows bm25,dense,rrf,passage,product)"
+        )
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
