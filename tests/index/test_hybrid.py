@@ -218,9 +218,10 @@ def test_index_saved_before_lexical_search_is_upgraded_by_sync(
 
 
 def test_quotes_show_surrounding_sentences_but_never_the_same_text_twice(
-    retriever: Retriever,
+    engine: Engine, tmp_path: Path
 ) -> None:
     """A quote reaches into its neighbours; two quoted neighbours do not repeat each other."""
+    retriever = Retriever(engine, cast(Embedder, WordEmbedder()), tmp_path / "index")
 
     def filler(word: str, count: int) -> str:
         return " ".join(f"{word} {n}." for n in range(count))
