@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, insert, select, tuple_
 from sqlalchemy.orm import Session
 
 from ingest.clean import boilerplate_hashes, candidate_paragraphs, clean_paragraphs, paragraph_hash
@@ -271,16 +271,16 @@ def passages_beside(
     session: Session, places: Iterable[tuple[int, int]]
 ) -> dict[tuple[int, int], str]:
     """The texts of the passages just before and after each (article id, position)."""
-    wanted = {(article, position + step) for article, position in places for step in (-1, 1)}
-    articles = sorted({article for article, _ in wanted})
+    wanted = sorted(
+        {(article, position + step) for article, position in places for step in (-1, 1)}
+    )
     found: dict[tuple[int, int], str] = {}
-    for start in range(0, len(articles), IN_CHUNK):
+    for start in range(0, len(wanted), IN_CHUNK):
         query = select(Passage.article_id, Passage.position, Passage.text).where(
-            Passage.article_id.in_(articles[start : start + IN_CHUNK])
+            tuple_(Passage.article_id, Passage.position).in_(wanted[start : start + IN_CHUNK])
         )
         for article, position, text in session.execute(query):
-            if (article, position) in wanted:
-                found[(article, position)] = text
+            found[(article, position)] = text
     return found
 
 
