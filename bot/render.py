@@ -71,7 +71,7 @@ def abstention_embed(page: AnswerPage) -> discord.Embed:
 
 def searched(page: AnswerPage) -> str:
     """ "Searched 1,234 passages from Reuters since 1 March 2025": how much, within what."""
-    words = f"Searched {page.answer.searched:,} passages"
+    words = f"Searched {text.passages(page.answer.searched)}"
     scope = page.scope
     if scope.source:
         words += f" from {limits.truncate(scope.source, OUTLET_IN_CITATION)}"

@@ -66,8 +66,13 @@ def page_as_text(page: AnswerPage) -> str:
     return text
 
 
+def passages(count: int) -> str:
+    """ "1 passage", "1,234 passages"."""
+    return f"{count:,} passage" + ("" if count == 1 else "s")
+
+
 def searched_text(answer: Answer) -> str:
-    return f"({answer.searched:,} passages searched)"
+    return f"({passages(answer.searched)} searched)"
 
 
 def duration(seconds: float) -> str:

@@ -46,6 +46,14 @@ def within_limits(embed: discord.Embed) -> None:
     assert len(embed) <= limits.EMBED_TOTAL
 
 
+def test_one_searched_passage_is_singular() -> None:
+    """The footer says "1 passage", not "1 passages"."""
+    single = Answer("When does the parade start?", False, [quote()], 1)
+    assert render.answer_embed(paginate(single, 3)[0]).footer.text == (
+        "Searched 1 passage · quotes are verbatim"
+    )
+
+
 def test_passage_is_quoted_with_its_best_sentence_in_bold() -> None:
     """Each passage is a block quote, the answering sentence in bold, then its citation."""
     embed = render.answer_embed(paginate(answer(quote()), 3)[0])
