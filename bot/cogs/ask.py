@@ -27,6 +27,13 @@ log = logging.getLogger(__name__)
 # can still be edited to disable them when the time is up.
 VIEW_TIMEOUT = 10 * 60
 Button = discord.ui.Button["AnswerView"]
+ExpiredButton = discord.ui.Button["ExpiredAnswerButtons"]
+BACK_ID = "newsbot:answer:back"
+MORE_ID = "newsbot:answer:more"
+EXPIRED = (
+    "These buttons have expired: pages are kept for 10 minutes, and not over a restart. "
+    "Ask again with /ask."
+)
 REMEMBERED_THREADS = 1000
 
 
@@ -53,11 +60,11 @@ class AnswerView(discord.ui.View):
         )
         return False
 
-    @discord.ui.button(label="Back", style=discord.ButtonStyle.secondary)
+    @discord.ui.button(label="Back", style=discord.ButtonStyle.secondary, custom_id=BACK_ID)
     async def back(self, interaction: discord.Interaction, _: Button) -> None:
         await self._show(interaction, self.index - 1)
 
-    @discord.ui.button(label="More passages", style=discord.ButtonStyle.primary)
+    @discord.ui.button(label="More passages", style=discord.ButtonStyle.primary, custom_id=MORE_ID)
     async def more(self, interaction: discord.Interaction, _: Button) -> None:
         await self._show(interaction, self.index + 1)
 
@@ -82,6 +89,26 @@ class AnswerView(discord.ui.View):
         self, interaction: discord.Interaction, error: Exception, _: discord.ui.Item[Any], /
     ) -> None:
         await report_error(interaction, error)
+
+
+class ExpiredAnswerButtons(discord.ui.View):
+    """Answers "More passages"/"Back" on an answer no live view holds any more.
+
+    Pages live in memory: after a restart the old buttons still show, and without this a
+    click would end in Discord's "This interaction failed". A live answer's own view is
+    found first (discord.py looks views up by message before falling back to this one).
+    """
+
+    def __init__(self) -> None:
+        super().__init__(timeout=None)
+
+    @discord.ui.button(label="Back", style=discord.ButtonStyle.secondary, custom_id=BACK_ID)
+    async def back(self, interaction: discord.Interaction, _: ExpiredButton) -> None:
+        await send_private(interaction, EXPIRED)
+
+    @discord.ui.button(label="More passages", style=discord.ButtonStyle.primary, custom_id=MORE_ID)
+    async def more(self, interaction: discord.Interaction, _: ExpiredButton) -> None:
+        await send_private(interaction, EXPIRED)
 
 
 class AskCog(commands.Cog):
@@ -190,4 +217,5 @@ class AskCog(commands.Cog):
 
 
 async def setup(bot: NewsBot) -> None:
+    bot.add_view(ExpiredAnswerButtons())
     await bot.add_cog(AskCog(bot))

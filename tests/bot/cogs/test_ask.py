@@ -124,6 +124,23 @@ async def test_more_passages_pages_through_the_answer(fake: FakeDiscord, newsbot
     assert (back["disabled"], more["disabled"]) == (False, True)
 
 
+async def test_buttons_of_an_answer_from_before_a_restart_say_they_expired(
+    fake: FakeDiscord, news: AppContext
+) -> None:
+    """After a restart, "More passages" on an old answer is told privately to ask again."""
+    async with run_client(NewsBot(news, background=False), fake, token=TOKEN):
+        interaction, answer = await ask(fake, "What is new in Brindle Bay?")
+    more = answer.json["components"][0]["components"][1]
+    message_id = interaction.original_message_id
+    assert message_id is not None
+    async with run_client(NewsBot(news, background=False), fake, token=TOKEN):
+        click = await fake.send_component_interaction(message_id, more["custom_id"])
+        reply = await fake.wait_for_callback(click)
+    assert reply.json["data"]["flags"] == EPHEMERAL
+    assert "expired" in reply.json["data"]["content"]
+    assert "/ask" in reply.json["data"]["content"]
+
+
 async def test_buttons_are_disabled_when_they_time_out(fake: FakeDiscord, newsbot: NewsBot) -> None:
     """After the timeout the answer is edited so its buttons are visibly disabled."""
     cog = newsbot.get_cog("AskCog")
@@ -318,7 +335,7 @@ async def test_source_limits_the_quotes_to_that_outlet(
         _, by_name = await ask(fake, question, {"source": "courier"})
     assert {COURIER, GAZETTE} <= cited_outlets(everything)
     assert cited_outlets(by_outlet) == {GAZETTE}
-    assert f" passages from {GAZETTE} · quotes are verbatim" in footer(by_outlet)
+    assert footer(by_outlet) == f"Searched 1 passage from {GAZETTE} · quotes are verbatim"
     assert cited_outlets(by_name) == {COURIER}
     assert " passages from courier · " in footer(by_name)
 
