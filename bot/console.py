@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import shlex
 from collections.abc import Callable
 
@@ -23,7 +24,8 @@ from ingest.errors import InputError, NewsbotError
 log = logging.getLogger(__name__)
 
 HELP = """Type a question, or a command:
-  /ask QUESTION              quote the passages that answer it
+  /ask QUESTION [source:NAME] [since:DATE]
+                             quote the passages that answer it, as /ask does in Discord
   /more                      the next passages of the last answer
   /reindex                   rebuild the index
   /source add URL [NAME]     add a web source
@@ -34,6 +36,16 @@ HELP = """Type a question, or a command:
   /quit                      leave"""
 
 PROGRESS_EVERY = 2.0
+
+
+# Discord shows a command's options as "name:value"; the console reads them the same way.
+OPTION = re.compile(r"\b(source|since):\s*(.*?)\s*(?=\b(?:source|since):|$)")
+
+
+def _options(line: str) -> tuple[str, dict[str, str]]:
+    """The question and its "source:"/"since:" options, from a typed /ask line."""
+    options = {match.group(1): match.group(2) for match in OPTION.finditer(line)}
+    return OPTION.sub(" ", line).strip(), {k: v for k, v in options.items() if v}
 
 
 class ConsoleSession:
@@ -86,11 +98,13 @@ class ConsoleSession:
         else:
             raise InputError(f"unknown command {command}; /help lists them")
 
-    async def ask(self, question: str) -> None:
+    async def ask(self, line: str) -> None:
         asks = self.services.ask
+        question, options = _options(line)
+        scope = asks.scope(options.get("source"), options.get("since"))
         cleaned = asks.admit(question, user_id=0)
-        answer = await asks.answer(cleaned, self.guild_id)
-        self.pages, self.page = paginate(answer, asks.per_page), 0
+        answer = await asks.answer(cleaned, self.guild_id, scope.source, scope.since)
+        self.pages, self.page = paginate(answer, asks.per_page, scope), 0
         self.say(text.page_as_text(self.pages[0]))
 
     def more(self) -> None:

@@ -6,7 +6,7 @@ word boundary and is marked with "…", and the sentence that best answers the q
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time
+from datetime import datetime
 
 import discord
 from discord.utils import escape_markdown, format_dt
@@ -70,18 +70,12 @@ def abstention_embed(page: AnswerPage) -> discord.Embed:
 
 
 def searched(page: AnswerPage) -> str:
-    """ "Searched 1,234 passages from Reuters since 1 March 2025": how much, within what."""
-    words = f"Searched {text.passages(page.answer.searched)}"
-    scope = page.scope
-    if scope.source:
-        words += f" from {limits.truncate(scope.source, OUTLET_IN_CITATION)}"
-    if scope.since:
-        # Footers show no Discord timestamps, so the date is spelled out (in UTC).
-        since = scope.since.astimezone(UTC)
-        words += f" since {since.day} {since:%B %Y}"
-        if since.time() != time.min:
-            words += f" {since:%H:%M} UTC"
-    return words
+    """ "Searched 1,234 passages from Reuters since 1 March 2025": how much, within what.
+
+    Footers show no Discord timestamps, so the date is spelled out (in UTC).
+    """
+    scope = text.scope_words(page.scope, OUTLET_IN_CITATION)
+    return f"Searched {text.passages(page.answer.searched)}{scope}"
 
 
 def quote_block(quote: Quote, number: int, room: int) -> str:

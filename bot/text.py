@@ -7,10 +7,11 @@ so both front ends say the same thing.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime, time
 
+from bot import limits
 from bot.services.about import About
-from bot.services.ask import AnswerPage
+from bot.services.ask import AnswerPage, Scope
 from bot.services.reindex import ReindexProgress
 from bot.services.sources import RefreshReport
 from index.answer import Answer, Quote
@@ -60,7 +61,8 @@ def answer_as_text(answer: Answer) -> str:
 def page_as_text(page: AnswerPage) -> str:
     if page.answer.abstained:
         return answer_as_text(page.answer)
-    text = f"{quotes_as_text(page.quotes, page.first_number)}\n\n{searched_text(page.answer)}"
+    searched = searched_text(page.answer, page.scope)
+    text = f"{quotes_as_text(page.quotes, page.first_number)}\n\n{searched}"
     if not page.is_last:
         text += "\n/more shows more passages."
     return text
@@ -71,8 +73,22 @@ def passages(count: int) -> str:
     return f"{count:,} passage" + ("" if count == 1 else "s")
 
 
-def searched_text(answer: Answer) -> str:
-    return f"({passages(answer.searched)} searched)"
+def scope_words(scope: Scope, source_chars: int = 60) -> str:
+    """ " from Reuters since 1 March 2025": what a question was limited to, or ""."""
+    words = ""
+    if scope.source:
+        words += f" from {limits.truncate(scope.source, source_chars)}"
+    if scope.since:
+        since = scope.since.astimezone(UTC)
+        words += f" since {since.day} {since:%B %Y}"
+        if since.time() != time.min:
+            words += f" {since:%H:%M} UTC"
+    return words
+
+
+def searched_text(answer: Answer, scope: Scope | None = None) -> str:
+    within = scope_words(scope) if scope is not None else ""
+    return f"({passages(answer.searched)} searched{within})"
 
 
 def duration(seconds: float) -> str:

@@ -44,6 +44,22 @@ async def test_questions_are_answered_with_quotes_and_citations(
 
 
 @pytest.mark.slow
+async def test_ask_takes_since_and_source_as_discord_shows_them(
+    news: AppContext, screen: Screen
+) -> None:
+    """ "since:" and "source:" after the question narrow it, and the answer says how."""
+    console = session_for(news, screen, guild_id=GUILD_A)
+    await console.run_line("/ask What is new in Brindle Bay? since:2024-05-09")
+    assert "Fish market opens on Sundays" in screen.last
+    assert "Lantern festival moves to the harbour" not in screen.last
+    assert "(2 passages searched since 9 May 2024)" in screen.last
+    await console.run_line("What is new in Brindle Bay? source:Atlantis Times")
+    assert screen.last == "error: no source or outlet called 'Atlantis Times'"
+    await console.run_line("What is new in Brindle Bay? since:whenever")
+    assert screen.last.startswith("error: Can't read 'whenever' as a date")
+
+
+@pytest.mark.slow
 async def test_more_shows_the_next_passages(news: AppContext, screen: Screen) -> None:
     """/more continues the last answer's numbering, then says there is nothing more."""
     console = session_for(news, screen, guild_id=GUILD_A)
