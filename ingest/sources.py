@@ -35,6 +35,21 @@ class SourceStatus:
     articles: int
     passages: int
 
+    @classmethod
+    def of(cls, source: Source, articles: int = 0, passages: int = 0) -> SourceStatus:
+        return cls(
+            id=source.id,
+            name=source.name,
+            kind=source.kind,
+            location=source.location,
+            guild_id=source.guild_id,
+            last_success_at=source.last_success_at,
+            last_error=source.last_error,
+            last_error_at=source.last_error_at,
+            articles=articles,
+            passages=passages,
+        )
+
 
 @dataclass(frozen=True)
 class Removed:
@@ -113,18 +128,7 @@ def list_sources(session: Session, guild_id: int | None = None) -> list[SourceSt
     if guild_id is not None:
         query = query.where(Source.guild_id.in_([GLOBAL_GUILD, guild_id]))
     return [
-        SourceStatus(
-            id=source.id,
-            name=source.name,
-            kind=source.kind,
-            location=source.location,
-            guild_id=source.guild_id,
-            last_success_at=source.last_success_at,
-            last_error=source.last_error,
-            last_error_at=source.last_error_at,
-            articles=int(n_articles),
-            passages=int(n_passages),
-        )
+        SourceStatus.of(source, int(n_articles), int(n_passages))
         for source, n_articles, n_passages in session.execute(query)
     ]
 

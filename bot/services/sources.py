@@ -75,19 +75,7 @@ class SourceService:
                         f"This server already has {len(own)} sources, the most allowed; "
                         "remove one first."
                     )
-            source = add_source(session, url, name, owner)
-            return SourceStatus(
-                id=source.id,
-                name=source.name,
-                kind=source.kind,
-                location=source.location,
-                guild_id=source.guild_id,
-                last_success_at=None,
-                last_error=None,
-                last_error_at=None,
-                articles=0,
-                passages=0,
-            )
+            return SourceStatus.of(add_source(session, url, name, owner))
 
     async def visible(self, guild_id: int | None) -> list[SourceStatus]:
         """The sources this server's questions are answered from: its own and global ones."""
