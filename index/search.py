@@ -258,9 +258,20 @@ class Retriever:
         mask = self._mask(index, sidecar, filters)
         return None if mask.all() else index.catalog.ids[mask]
 
-    def outlets(self) -> list[str]:
-        """Every outlet name in the live index (what questions and ``--source`` can name)."""
-        return [name for name in self._state()[1].facts.outlet_names if name]
+    def outlets(self, guild_id: int | None = None) -> list[str]:
+        """Outlet names in the live index that a server can see (None: every server's).
+
+        What a question ("according to Reuters") and ``source`` can name: another server's
+        outlet is unknown here, not an empty filter.
+        """
+        index, sidecar = self._state()
+        facts = sidecar.facts
+        if guild_id is None or len(facts.ids) != len(index.catalog.ids):
+            codes = np.arange(len(facts.outlet_names))
+        else:
+            visible = np.isin(index.catalog.guild_ids, [GLOBAL_GUILD, guild_id])
+            codes = np.unique(facts.outlets[visible])
+        return [facts.outlet_names[code] for code in codes if facts.outlet_names[code]]
 
     def narrowed(
         self, filters: SearchFilters, source: str | None = None, since: datetime | None = None
@@ -277,7 +288,7 @@ class Retriever:
         source_ids = self._sources_named(source.strip(), filters.guild_id)
         if source_ids:
             return replace(filters, source_ids=source_ids)
-        outlets = match_outlets(source, self.outlets())
+        outlets = match_outlets(source, self.outlets(filters.guild_id))
         if outlets:
             return replace(filters, outlets=outlets)
         raise InputError(f"no source or outlet called {source!r}")
@@ -296,7 +307,7 @@ class Retriever:
         now = filters.as_of or datetime.now(UTC)
         if not filters.read_question:
             return ParsedQuery(question), filters
-        parsed = parse_query(question, now, self.outlets())
+        parsed = parse_query(question, now, self.outlets(filters.guild_id))
         merged = filters
         if parsed.outlets and filters.outlets is None and filters.source_ids is None:
             merged = replace(merged, outlets=parsed.outlets)

@@ -133,14 +133,6 @@ def list_sources(session: Session, guild_id: int | None = None) -> list[SourceSt
     ]
 
 
-def visible_outlets(session: Session, guild_id: int | None = None) -> set[str]:
-    """Outlets of the articles a server can see (its sources and global ones; None: all)."""
-    query = select(Article.outlet).join(Source).distinct()
-    if guild_id is not None:
-        query = query.where(Source.guild_id.in_([GLOBAL_GUILD, guild_id]))
-    return {outlet for outlet in session.scalars(query) if outlet}
-
-
 def remove_source(session: Session, source_id: int, guild_id: int | None = None) -> Removed:
     """Delete a source with its articles and passages; the next index sync drops their vectors.
 

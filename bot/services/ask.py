@@ -15,7 +15,7 @@ from index.query import parse_since
 from index.search import SearchFilters
 from ingest.db import session_scope
 from ingest.errors import InputError, NewsbotError
-from ingest.sources import list_sources, visible_outlets
+from ingest.sources import list_sources
 
 # Pages of passages fetched with each answer, so "More passages" needs no second search.
 PAGES = 3
@@ -166,7 +166,5 @@ class AskService:
     def _source_names(self, guild_id: int | None) -> list[str]:
         with session_scope(self.context.engine) as session:
             sources = [s.name for s in list_sources(session, guild_id)]
-            visible = visible_outlets(session, guild_id)
         # Outlets as the index knows them (what a search can filter by), this server's only.
-        indexed = [o for o in self.context.retriever.outlets() if o in visible]
-        return list(dict.fromkeys(sources + indexed))
+        return list(dict.fromkeys(sources + self.context.retriever.outlets(guild_id)))

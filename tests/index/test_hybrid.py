@@ -196,6 +196,22 @@ def test_narrowed_by_source_name_or_outlet(retriever: Retriever) -> None:
         retriever.narrowed(SearchFilters(), source="Bloomberg")
 
 
+def test_another_servers_outlet_is_unknown_here(retriever: Retriever) -> None:
+    """A server can name only outlets it can see, by ``source`` or in the question."""
+    store_raw_articles(retriever.engine, [TRAM], "ledger", guild_id=1)
+    store_raw_articles(retriever.engine, [FIRE], "wire", guild_id=2)
+    retriever.sync()
+    assert retriever.outlets(1) == ["Harbor City Ledger"]
+    assert sorted(retriever.outlets()) == ["Harbor City Ledger", "Valley Wire"]
+    with pytest.raises(InputError, match="no source or outlet called 'Valley Wire'"):
+        retriever.narrowed(SearchFilters(guild_id=1), source="Valley Wire")
+    parsed, filters = retriever.understand(
+        "What did the council approve, according to Valley Wire?", SearchFilters(guild_id=1)
+    )
+    assert parsed.outlets == () and filters.outlets is None
+    assert retriever.search("council tram", k=1, filters=filters)
+
+
 def test_index_saved_before_lexical_search_is_upgraded_by_sync(
     retriever: Retriever, sqlite_engine: Engine
 ) -> None:
