@@ -18,20 +18,20 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """Runs `newsbot ARGS` in-process against a fresh data directory."""
     monkeypatch.setenv("NEWSBOT_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.delenv("NEWSBOT_DATABASE_URL", raising=False)
     monkeypatch.chdir(tmp_path)  # no stray .env
     runner = CliRunner()
 
-    def invoke(*args: str, input: str | None = None):  # type: ignore[no-untyped-def]
+    def invoke(*args: str, input: str | None = None):
         return runner.invoke(app, list(args), input=input, catch_exceptions=False)
 
     return invoke
 
 
-def test_ingest_then_ask_json(cli) -> None:  # type: ignore[no-untyped-def]
+def test_ingest_then_ask_json(cli) -> None:
     """Ingesting the sample corpus makes `ask --json` quote the right passage verbatim."""
     result = cli("ingest", str(SAMPLE_CORPUS), "--source", "sample", "--quiet")
     assert result.exit_code == 0, result.output
@@ -43,7 +43,7 @@ def test_ingest_then_ask_json(cli) -> None:  # type: ignore[no-untyped-def]
     assert data["passages"][0]["source"] == "Valley Wire"
 
 
-def test_second_ingest_adds_nothing_and_embeds_nothing(cli) -> None:  # type: ignore[no-untyped-def]
+def test_second_ingest_adds_nothing_and_embeds_nothing(cli) -> None:
     """Re-ingesting unchanged files stores and embeds nothing new."""
     cli("ingest", str(SAMPLE_CORPUS), "--quiet")
     result = cli("ingest", str(SAMPLE_CORPUS), "--quiet")
@@ -52,14 +52,14 @@ def test_second_ingest_adds_nothing_and_embeds_nothing(cli) -> None:  # type: ig
     assert "0 embedded" in cli("reindex", "--quiet").output
 
 
-def test_stats_reports_counts_and_model(cli) -> None:  # type: ignore[no-untyped-def]
+def test_stats_reports_counts_and_model(cli) -> None:
     """`stats` shows sources, articles, passages, index size and model."""
     cli("ingest", str(SAMPLE_CORPUS), "--quiet")
     output = cli("stats").output
     assert "articles: 12" in output and "all-MiniLM-L6-v2" in output and "vectors" in output
 
 
-def test_questions_file_gives_one_json_line_each(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_questions_file_gives_one_json_line_each(cli, tmp_path: Path) -> None:
     """`ask --questions FILE --json` answers line by line, errors included."""
     cli("ingest", str(SAMPLE_CORPUS), "--quiet")
     questions = tmp_path / "q.txt"
@@ -72,7 +72,7 @@ def test_questions_file_gives_one_json_line_each(cli, tmp_path: Path) -> None:  
     assert "too long" in lines[2]["error"]
 
 
-def test_bad_inputs_give_one_line_errors(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_bad_inputs_give_one_line_errors(cli, tmp_path: Path) -> None:
     """Missing paths and empty questions fail clearly, without a traceback."""
     result = cli("ingest", str(tmp_path / "missing"), "--quiet")
     assert result.exit_code == 1
@@ -82,7 +82,7 @@ def test_bad_inputs_give_one_line_errors(cli, tmp_path: Path) -> None:  # type: 
     assert result.exit_code == 2 and "the question is empty" in result.output
 
 
-def test_malformed_jsonl_keeps_good_lines(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_malformed_jsonl_keeps_good_lines(cli, tmp_path: Path) -> None:
     """A broken JSONL line is reported by number; the good lines are ingested."""
     path = tmp_path / "news.jsonl"
     good = {"title": "Ferry suspended", "body": "The ferry service was suspended on Monday."}

@@ -67,6 +67,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import re
@@ -449,7 +450,7 @@ class RecordedFile:
     field: str
     filename: str | None
     content_type: str | None
-    data: bytes = field(repr=False)
+    data: bytes = dataclasses.field(repr=False)
 
 
 @dataclass
@@ -1935,6 +1936,10 @@ class FakeDiscord:
 
     async def _on_gateway_payload(self, conn: _GatewayConnection, payload: dict[str, Any]) -> None:
         op, d = payload.get("op"), payload.get("d")
+        if not isinstance(op, int):  # Discord closes with 4002 on a payload it cannot decode
+            log.warning("fake discord: gateway payload without an integer op: %r", payload)
+            await conn.ws.close(code=4002, message=b"Decode error.")
+            return
         self._gateway_in.add(GatewayMessage(op=op, d=d, received_at=time.monotonic()))
         if op == 1:  # HEARTBEAT
             await conn.send({"op": 11})
@@ -2566,7 +2571,7 @@ class FakeDiscord:
             data["message_reference"] = {"message_id": str(reply_to)}
         message = self._create_message(cid, data, [], author=author)
         for m in mentions:  # extra mentions (e.g. a reply ping) not written into the content
-            uid = int(getattr(m, "id", m))
+            uid = m.id if isinstance(m, FakeUser) else int(m)
             if all(u["id"] != str(uid) for u in message["mentions"]) and uid in self._users:
                 message["mentions"].append(self._users[uid].to_payload())
         event = dict(message)

@@ -160,6 +160,7 @@ class StandInBot(discord.Client):
         self.obs.ready.set()
 
     async def on_message(self, message: discord.Message) -> None:
+        assert self.user is not None  # messages arrive only after READY, which sets the user
         if message.author.id == self.user.id:
             return
         self.obs.messages.append(message)

@@ -39,7 +39,7 @@ class CountingEmbedder(Embedder):
         self.__dict__.update(real.__dict__)
         self.embedded = 0
 
-    def embed(self, texts, progress=None, batch_size=64):  # type: ignore[no-untyped-def]
+    def embed(self, texts, progress=None, batch_size=64):
         self.embedded += len(texts)
         return super().embed(texts, progress, batch_size)
 

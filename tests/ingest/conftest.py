@@ -309,11 +309,14 @@ class _QuietServer(ThreadingHTTPServer):
 @pytest.fixture(scope="session")
 def web_server() -> Iterator[LocalServer]:
     """A threaded HTTP server on 127.0.0.1 with an ephemeral port."""
+
     # A handler class per server: test modules elsewhere may start their own server.
-    handler = type("Handler", (_Handler,), {})
-    server = _QuietServer(("127.0.0.1", 0), handler)
+    class Handler(_Handler):
+        pass
+
+    server = _QuietServer(("127.0.0.1", 0), Handler)
     state = LocalServer(port=server.server_address[1])
-    handler.state = state
+    Handler.state = state
     thread = threading.Thread(target=server.serve_forever, name="web-fixture", daemon=True)
     thread.start()
     try:

@@ -537,7 +537,7 @@ def test_article_declaration_is_read_from_open_graph_or_json_ld() -> None:
 @pytest.mark.slow
 async def test_removed_source_leaves_the_index_on_next_sync(
     sqlite_engine: Engine, fetcher: SafeFetcher, web_server: LocalServer, embedder, tmp_path: Path
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     """Refreshed passages are embedded incrementally; removing the source drops its vectors."""
     from index.search import Retriever
 
@@ -561,7 +561,7 @@ async def test_removed_source_leaves_the_index_on_next_sync(
 @pytest.mark.slow
 async def test_wire_story_from_three_outlets_is_quoted_once(
     sqlite_engine: Engine, fetcher: SafeFetcher, web_server: LocalServer, embedder, tmp_path: Path
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     """The same agency paragraph carried by three outlets appears once in an answer."""
     from index.answer import Answerer
     from index.search import Retriever
