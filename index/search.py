@@ -431,15 +431,18 @@ class Retriever:
         force_save: bool = False,
     ) -> SyncReport:
         started = time.perf_counter()
-        catalog = self._catalog_from_database()
+        # A passage's text and title never change under its id (ingest/store.py makes new
+        # rows), so ids tell which passages need vectors and BM25 documents.
+        catalog, outlets = self._catalog_from_database()
         stale = index.catalog.ids[~np.isin(index.catalog.ids, catalog.ids)]
         removed = index.remove(stale)
+        retagged = self._copies_changed(index, catalog, outlets)
         missing = catalog.ids[~np.isin(catalog.ids, index.catalog.ids)]
         vectors_missing, embedded = self._vectors_for(missing, progress)
         index.add(vectors_missing, catalog.subset(np.isin(catalog.ids, missing)))
         # Dates and owners can change without the text changing: take them from the database.
         index.catalog = catalog.subset(np.isin(catalog.ids, index.catalog.ids))
-        if force_save or removed or len(missing) or self._live is None:
+        if force_save or removed or len(missing) or retagged or self._live is None:
             previous = vectors.current_version(self.root)
             staged = vectors.new_version_dir(self.root)
             index.version = vectors.new_version_name()
@@ -508,9 +511,38 @@ class Retriever:
                 documents.extend(tuple(row) for row in session.execute(query))  # type: ignore[misc]
         return documents
 
-    def _catalog_from_database(self) -> Catalog:
+    def _copies_changed(self, index: VectorIndex, catalog: Catalog, outlets: np.ndarray) -> bool:
+        """Whether the saved ``index`` holds a date, owner or outlet the database has changed.
+
+        ``index`` holds only passages still stored; ``outlets`` is row-aligned with ``catalog``.
+        """
+        if not index.version:
+            return False  # a fresh build is saved anyway
+        kept = np.isin(catalog.ids, index.catalog.ids)
+        now = catalog.subset(kept)
+        pairs = zip(index.catalog.columns(), now.columns(), strict=True)
+        if not all(np.array_equal(saved, current) for saved, current in pairs):
+            return True
+        facts = PassageFacts.load(self.root / index.version)
+        if facts is None:
+            return False  # saved again anyway, facts and all (``lacks_sidecar``)
+        rows = np.isin(facts.ids, now.ids)
+        if not np.array_equal(facts.ids[rows], now.ids):
+            return True
+        names = np.array(facts.outlet_names, dtype=object)
+        return bool(np.any(names[facts.outlets[rows]] != outlets[kept]))
+
+    def _catalog_from_database(self) -> tuple[Catalog, np.ndarray]:
+        """The catalog of every stored passage, and each one's outlet (an object array)."""
         query = (
-            select(Passage.id, Source.guild_id, Source.id, Article.id, Article.published_at)
+            select(
+                Passage.id,
+                Source.guild_id,
+                Source.id,
+                Article.id,
+                Article.published_at,
+                Article.outlet,
+            )
             .join(Article, Passage.article_id == Article.id)
             .join(Source, Article.source_id == Source.id)
             .order_by(Passage.id)
@@ -518,16 +550,17 @@ class Retriever:
         with session_scope(self.engine) as session:
             rows = session.execute(query).all()
         if not rows:
-            return Catalog.empty()
-        ids, guilds, sources, articles, published = zip(*rows, strict=True)
+            return Catalog.empty(), np.zeros(0, dtype=object)
+        ids, guilds, sources, articles, published, outlets = zip(*rows, strict=True)
         stamps = [int(p.timestamp()) if p is not None else NO_DATE for p in published]
-        return Catalog(
+        catalog = Catalog(
             np.array(ids, dtype=np.int64),
             np.array(guilds, dtype=np.int64),
             np.array(sources, dtype=np.int64),
             np.array(articles, dtype=np.int64),
             np.array(stamps, dtype=np.int64),
         )
+        return catalog, np.array([outlet or "" for outlet in outlets], dtype=object)
 
     def _vectors_for(self, ids: np.ndarray, progress: Progress | None) -> tuple[np.ndarray, int]:
         """Vectors for these passages: from the cache where possible, embedded otherwise."""

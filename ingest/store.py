@@ -71,6 +71,7 @@ def store_articles(session: Session, source: Source, raws: Sequence[RawArticle])
         session.scalars(select(Article.content_hash).where(Article.source_id == source.id))
     )
     touched: list[Article] = []
+    retitled: set[int] = set()
     for key, raw in by_key.items():
         digest = _body_hash(raw)
         article = existing.get(key)
@@ -87,6 +88,8 @@ def store_articles(session: Session, source: Source, raws: Sequence[RawArticle])
             result.added += 1
         else:
             result.updated += 1
+            if article.title != raw.title:
+                retitled.add(article.id)
         _update_metadata(article, raw, source)
         article.title = raw.title
         article.body = raw.body
@@ -98,7 +101,7 @@ def store_articles(session: Session, source: Source, raws: Sequence[RawArticle])
         return result
     _record_sightings(session, touched)
     for article in _articles_to_split(session, touched):
-        added, removed = _resplit(session, article)
+        added, removed = _resplit(session, article, renew=article.id in retitled)
         result.passages_added += added
         result.passages_removed += removed
     return result
@@ -190,7 +193,13 @@ def _boilerplate_for(session: Session, article: Article) -> set[str]:
     return boilerplate_hashes(hashes_of) & own
 
 
-def _resplit(session: Session, article: Article) -> tuple[int, int]:
+def _resplit(session: Session, article: Article, renew: bool = False) -> tuple[int, int]:
+    """Replace the article's passages with new rows if their text changed, or if ``renew``.
+
+    A passage row is never edited: the index keys vectors and BM25 documents (title and
+    text) by passage id, so a new title (``renew``) needs new rows too, or search would keep
+    the old headline's words. Vectors of unchanged text come from the embedding cache.
+    """
     paragraphs = clean_paragraphs(article.title, article.body, _boilerplate_for(session, article))
     texts = split_passages(paragraphs)
     old = list(
@@ -198,7 +207,7 @@ def _resplit(session: Session, article: Article) -> tuple[int, int]:
             select(Passage).where(Passage.article_id == article.id).order_by(Passage.position)
         )
     )
-    if [p.text for p in old] == texts:
+    if [p.text for p in old] == texts and not renew:
         return 0, 0
     if old:
         session.execute(delete(Passage).where(Passage.article_id == article.id))
