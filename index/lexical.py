@@ -139,6 +139,8 @@ class LexicalIndex:
             return out
         weights = self.idf()[wanted]
         total = float(weights.sum()) + unseen * float(np.log1p(max(len(self.ids), 1)))
+        if total <= 0:
+            return out  # only question words ("When?"): no key word for a passage to hold
         for i, row in enumerate(rows.tolist()):
             present = self.token_ids[self.offsets[row] : self.offsets[row + 1]]
             out[i] = weights[np.isin(wanted, present)].sum() / total

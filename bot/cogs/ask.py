@@ -116,8 +116,10 @@ class AskCog(commands.Cog):
         self.bot = bot
         self.asks = bot.services.ask
         self.view_timeout: float = VIEW_TIMEOUT
-        # Threads where the bot answered: follow-ups there need no mention (with the intent).
-        self.threads: OrderedDict[int, None] = OrderedDict()
+        # Threads where the bot answered, each with the question its follow-ups are read with
+        # (AskService.answer_follow_up decides when). Follow-ups there need no mention (with
+        # the intent).
+        self.threads: OrderedDict[int, str] = OrderedDict()
 
     @app_commands.command()
     @app_commands.describe(
@@ -161,13 +163,15 @@ class AskCog(commands.Cog):
         question = self.question_in(message)
         if question is None:
             return
+        thread_id = message.channel.id if isinstance(message.channel, discord.Thread) else None
+        earlier = self.threads.get(thread_id) if thread_id is not None else None
         try:
             cleaned = self.asks.admit(question, message.author.id)
             async with message.channel.typing():
-                answer = await self.asks.answer(
-                    cleaned, guild_scope(message.guild.id if message.guild else None)
+                reply = await self.asks.answer_follow_up(
+                    cleaned, earlier, guild_scope(message.guild.id if message.guild else None)
                 )
-            pages = paginate(answer, self.asks.per_page)
+            pages = paginate(reply.answer, self.asks.per_page, read_with=reply.read_with)
             view = self._view(pages, message.author.id)
             extra: dict[str, Any] = {"view": view} if view is not None else {}
             sent = await message.reply(
@@ -181,8 +185,8 @@ class AskCog(commands.Cog):
             return
         if view is not None:
             view.message = sent
-        if isinstance(message.channel, discord.Thread):
-            self._remember_thread(message.channel.id)
+        if thread_id is not None:
+            self._remember_thread(thread_id, reply.earlier_for_next)
 
     def question_in(self, message: discord.Message) -> str | None:
         """The question in a message meant for the bot, or None for other messages.
@@ -209,8 +213,8 @@ class AskCog(commands.Cog):
             return message.content
         return None
 
-    def _remember_thread(self, thread_id: int) -> None:
-        self.threads[thread_id] = None
+    def _remember_thread(self, thread_id: int, earlier: str) -> None:
+        self.threads[thread_id] = earlier
         self.threads.move_to_end(thread_id)
         while len(self.threads) > REMEMBERED_THREADS:
             self.threads.popitem(last=False)

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from bot import limits
 from bot.context import AppContext
-from index.answer import Answer, Quote
+from index.answer import MAX_QUESTION_CHARS, Answer, Quote
+from index.lexical import QUESTION_WORDS, tokenize
 from index.query import parse_since
 from index.search import SearchFilters
 from ingest.db import session_scope
@@ -22,6 +24,25 @@ PAGES = 3
 # Answers computed at once: the model encodes one batch at a time anyway, and this leaves
 # threads in the default pool for other work (source lists, database reads).
 CONCURRENT_ANSWERS = 4
+
+# How a follow-up shows that it leans on the question before it. It opens with one of
+# LEAD_INS ("And the ferry?", "What about the airport?"), or it has one of POINTERS with no
+# name before it in the follow-up itself ("How many votes did it get?"), while in "Did Okafor
+# say she would run?" the name is what "she" means. A name is a capitalised word other than
+# the first; it is a rough test, and it can afford to be: a follow-up read with the earlier
+# question needlessly still contains its own words, and one that wrongly looks self-contained
+# is read with the earlier question anyway when it finds nothing alone.
+LEAD_INS = (("and",), ("what", "about"), ("how", "about"), ("what", "else"))
+POINTERS = frozenset(
+    "it its they them their he him his she her this that these those there".split()
+)
+# "Is there", "there are": the "there" that points nowhere.
+BE = frozenset({"is", "are", "was", "were", "be", "been", "s"})
+# "This week" means now, not the story asked about before.
+NOW = frozenset(
+    "week weekend month year morning afternoon evening spring summer autumn fall winter".split()
+)
+WORD = re.compile(r"\w+")
 
 
 class OnCooldown(NewsbotError):
@@ -71,22 +92,82 @@ class AnswerPage:
     count: int
     first_number: int
     scope: Scope = Scope()
+    read_with: str | None = None  # the earlier question a follow-up was searched together with
 
     @property
     def is_last(self) -> bool:
         return self.number == self.count - 1
 
 
-def paginate(answer: Answer, per_page: int, scope: Scope = Scope()) -> list[AnswerPage]:
+def paginate(
+    answer: Answer, per_page: int, scope: Scope = Scope(), read_with: str | None = None
+) -> list[AnswerPage]:
     """The answer's passages (or, when it abstains, its closest ones) in pages of ``per_page``."""
     quotes = answer.closest if answer.abstained else answer.passages + answer.more
     if answer.abstained or not quotes:
-        return [AnswerPage(answer, quotes, 0, 1, 1, scope)]
+        return [AnswerPage(answer, quotes, 0, 1, 1, scope, read_with)]
     chunks = [quotes[i : i + per_page] for i in range(0, len(quotes), per_page)]
     return [
-        AnswerPage(answer, chunk, number, len(chunks), number * per_page + 1, scope)
+        AnswerPage(answer, chunk, number, len(chunks), number * per_page + 1, scope, read_with)
         for number, chunk in enumerate(chunks)
     ]
+
+
+@dataclass(frozen=True)
+class FollowUpAnswer:
+    """The answer to a follow-up, and the earlier question it was read with (None: alone)."""
+
+    answer: Answer
+    read_with: str | None = None
+
+    @property
+    def earlier_for_next(self) -> str:
+        """What the next follow-up is read with: the last question that stood on its own.
+
+        Not a follow-up read with it: after "What did the council approve?", "How many
+        votes did it get?" and then "What about the airport?" both lean on the council.
+        """
+        return self.read_with or self.answer.question
+
+
+def leans_on_earlier(follow_up: str) -> bool:
+    """Whether a follow-up's own words point back at the question before it (see LEAD_INS)."""
+    words = WORD.findall(follow_up)
+    lower = [word.casefold() for word in words]
+    if any(tuple(lower[: len(lead)]) == lead for lead in LEAD_INS):
+        return True
+    for at, word in enumerate(lower):
+        before = lower[at - 1] if at > 0 else ""
+        after = lower[at + 1] if at + 1 < len(lower) else ""
+        if (
+            word not in POINTERS
+            or (word == "there" and (before in BE or after in BE))
+            or (word == "this" and after in NOW)
+        ):
+            continue
+        if not any(name[:1].isupper() and name != "I" for name in words[1:at]):
+            return True
+    return False
+
+
+def holds_its_words(follow_up: str, answer: Answer) -> bool:
+    """Whether a passage ``answer`` quotes holds a word the follow-up is about.
+
+    True when it has none ("When?"): then there is nothing to hold.
+    """
+    wanted = set(tokenize(follow_up)) - QUESTION_WORDS
+    return not wanted or any(
+        wanted & set(tokenize(f"{quote.title} {quote.text}")) for quote in answer.passages
+    )
+
+
+def paired_question(earlier: str, follow_up: str) -> str:
+    """The earlier question and the follow-up as one search, within the question limit.
+
+    The follow-up is kept whole; the earlier question loses its end if the two are too long.
+    """
+    room = MAX_QUESTION_CHARS - len(follow_up) - 1
+    return f"{limits.truncate(earlier, room)} {follow_up}".strip()
 
 
 class AskService:
@@ -139,6 +220,37 @@ class AskService:
         """
         async with self._slots:
             return await asyncio.to_thread(self._answer, question, guild_id, source, since)
+
+    async def answer_follow_up(
+        self, question: str, earlier: str | None, guild_id: int | None
+    ) -> FollowUpAnswer:
+        """The answer to ``question``, asked after ``earlier`` in one conversation (or first).
+
+        The follow-up is searched alone when it stands on its own; together with the earlier
+        question when its wording leans on it (``leans_on_earlier``) or when alone it finds
+        nothing (and the pair finds passages that hold its words: ``holds_its_words``).
+        """
+        async with self._slots:
+            return await asyncio.to_thread(self._answer_follow_up, question, earlier, guild_id)
+
+    def _answer_follow_up(
+        self, question: str, earlier: str | None, guild_id: int | None
+    ) -> FollowUpAnswer:
+        if earlier is None:
+            return FollowUpAnswer(self._answer(question, guild_id, None, None))
+        alone = None
+        if not leans_on_earlier(question):
+            alone = self._answer(question, guild_id, None, None)
+            if not alone.abstained:
+                return FollowUpAnswer(alone)
+        paired = self._answer(paired_question(earlier, question), guild_id, None, None)
+        # A follow-up that looked self-contained but found nothing keeps its "not found" unless
+        # the pair's passages hold its words: else "Who won the election?" after a question on
+        # ferry fares would be answered with the fares again.
+        if alone is not None and (paired.abstained or not holds_its_words(question, paired)):
+            return FollowUpAnswer(alone)
+        # Titled with what the member asked; the reply says what it was read with.
+        return FollowUpAnswer(replace(paired, question=question), read_with=earlier)
 
     def _answer(
         self, question: str, guild_id: int | None, source: str | None, since: datetime | None

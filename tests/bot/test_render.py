@@ -133,6 +133,37 @@ def test_an_over_long_question_title_is_cut() -> None:
     within_limits(render.answer_embed(paginate(long, 3)[0]))
 
 
+def test_a_follow_up_read_with_the_earlier_question_says_so_first() -> None:
+    """The footer's first line names the earlier question, on every page and in a "not found"."""
+    earlier = "What did the council approve?"
+    pages = paginate(answer(quote(1), quote(2), more=[quote(3)]), 2, read_with=earlier)
+    for page in pages:
+        footer = render.answer_embed(page).footer.text or ""
+        assert footer.startswith(f"Read with the earlier question: “{earlier}”\nSearched 1,234")
+    abstained = Answer("How many votes did it get?", True, [], 50, closest=[quote(1)])
+    not_found = render.answer_embed(paginate(abstained, 3, read_with=earlier)[0])
+    assert not_found.footer.text == (
+        f"Read with the earlier question: “{earlier}”\nSearched 50 passages"
+    )
+
+
+def test_answers_read_alone_have_no_earlier_question_line() -> None:
+    """Without an earlier question the footer is as it always was."""
+    footer = render.answer_embed(paginate(answer(quote()), 3)[0]).footer.text or ""
+    assert "earlier question" not in footer
+
+
+def test_a_long_earlier_question_is_cut_and_the_embed_still_fits() -> None:
+    """A 500-character earlier question is shortened with "…" beside a full-size answer."""
+    long_text = " ".join(f"Sentence {i} about the harbour wall repairs." for i in range(200))
+    long = Answer("why " * 125, False, [quote(i, text=long_text) for i in range(1, 4)], 3)
+    embed = render.answer_embed(paginate(long, 3, read_with="how " * 125)[0])
+    within_limits(embed)
+    first_line = (embed.footer.text or "").splitlines()[0]
+    assert first_line.endswith("…”")
+    assert len(first_line) <= len("Read with the earlier question: “”") + render.EARLIER_IN_FOOTER
+
+
 def status(i: int, guild_id: int = 7) -> SourceStatus:
     return SourceStatus(
         id=i,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +43,15 @@ def test_coverage_counts_names_the_index_never_saw() -> None:
     assert asked[0] == 1.0
     missing = index.coverage("Was the Eastshore tram's Zephyrton depot approved?", rows)
     assert 0.0 < missing[0] < 0.7
+
+
+def test_a_question_of_question_words_alone_covers_nothing() -> None:
+    """ "When?" has no key word, so no passage holds any: coverage 0, not NaN."""
+    index = LexicalIndex.build(DOCS)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        coverage = index.coverage("When?", np.arange(len(DOCS)))
+    assert coverage.tolist() == [0.0] * len(DOCS)
 
 
 def test_unknown_words_score_nothing() -> None:

@@ -487,3 +487,69 @@ async def test_follow_ups_need_a_mention_without_the_intent(
     await fake.wait_for(replying_to(second), timeout=20)
     assert not any(replying_to(hidden)(r) for r in replies(fake))
     assert len(replies(fake)) == 2
+
+
+def embed_of(request: RecordedRequest) -> dict[str, Any]:
+    return dict(request.json["embeds"][0])
+
+
+READ_WITH = "Read with the earlier question"
+
+
+async def test_a_follow_up_that_points_back_is_read_with_the_earlier_question(
+    fake: FakeDiscord, make_context: MakeContext
+) -> None:
+    """ "How much will it cost?" after the library budget quotes the budget, and says so."""
+    context = make_context(message_content_intent=True)
+    index_news(context)
+    async with run_client(NewsBot(context, background=False), fake, token=TOKEN):
+        first = await fake.send_message_create(
+            f"{fake.bot_mention} What did Marlow County council approve?", channel_id=THREAD_A
+        )
+        await fake.wait_for(replying_to(first), timeout=20)
+        follow_up = await fake.send_message_create("How much will it cost?", channel_id=THREAD_A)
+        in_thread = embed_of(await fake.wait_for(replying_to(follow_up), timeout=20))
+        another = await fake.send_message_create("And the mobile library van?", channel_id=THREAD_A)
+        next_one = embed_of(await fake.wait_for(replying_to(another), timeout=20))
+        # The same words with nothing before them: the ferry fares come first.
+        alone = await fake.send_message_create(f"{fake.bot_mention} How much will it cost?")
+        elsewhere = embed_of(await fake.wait_for(replying_to(alone), timeout=20))
+    assert in_thread["title"] == "How much will it cost?"
+    assert in_thread["description"].startswith(
+        "> **Marlow County council approved a budget of 2.3 million for its libraries on "
+        "Thursday.**"
+    )
+    assert in_thread["footer"]["text"].startswith(
+        f"{READ_WITH}: “What did Marlow County council approve?”\nSearched "
+    )
+    # Still read with the question that stood alone, not with "How much will it cost?".
+    assert next_one["footer"]["text"].startswith(
+        f"{READ_WITH}: “What did Marlow County council approve?”\n"
+    )
+    assert next_one["description"].startswith("> **Marlow County council approved a budget")
+    van = "The mobile library van will return to rural villages in September."
+    assert van in next_one["description"]
+    ferry_first = "**1.** Brindle Bay Courier · Gull Island ferry fares to rise"
+    assert ferry_first in elsewhere["description"]
+    assert READ_WITH not in elsewhere["footer"]["text"]
+
+
+async def test_a_self_contained_follow_up_is_answered_on_its_own(
+    fake: FakeDiscord, make_context: MakeContext
+) -> None:
+    """A follow-up that names what it asks about is searched alone, and the reply says nothing."""
+    context = make_context(message_content_intent=True)
+    index_news(context)
+    async with run_client(NewsBot(context, background=False), fake, token=TOKEN):
+        first = await fake.send_message_create(
+            f"{fake.bot_mention} How much will the ferry fares rise?", channel_id=THREAD_A
+        )
+        await fake.wait_for(replying_to(first), timeout=20)
+        follow_up = await fake.send_message_create(
+            "How much will a return ticket cost?", channel_id=THREAD_A
+        )
+        answer = embed_of(await fake.wait_for(replying_to(follow_up), timeout=20))
+    assert answer["title"] == "How much will a return ticket cost?"
+    assert "**A return ticket for adults will cost 9.40 pounds. " in answer["description"]
+    assert answer["footer"]["text"].startswith("Searched ")
+    assert READ_WITH not in answer["footer"]["text"]

@@ -6,7 +6,17 @@ import pytest
 
 from bot.context import AppContext
 from bot.services import Services, guild_scope
-from bot.services.ask import AskService, Cooldowns, OnCooldown, paginate
+from bot.services.ask import (
+    AskService,
+    Cooldowns,
+    FollowUpAnswer,
+    OnCooldown,
+    holds_its_words,
+    leans_on_earlier,
+    paginate,
+    paired_question,
+)
+from index.answer import MAX_QUESTION_CHARS, Answer, Quote
 from ingest.errors import InputError
 from tests.bot.conftest import COURIER, GUILD_A, GUILD_B
 
@@ -97,3 +107,122 @@ async def test_answers_come_in_pages(services: Services) -> None:
     assert pages[-1].is_last and not pages[0].is_last
     ids = [q.passage_id for p in pages for q in p.quotes]
     assert len(ids) == len(set(ids)) == 6
+
+
+@pytest.mark.parametrize(
+    "follow_up",
+    [
+        "How many votes did it get?",
+        "Where do they nest?",
+        "What did she say about the budget?",
+        "Did she beat Pryce?",  # the name comes after "she": it is not what "she" means
+        "Who said that?",
+        "How many people live there?",
+        "What happened that year?",
+        "What did I say about it?",
+        "And the fish market?",
+        "What about the airport?",
+        "how about the ferry?",
+        "What else did the council approve?",
+    ],
+)
+def test_follow_ups_that_point_back_lean_on_the_earlier_question(follow_up: str) -> None:
+    """A lead-in, or a pronoun with no name before it to mean, points at the earlier question."""
+    assert leans_on_earlier(follow_up)
+
+
+@pytest.mark.parametrize(
+    "follow_up",
+    [
+        "How much will the ferry fares rise?",
+        "Did Okafor say she would run again?",
+        "Where is Gull Island and how do I get there?",
+        "Is there a backlog at the port?",
+        "Are there more strikes planned?",
+        "What happened this week?",
+        "Andover council news?",
+        "When?",
+    ],
+)
+def test_follow_ups_that_stand_alone_do_not_lean(follow_up: str) -> None:
+    """Pronouns that mean a name in the follow-up, "is there", "this week" point nowhere back."""
+    assert not leans_on_earlier(follow_up)
+
+
+def passage(text: str, title: str = "Gull Island ferry fares to rise") -> Quote:
+    return Quote(1, text, title, COURIER, None, None, 0.5, "")
+
+
+FARES = passage("Ferry fares will rise by 12 percent from July, the operator announced.")
+
+
+def test_a_pair_reading_must_hold_the_follow_ups_own_words() -> None:
+    """Passages that never mention what the follow-up is about do not answer it."""
+    fares = Answer("How much will the fares rise? Who won the election?", False, [FARES], 6)
+    assert not holds_its_words("Who won the election?", fares)
+    assert holds_its_words("Who announced it?", fares)
+    assert holds_its_words("Which island?", fares)  # the title counts, as in search
+    assert holds_its_words("When?", fares)  # nothing of its own to hold
+
+
+def test_the_paired_question_keeps_the_follow_up_whole_within_the_limit() -> None:
+    """The pair is the earlier question then the follow-up; a long earlier question is cut."""
+    assert paired_question("What did the council approve?", "How many votes did it get?") == (
+        "What did the council approve? How many votes did it get?"
+    )
+    follow_up = ("And " + "the harbour wall " * 25).strip()
+    long = paired_question("what about " * 45, follow_up)
+    assert len(long) <= MAX_QUESTION_CHARS
+    assert long.startswith("what about")
+    assert long.endswith(follow_up)
+
+
+def test_the_next_follow_up_is_read_with_the_last_question_that_stood_alone() -> None:
+    """After a follow-up read with an earlier question, that earlier question stays in use."""
+    answered = Answer("How many votes did it get?", False, [], 6)
+    assert FollowUpAnswer(answered, "What did the council approve?").earlier_for_next == (
+        "What did the council approve?"
+    )
+    assert FollowUpAnswer(answered).earlier_for_next == "How many votes did it get?"
+
+
+@pytest.mark.slow
+async def test_a_follow_up_that_points_back_is_searched_with_the_earlier_question(
+    services: Services,
+) -> None:
+    """ "How much will it cost?" after the library budget quotes the budget, not ferry fares."""
+    asks = services.ask
+    alone = await asks.answer_follow_up("How much will it cost?", None, GUILD_A)
+    assert alone.read_with is None
+    assert alone.answer.passages[0].title == "Gull Island ferry fares to rise"
+
+    earlier = "What did Marlow County council approve?"
+    reply = await asks.answer_follow_up("How much will it cost?", earlier, GUILD_A)
+    assert reply.read_with == earlier
+    assert reply.answer.question == "How much will it cost?"
+    assert reply.answer.passages[0].title == "Marlow County approves library budget"
+
+
+@pytest.mark.slow
+async def test_a_follow_up_that_finds_nothing_alone_is_searched_with_the_earlier_question(
+    services: Services,
+) -> None:
+    """ "When?" finds nothing by itself; after the ferry fares question it finds their date."""
+    earlier = "How much will the ferry fares rise?"
+    assert (await services.ask.answer_follow_up("When?", None, GUILD_A)).answer.abstained
+    reply = await services.ask.answer_follow_up("When?", earlier, GUILD_A)
+    assert reply.read_with == earlier
+    assert not reply.answer.abstained
+    assert "from July" in reply.answer.passages[0].highlight
+
+
+@pytest.mark.slow
+async def test_a_new_question_that_finds_nothing_keeps_its_own_not_found(
+    services: Services,
+) -> None:
+    """An unindexed story asked after the ferry fares is not answered with the fares again."""
+    earlier = "How much will the ferry fares rise?"
+    reply = await services.ask.answer_follow_up("Who won the election?", earlier, GUILD_A)
+    assert reply.read_with is None
+    assert reply.answer.abstained
+    assert reply.earlier_for_next == "Who won the election?"
