@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, func, insert, select, tuple_
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from ingest.clean import boilerplate_hashes, candidate_paragraphs, clean_paragraphs, paragraph_hash
@@ -285,11 +285,17 @@ def passages_beside(
     )
     found: dict[tuple[int, int], str] = {}
     for start in range(0, len(wanted), IN_CHUNK):
+        chunk = wanted[start : start + IN_CHUNK]
+        # Two plain IN lists, not a row-value IN: SQLite scans the whole table for the latter
+        # (20 ms at 70k passages), while these use the (article, position) index.
         query = select(Passage.article_id, Passage.position, Passage.text).where(
-            tuple_(Passage.article_id, Passage.position).in_(wanted[start : start + IN_CHUNK])
+            Passage.article_id.in_(sorted({article for article, _ in chunk})),
+            Passage.position.in_(sorted({position for _, position in chunk})),
         )
+        asked = set(chunk)
         for article, position, text in session.execute(query):
-            found[(article, position)] = text
+            if (article, position) in asked:
+                found[(article, position)] = text
     return found
 
 

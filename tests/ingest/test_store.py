@@ -11,6 +11,7 @@ from ingest.pipeline import ingest_paths, store_raw_articles
 from ingest.sample import SAMPLE_CORPUS
 from ingest.sources import remove_source
 from ingest.split import MAX_PASSAGE_CHARS
+from ingest.store import passages_beside
 
 
 def article(key: str, body: str, title: str = "Bridge closes for repairs") -> RawArticle:
@@ -93,3 +94,20 @@ def test_removing_a_source_removes_its_articles_and_passages(engine: Engine) -> 
         removed = remove_source(session, report.source_id)
     assert (removed.articles, removed.passages) == (1, 1)
     assert counts(engine) == (1, 1)
+
+
+def test_passages_beside_returns_just_the_neighbours_asked_for(engine: Engine) -> None:
+    """Only the passages right before and after each place come back, with their text."""
+    ingest_paths(engine, [SAMPLE_CORPUS], "sample")
+    with session_scope(engine) as session:
+        rows = session.execute(select(Passage.article_id, Passage.position, Passage.text)).all()
+        text = {(article, position): body for article, position, body in rows}
+        long = sorted({a for a, p in text if (a, 2) in text})[:2]
+        assert len(long) == 2, "the sample corpus has articles of three passages or more"
+        first, second = long
+        beside = passages_beside(session, [(first, 1), (second, 0)])
+    assert beside == {
+        (first, 0): text[(first, 0)],
+        (first, 2): text[(first, 2)],
+        (second, 1): text[(second, 1)],
+    }
