@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import random
 import re
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
@@ -452,21 +453,30 @@ def replies(fake: FakeDiscord) -> list[RecordedRequest]:
     return [r for r in fake.requests if r.method == "POST" and r.path.endswith("/messages")]
 
 
+@asynccontextmanager
+async def bot_with_intent(fake: FakeDiscord, make_context: MakeContext) -> AsyncIterator[None]:
+    """The bot, with Message Content on, over the test news until the block ends."""
+    context = make_context(message_content_intent=True)
+    index_news(context)
+    async with run_client(NewsBot(context, background=False), fake, token=TOKEN):
+        yield
+
+
+async def reply_to(fake: FakeDiscord, content: str, **where: Any) -> RecordedRequest:
+    """Send a message (``channel_id=...`` for a thread) and wait for the bot's reply to it."""
+    message = await fake.send_message_create(content, **where)
+    return await fake.wait_for(replying_to(message), timeout=20)
+
+
 async def test_follow_ups_in_a_thread_are_answered_with_the_intent(
     fake: FakeDiscord, make_context: MakeContext
 ) -> None:
     """With Message Content on, follow-ups in a thread the bot answered need no mention."""
-    context = make_context(message_content_intent=True)
-    index_news(context)
-    async with run_client(NewsBot(context, background=False), fake, token=TOKEN):
-        first = await fake.send_message_create(
-            f"{fake.bot_mention} when does the lantern parade start?", channel_id=THREAD_A
+    async with bot_with_intent(fake, make_context):
+        await reply_to(
+            fake, f"{fake.bot_mention} when does the lantern parade start?", channel_id=THREAD_A
         )
-        await fake.wait_for(replying_to(first), timeout=20)
-        follow_up = await fake.send_message_create(
-            "How much will the ferry fares rise?", channel_id=THREAD_A
-        )
-        answer = await fake.wait_for(replying_to(follow_up), timeout=20)
+        answer = await reply_to(fake, "How much will the ferry fares rise?", channel_id=THREAD_A)
         assert answer.path == f"/channels/{THREAD_A}/messages"
         assert "**Ferry fares between Brindle Bay and Gull Island will rise" in str(answer.json)
         elsewhere = await fake.send_message_create("How much will the ferry fares rise?")
@@ -500,20 +510,15 @@ async def test_a_follow_up_that_points_back_is_read_with_the_earlier_question(
     fake: FakeDiscord, make_context: MakeContext
 ) -> None:
     """ "How much will it cost?" after the library budget quotes the budget, and says so."""
-    context = make_context(message_content_intent=True)
-    index_news(context)
-    async with run_client(NewsBot(context, background=False), fake, token=TOKEN):
-        first = await fake.send_message_create(
-            f"{fake.bot_mention} What did Marlow County council approve?", channel_id=THREAD_A
+    async with bot_with_intent(fake, make_context):
+        await reply_to(
+            fake, f"{fake.bot_mention} What did Marlow County council approve?", channel_id=THREAD_A
         )
-        await fake.wait_for(replying_to(first), timeout=20)
-        follow_up = await fake.send_message_create("How much will it cost?", channel_id=THREAD_A)
-        in_thread = embed_of(await fake.wait_for(replying_to(follow_up), timeout=20))
-        another = await fake.send_message_create("And the mobile library van?", channel_id=THREAD_A)
-        next_one = embed_of(await fake.wait_for(replying_to(another), timeout=20))
+        in_thread = embed_of(await reply_to(fake, "How much will it cost?", channel_id=THREAD_A))
+        van_question = "And the mobile library van?"
+        next_one = embed_of(await reply_to(fake, van_question, channel_id=THREAD_A))
         # The same words with nothing before them: the ferry fares come first.
-        alone = await fake.send_message_create(f"{fake.bot_mention} How much will it cost?")
-        elsewhere = embed_of(await fake.wait_for(replying_to(alone), timeout=20))
+        elsewhere = embed_of(await reply_to(fake, f"{fake.bot_mention} How much will it cost?"))
     assert in_thread["title"] == "How much will it cost?"
     assert in_thread["description"].startswith(
         "> **Marlow County council approved a budget of 2.3 million for its libraries on "
@@ -538,17 +543,12 @@ async def test_a_self_contained_follow_up_is_answered_on_its_own(
     fake: FakeDiscord, make_context: MakeContext
 ) -> None:
     """A follow-up that names what it asks about is searched alone, and the reply says nothing."""
-    context = make_context(message_content_intent=True)
-    index_news(context)
-    async with run_client(NewsBot(context, background=False), fake, token=TOKEN):
-        first = await fake.send_message_create(
-            f"{fake.bot_mention} How much will the ferry fares rise?", channel_id=THREAD_A
+    async with bot_with_intent(fake, make_context):
+        await reply_to(
+            fake, f"{fake.bot_mention} How much will the ferry fares rise?", channel_id=THREAD_A
         )
-        await fake.wait_for(replying_to(first), timeout=20)
-        follow_up = await fake.send_message_create(
-            "How much will a return ticket cost?", channel_id=THREAD_A
-        )
-        answer = embed_of(await fake.wait_for(replying_to(follow_up), timeout=20))
+        follow_up = "How much will a return ticket cost?"
+        answer = embed_of(await reply_to(fake, follow_up, channel_id=THREAD_A))
     assert answer["title"] == "How much will a return ticket cost?"
     assert "**A return ticket for adults will cost 9.40 pounds. " in answer["description"]
     assert answer["footer"]["text"].startswith("Searched ")
