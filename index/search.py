@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -127,6 +127,8 @@ class _Sidecar:
     lexical: _Lexical  # title and passage text
     titles: _Lexical  # the article's title alone
     facts: PassageFacts
+    # Outlets each server can see, worked out once per version: every question asks.
+    outlets_seen: dict[int, list[str]] = field(default_factory=dict)
 
     @classmethod
     def of(
@@ -267,11 +269,12 @@ class Retriever:
         index, sidecar = self._state()
         facts = sidecar.facts
         if guild_id is None or len(facts.ids) != len(index.catalog.ids):
-            codes = np.arange(len(facts.outlet_names))
-        else:
+            return [name for name in facts.outlet_names if name]
+        if guild_id not in sidecar.outlets_seen:
             visible = np.isin(index.catalog.guild_ids, [GLOBAL_GUILD, guild_id])
-            codes = np.unique(facts.outlets[visible])
-        return [facts.outlet_names[code] for code in codes if facts.outlet_names[code]]
+            names = (facts.outlet_names[code] for code in np.unique(facts.outlets[visible]))
+            sidecar.outlets_seen[guild_id] = [name for name in names if name]
+        return sidecar.outlets_seen[guild_id]
 
     def narrowed(
         self, filters: SearchFilters, source: str | None = None, since: datetime | None = None
