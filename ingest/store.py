@@ -30,7 +30,7 @@ class StoreResult:
     """What one batch changed."""
 
     added: int = 0
-    updated: int = 0
+    updated: int = 0  # new text, or the same text with a new date or outlet
     unchanged: int = 0
     duplicates: int = 0
     passages_added: int = 0
@@ -76,8 +76,12 @@ def store_articles(session: Session, source: Source, raws: Sequence[RawArticle])
         digest = _body_hash(raw)
         article = existing.get(key)
         if article is not None and article.content_hash == digest:
-            _update_metadata(article, raw, source)
-            result.unchanged += 1
+            # Same text, but a corrected date or outlet is an update too: the index must
+            # hear of it (the bot syncs after a refresh that updated something).
+            if _update_metadata(article, raw, source):
+                result.updated += 1
+            else:
+                result.unchanged += 1
             continue
         if article is None and digest in known_hashes:
             result.duplicates += 1
@@ -111,11 +115,17 @@ def _body_hash(raw: RawArticle) -> str:
     return text_hash(f"{raw.title}\x1f{raw.body}")
 
 
-def _update_metadata(article: Article, raw: RawArticle, source: Source) -> None:
+def _update_metadata(article: Article, raw: RawArticle, source: Source) -> bool:
+    """Copy the raw article's metadata; whether a date or outlet search filters by changed."""
+    outlet = (raw.outlet or source.name)[:200]
+    changed = article.id is not None and (
+        article.outlet != outlet or article.published_at != raw.published_at
+    )
     article.url = raw.url
-    article.outlet = (raw.outlet or source.name)[:200]
+    article.outlet = outlet
     article.author = raw.author[:500] if raw.author else None
     article.published_at = raw.published_at
+    return changed
 
 
 def _articles_by_key(session: Session, source_id: int, keys: list[str]) -> dict[str, Article]:

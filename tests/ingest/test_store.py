@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
 from sqlalchemy import Engine, func, select
 
 from ingest.db import session_scope
@@ -14,8 +18,10 @@ from ingest.split import MAX_PASSAGE_CHARS
 from ingest.store import passages_beside
 
 
-def article(key: str, body: str, title: str = "Bridge closes for repairs") -> RawArticle:
-    return RawArticle(title=title, body=body, key=key, url=f"https://ledger.example/{key}")
+def article(
+    key: str, body: str, title: str = "Bridge closes for repairs", **extra: Any
+) -> RawArticle:
+    return RawArticle(title=title, body=body, key=key, url=f"https://ledger.example/{key}", **extra)
 
 
 BODY = (
@@ -111,3 +117,20 @@ def test_passages_beside_returns_just_the_neighbours_asked_for(engine: Engine) -
         (first, 2): text[(first, 2)],
         (second, 1): text[(second, 1)],
     }
+
+
+def test_a_corrected_date_or_outlet_counts_as_an_update(engine: Engine) -> None:
+    """Same text, new date or outlet: updated (so the bot syncs its index), passages kept."""
+    when = datetime(2025, 3, 1, 9, tzinfo=UTC)
+    first = article("bridge", BODY, published_at=when)
+    store_raw_articles(engine, [first], "ledger")
+    again = store_raw_articles(engine, [first], "ledger").result
+    assert (again.updated, again.unchanged) == (0, 1)
+    redated = replace(first, published_at=when + timedelta(days=2))
+    moved = store_raw_articles(engine, [redated], "ledger").result
+    assert (moved.updated, moved.unchanged, moved.passages_added) == (1, 0, 0)
+    renamed = replace(redated, outlet="Harbour Post")
+    assert store_raw_articles(engine, [renamed], "ledger").result.updated == 1
+    with session_scope(engine) as session:
+        stored = session.scalars(select(Article)).one()
+        assert (stored.published_at, stored.outlet) == (when + timedelta(days=2), "Harbour Post")
