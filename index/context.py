@@ -9,19 +9,16 @@ boundary. Quoting up to ``QUOTE_CHARS`` of the surrounding text of the same arti
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from index.lexical import tokenize
+from ingest.split import PARAGRAPH_SEPARATOR, sentence_spans
 
 log = logging.getLogger(__name__)
 
 # Within Discord's 1,024-character embed field, with room for the ellipsis-free cut.
 QUOTE_CHARS = 1000
-PASSAGE_BREAK = "\n\n"
-# Where a sentence ends inside a passage: the same rule as ingest.split, kept as offsets.
-SENTENCE_END = re.compile(r"""(?<=[a-z0-9%)\]][.!?…])["'”’)\]]*(?=\s+["'“‘(\[]?[A-Z0-9])|\n\n""")
 
 
 @dataclass(frozen=True)
@@ -30,26 +27,6 @@ class Surroundings:
 
     before: str | None
     after: str | None
-
-
-def sentence_spans(text: str) -> list[tuple[int, int]]:
-    """(start, end) offsets of each sentence of ``text``; slicing gives verbatim sentences."""
-    spans: list[tuple[int, int]] = []
-    start = 0
-    for match in SENTENCE_END.finditer(text):
-        end = match.end() if match.group(0) != PASSAGE_BREAK else match.start()
-        if text[start:end].strip():
-            spans.append((start, end))
-        start = end
-    if text[start:].strip():
-        spans.append((start, len(text)))
-    return [(_skip_space(text, s), e) for s, e in spans]
-
-
-def _skip_space(text: str, start: int) -> int:
-    while start < len(text) and text[start].isspace():
-        start += 1
-    return start
 
 
 def widen(
@@ -81,7 +58,7 @@ def widen(
         return before_text[before[len(before) - count][0] :].rstrip() if count else ""
 
     def joined(before_count: int, after_count: int) -> str:
-        return PASSAGE_BREAK.join(
+        return PARAGRAPH_SEPARATOR.join(
             part for part in (tail(before_count), core, head(after_count)) if part
         )
 

@@ -15,16 +15,32 @@ SENTENCE_BOUNDARY = re.compile(r"""(?<=[a-z0-9%)\]][.!?…])["'”’)\]]*\s+(?=
 
 def split_sentences(text: str) -> list[str]:
     """Sentences of a paragraph; joined back with single spaces they give the paragraph."""
-    parts: list[str] = []
-    start = 0
-    for match in SENTENCE_BOUNDARY.finditer(text):
-        end = match.start() + len(match.group(0).rstrip())
-        parts.append(text[start:end].strip())
-        start = match.end()
-    tail = text[start:].strip()
-    if tail:
-        parts.append(tail)
-    return [p for p in parts if p]
+    return [text[start:end] for start, end in sentence_spans(text)]
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) offsets of each sentence of ``text``, without surrounding whitespace.
+
+    A paragraph break always ends a sentence. Slicing gives sentences verbatim, which is
+    what a quote needs to grow sentence by sentence.
+    """
+    spans: list[tuple[int, int]] = []
+    offset = 0
+    for paragraph in text.split(PARAGRAPH_SEPARATOR):
+        start = 0
+        for match in SENTENCE_BOUNDARY.finditer(paragraph):
+            end = match.start() + len(match.group(0).rstrip())
+            spans.append(_trimmed(paragraph, offset, start, end))
+            start = match.end()
+        spans.append(_trimmed(paragraph, offset, start, len(paragraph)))
+        offset += len(paragraph) + len(PARAGRAPH_SEPARATOR)
+    return [(start, end) for start, end in spans if end > start]
+
+
+def _trimmed(paragraph: str, offset: int, start: int, end: int) -> tuple[int, int]:
+    piece = paragraph[start:end]
+    lead = len(piece) - len(piece.lstrip())
+    return offset + start + lead, offset + start + len(piece.rstrip())
 
 
 def split_passages(

@@ -2,21 +2,11 @@
 
 from __future__ import annotations
 
-from index.context import Surroundings, sentence_spans, widen
+from index.context import Surroundings, widen
 
 BEFORE = "The council met on Monday. Residents packed the hall.\n\nThe mayor spoke first."
 CORE = "The Old Mill bridge closed in March for repairs. Crews replaced the deck."
 AFTER = "The bridge will reopen on 2 June, the council said. Tolls stay the same.\n\nOther news."
-
-
-def test_sentences_are_verbatim_slices() -> None:
-    """Each span slices one sentence; paragraph breaks end sentences too."""
-    spans = sentence_spans(BEFORE)
-    assert [BEFORE[a:b] for a, b in spans] == [
-        "The council met on Monday.",
-        "Residents packed the hall.",
-        "The mayor spoke first.",
-    ]
 
 
 def test_the_answering_sentence_after_the_passage_is_quoted() -> None:

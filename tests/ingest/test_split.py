@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ingest.split import MAX_PASSAGE_CHARS, split_passages, split_sentences
+from ingest.split import MAX_PASSAGE_CHARS, sentence_spans, split_passages, split_sentences
 
 
 def test_short_paragraphs_merge_with_neighbours() -> None:
@@ -45,4 +45,17 @@ def test_sentences_keep_abbreviations_whole() -> None:
         "The U.S. President spoke on Monday.",
         "He said “we will act.”",
         "Talks resume soon.",
+    ]
+
+
+ARTICLE = "The council met on Monday. Residents packed the hall.\n\nThe mayor spoke first."
+
+
+def test_sentences_are_verbatim_slices() -> None:
+    """Each span slices one sentence; paragraph breaks end sentences too."""
+    spans = sentence_spans(ARTICLE)
+    assert [ARTICLE[a:b] for a, b in spans] == [
+        "The council met on Monday.",
+        "Residents packed the hall.",
+        "The mayor spoke first.",
     ]
