@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import logging
 import threading
 import time
@@ -434,11 +435,15 @@ class Retriever:
         force_save: bool = False,
     ) -> SyncReport:
         started = time.perf_counter()
-        # A passage's text and title never change under its id (ingest/store.py makes new
-        # rows), so ids tell which passages need vectors and BM25 documents.
+        # Ingest never changes a passage's text or title under its id (ingest/store.py makes
+        # new rows), but a wiped or swapped database reuses ids, and so does a SQLite table
+        # made before AUTOINCREMENT: a reused id counts as a removed passage and a new one.
         catalog, outlets = self._catalog_from_database()
-        stale = index.catalog.ids[~np.isin(index.catalog.ids, catalog.ids)]
-        removed = index.remove(stale)
+        rewritten = _rewritten(index.catalog, catalog)
+        if len(rewritten):
+            log.info("%d passage ids now hold other text; re-indexing them", len(rewritten))
+        gone = index.catalog.ids[~np.isin(index.catalog.ids, catalog.ids)]
+        removed = index.remove(np.concatenate([gone, rewritten]))
         retagged = self._copies_changed(index, catalog, outlets)
         missing = catalog.ids[~np.isin(catalog.ids, index.catalog.ids)]
         vectors_missing, embedded = self._vectors_for(missing, progress)
@@ -451,7 +456,7 @@ class Retriever:
             index.version = vectors.new_version_name()
             vectors.save_into(index, staged)
             self._previous_version = previous
-            self.after_save(index, staged)
+            self.after_save(index, staged, rewritten)
             vectors.publish(self.root, staged, index.version)
             with self._reload_lock:
                 self._live, self._sidecar = index, self._saved_sidecar
@@ -464,16 +469,19 @@ class Retriever:
             rebuilt=rebuilt,
         )
 
-    def after_save(self, index: VectorIndex, staged: Path) -> None:
-        """Save the BM25 indexes and passage facts beside the vectors, in the same version."""
+    def after_save(self, index: VectorIndex, staged: Path, rewritten: np.ndarray) -> None:
+        """Save the BM25 indexes and passage facts beside the vectors, in the same version.
+
+        ``rewritten`` ids keep their place in the index but hold other text than before.
+        """
         started = time.perf_counter()
         base = self._previous_sidecar()
         wanted = index.catalog.ids
-        new = wanted[~np.isin(wanted, base[0].ids)]
+        new = wanted[~np.isin(wanted, base[0].ids) | np.isin(wanted, rewritten)]
         documents = self._documents(new)
         lexical, titles = (
             old.updated(
-                old.ids[~np.isin(old.ids, wanted)],
+                old.ids[~np.isin(old.ids, wanted) | np.isin(old.ids, rewritten)],
                 [(pid, make(title, text)) for pid, title, text in documents],
             )
             for old, make in zip(base, (document_text, lambda title, _: title), strict=True)
@@ -545,6 +553,8 @@ class Retriever:
                 Article.id,
                 Article.published_at,
                 Article.outlet,
+                Article.title,
+                Passage.text_hash,
             )
             .join(Article, Passage.article_id == Article.id)
             .join(Source, Article.source_id == Source.id)
@@ -554,7 +564,7 @@ class Retriever:
             rows = session.execute(query).all()
         if not rows:
             return Catalog.empty(), np.zeros(0, dtype=object)
-        ids, guilds, sources, articles, published, outlets = zip(*rows, strict=True)
+        ids, guilds, sources, articles, published, outlets, titles, hashes = zip(*rows, strict=True)
         stamps = [int(p.timestamp()) if p is not None else NO_DATE for p in published]
         catalog = Catalog(
             np.array(ids, dtype=np.int64),
@@ -562,6 +572,7 @@ class Retriever:
             np.array(sources, dtype=np.int64),
             np.array(articles, dtype=np.int64),
             np.array(stamps, dtype=np.int64),
+            np.array(list(map(_contents_digest, titles, hashes)), dtype=np.int64),
         )
         return catalog, np.array([outlet or "" for outlet in outlets], dtype=object)
 
@@ -593,6 +604,19 @@ class Retriever:
             remember_vectors(self.engine, self.embedder.name, new)
             known.update(new)
         return np.vstack([known[h] for h in hashes]).astype(np.float32), len(todo)
+
+
+def _contents_digest(title: str, text_hash: str) -> int:
+    """What an id's vector and BM25 documents were made from, in 64 bits."""
+    digest = hashlib.blake2b(f"{title}\x1f{text_hash}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little", signed=True) or 1  # never UNKNOWN_CONTENTS
+
+
+def _rewritten(saved: Catalog, current: Catalog) -> np.ndarray:
+    """Ids in both catalogs whose title or text differ; ``current`` is sorted by id."""
+    both = np.isin(saved.ids, current.ids)
+    rows = np.searchsorted(current.ids, saved.ids[both])
+    return saved.ids[both][saved.contents[both] != current.contents[rows]]
 
 
 def _cosines(

@@ -31,6 +31,7 @@ VECTORS_FILE = "vectors.faiss"
 CATALOG_FILE = "catalog.npz"
 MANIFEST_FILE = "manifest.json"
 NO_DATE = np.iinfo(np.int64).min
+UNKNOWN_CONTENTS = 0  # saved before digests were: a sync re-checks those passages
 
 
 class IndexMismatch(RuntimeError):
@@ -55,16 +56,24 @@ class Catalog:
     source_ids: np.ndarray  # int64
     article_ids: np.ndarray  # int64
     published: np.ndarray  # int64 unix seconds, NO_DATE when unknown
+    contents: np.ndarray  # int64 digest of the title and text indexed, UNKNOWN_CONTENTS if none
 
     @classmethod
     def empty(cls) -> Catalog:
-        return cls(*(np.zeros(0, dtype=np.int64) for _ in range(5)))
+        return cls(*(np.zeros(0, dtype=np.int64) for _ in range(6)))
 
     def subset(self, keep: np.ndarray) -> Catalog:
         return Catalog(*(column[keep] for column in self.columns()))
 
     def columns(self) -> tuple[np.ndarray, ...]:
-        return (self.ids, self.guild_ids, self.source_ids, self.article_ids, self.published)
+        return (
+            self.ids,
+            self.guild_ids,
+            self.source_ids,
+            self.article_ids,
+            self.published,
+            self.contents,
+        )
 
     def extend(self, other: Catalog) -> Catalog:
         return Catalog(
@@ -172,14 +181,17 @@ def load(root: Path) -> VectorIndex | None:
     index = VectorIndex(manifest.model, manifest.dimension)
     index.faiss = faiss.read_index(str(folder / VECTORS_FILE))
     with np.load(folder / CATALOG_FILE) as data:
-        index.catalog = Catalog(*(data[name] for name in _CATALOG_FIELDS))
+        unknown = np.full(len(data["ids"]), UNKNOWN_CONTENTS, dtype=np.int64)
+        index.catalog = Catalog(
+            *(data[name] if name in data.files else unknown for name in _CATALOG_FIELDS)
+        )
     index.version = version
     if len(index) != len(index.catalog.ids):
         raise IndexMismatch(f"index {version} is inconsistent: rebuild it")
     return index
 
 
-_CATALOG_FIELDS = ("ids", "guild_ids", "source_ids", "article_ids", "published")
+_CATALOG_FIELDS = ("ids", "guild_ids", "source_ids", "article_ids", "published", "contents")
 
 
 def read_manifest(root: Path) -> Manifest | None:

@@ -1,20 +1,23 @@
 """An article changed after it was indexed: the next sync serves its new text and metadata.
 
 The index keeps vectors and BM25 documents by passage id; these tests change a stored
-article the ways ingest can (new text, new title, new outlet or date) and check what a
-user of the bot would see after ``Retriever.sync``, on one long-lived retriever like the bot's.
+article the ways ingest can (new text, new title, new outlet or date), or put another
+database under the index, and check what a user of the bot would see after
+``Retriever.sync``, on one long-lived retriever like the bot's.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
+import numpy as np
 from sqlalchemy import select
 
 from index.answer import Answer, Answerer
 from index.search import Retriever, SearchFilters
-from index.vectors import current_version
-from ingest.db import session_scope
+from index.vectors import CATALOG_FILE, current_version
+from ingest.db import open_engine, session_scope
 from ingest.models import Article, Passage
 from ingest.pipeline import store_raw_articles
 from tests.index.words import DAY, FIRE, NOW, TRAM
@@ -116,3 +119,42 @@ def test_unchanged_database_publishes_no_new_version(retriever: Retriever) -> No
 
     assert (report.added, report.removed, report.embedded) == (0, 0, 0)
     assert current_version(retriever.root) == version
+
+
+def test_new_database_under_the_old_index_serves_its_own_passages(
+    retriever: Retriever, tmp_path: Path
+) -> None:
+    """A wiped or swapped database reuses passage ids: their old vectors and words must go."""
+    store_raw_articles(retriever.engine, [TRAM], "ledger")
+    retriever.sync()
+
+    fresh = open_engine(f"sqlite:///{tmp_path / 'fresh.db'}")
+    try:
+        store_raw_articles(fresh, [FIRE], "wire")
+        assert passage_ids(retriever, "tram") == [1]
+        moved = Retriever(fresh, retriever.embedder, retriever.root)
+        report = moved.sync()
+
+        assert (report.added, report.removed, report.total) == (1, 1, 1)
+        answer = ask(moved, "How contained was the Sorrel Ridge wildfire?")
+        assert not answer.abstained and answer.passages[0].title == "Wildfire contained"
+        best = moved.search("Sorrel Ridge wildfire contained", k=1)[0]
+        assert best.similarity > 0.5  # the wildfire's own vector, not the tram's
+        assert ask(moved, "nine votes to four").abstained
+    finally:
+        fresh.dispose()
+
+
+def test_index_saved_before_content_digests_is_brought_up_to_date(retriever: Retriever) -> None:
+    """An index version from an older release is re-checked once, from the embedding cache."""
+    store_raw_articles(retriever.engine, [TRAM, FIRE], "ledger")
+    retriever.sync()
+    folder = retriever.root / str(current_version(retriever.root))
+    with np.load(folder / CATALOG_FILE) as data:
+        older = {name: data[name] for name in data.files if name != "contents"}
+    np.savez(folder / CATALOG_FILE, **older)
+
+    report = Retriever(retriever.engine, retriever.embedder, retriever.root).sync()
+
+    assert (report.added, report.removed, report.embedded) == (2, 2, 0)
+    assert ask(retriever, "nine votes to four").passages[0].text == VOTE

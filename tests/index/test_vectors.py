@@ -19,7 +19,7 @@ def unit(rows: int, dim: int = 8, seed: int = 0) -> np.ndarray:
 def catalog(ids: list[int], guild: int = 0) -> Catalog:
     n = len(ids)
     zeros = np.zeros(n, dtype=np.int64)
-    return Catalog(np.array(ids, dtype=np.int64), zeros + guild, zeros, zeros, zeros)
+    return Catalog(np.array(ids, dtype=np.int64), zeros + guild, zeros, zeros, zeros, zeros)
 
 
 def saved(root: Path, index: VectorIndex) -> str:
