@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy import Engine
 
 from index.context import QUOTE_CHARS, Surroundings, widen
-from index.lexical import tokenize
+from index.lexical import QUESTION_WORDS, tokenize
 from index.search import Hit, Retriever, SearchFilters
 from ingest.db import session_scope
 from ingest.errors import InputError
@@ -38,6 +38,9 @@ SAME_ARTICLE_FACTOR = 0.5
 NEAR_DUPLICATE = 0.6  # share of word trigrams of the shorter text
 MIN_REPEAT_SHINGLES = 4
 WORD = re.compile(r"[\w'’-]+")
+# A follow-up's own words outweigh the earlier question's in choosing the highlight: any
+# one of them beats all of a sentence's matches with the earlier question, as a rule.
+FOCUS_WEIGHT = 10.0
 
 
 @dataclass(frozen=True)
@@ -118,8 +121,13 @@ class Answerer:
         k: int = DEFAULT_K,
         filters: SearchFilters | None = None,
         extra: int = 0,
+        focus: str | None = None,
     ) -> Answer:
-        """The top ``k`` passages (plus ``extra`` more for paging), best first, or an abstention."""
+        """The top ``k`` passages (plus ``extra`` more for paging), best first, or an abstention.
+
+        ``focus``: the part of a longer search the member asked last (a follow-up read with
+        the question before it); each quote's highlight favours its words.
+        """
         question = validate_question(question)
         if k < 1:
             raise InputError("k must be at least 1")
@@ -135,11 +143,13 @@ class Answerer:
             quotes, [records[q.passage_id] for q in quotes], max(wanted, ANSWERABILITY_DEPTH)
         )
         if not ranked or not self._answers(ranked, k):
-            closest = [replace(q, highlight=best_sentence(question, q.text)) for q in ranked[:k]]
+            closest = [
+                replace(q, highlight=best_sentence(question, q.text, focus)) for q in ranked[:k]
+            ]
             return Answer(question, True, [], searched, closest=closest)
         chosen = self._in_context(question, ranked[:wanted], records)
         # Highlighting only what is shown keeps a 30-candidate answer within its time budget.
-        chosen = [replace(q, highlight=best_sentence(question, q.text)) for q in chosen]
+        chosen = [replace(q, highlight=best_sentence(question, q.text, focus)) for q in chosen]
         return Answer(question, False, chosen[:k], searched, more=chosen[k:])
 
     def _answers(self, chosen: list[Quote], k: int) -> bool:
@@ -246,17 +256,19 @@ def _overlap(a: set[str], b: set[str]) -> float:
     return len(a & b) / min(len(a), len(b)) if a and b else 0.0
 
 
-def best_sentence(question: str, passage: str) -> str:
+def best_sentence(question: str, passage: str, focus: str | None = None) -> str:
     """The sentence of ``passage`` that best matches the question (verbatim).
 
     Words are compared by stem ("reopen" meets "reopens"); longer, rarer-looking words count
-    more, and a long sentence must match more to win.
+    more, and a long sentence must match more to win. Words of ``focus`` (part of the
+    question) count ``FOCUS_WEIGHT`` times: the rest of the question only breaks ties.
     """
-    wanted = set(tokenize(question))
+    weights = dict.fromkeys(tokenize(question), 1.0)
+    weights.update(dict.fromkeys(set(tokenize(focus or "")) - QUESTION_WORDS, FOCUS_WEIGHT))
     best, best_score = "", -1.0
     for sentence in (s for paragraph in passage.split("\n\n") for s in split_sentences(paragraph)):
-        shared = wanted & set(tokenize(sentence))
-        score = sum(len(w) ** 0.5 for w in shared) / (1 + 0.01 * len(sentence))
+        shared = weights.keys() & set(tokenize(sentence))
+        score = sum(weights[w] * len(w) ** 0.5 for w in shared) / (1 + 0.01 * len(sentence))
         if score > best_score:
             best, best_score = sentence, score
     return best

@@ -33,6 +33,7 @@ CONCURRENT_ANSWERS = 4
 # question needlessly still contains its own words, and one that wrongly looks self-contained
 # is read with the earlier question anyway when it finds nothing alone.
 LEAD_INS = (("and",), ("what", "about"), ("how", "about"), ("what", "else"))
+LEAD_IN_TOKENS = frozenset(tokenize(" ".join(word for lead in LEAD_INS for word in lead)))
 POINTERS = frozenset(
     "it its they them their he him his she her this that these those there".split()
 )
@@ -150,12 +151,22 @@ def leans_on_earlier(follow_up: str) -> bool:
     return False
 
 
+def names_its_own_subject(follow_up: str) -> bool:
+    """Whether a follow-up leads in with a new thing to ask about, not a pointer back.
+
+    "What about the airport?" and "And the ferry?" do; "And when did it open?" does not.
+    """
+    lower = [word.casefold() for word in WORD.findall(follow_up)]
+    leads_in = any(tuple(lower[: len(lead)]) == lead for lead in LEAD_INS)
+    return leads_in and not POINTERS.intersection(lower)
+
+
 def holds_its_words(follow_up: str, answer: Answer) -> bool:
     """Whether a passage ``answer`` quotes holds a word the follow-up is about.
 
-    True when it has none ("When?"): then there is nothing to hold.
+    True when it has none ("When?", "And what else?"): then there is nothing to hold.
     """
-    wanted = set(tokenize(follow_up)) - QUESTION_WORDS
+    wanted = set(tokenize(follow_up)) - QUESTION_WORDS - LEAD_IN_TOKENS
     return not wanted or any(
         wanted & set(tokenize(f"{quote.title} {quote.text}")) for quote in answer.passages
     )
@@ -228,7 +239,10 @@ class AskService:
 
         The follow-up is searched alone when it stands on its own; together with the earlier
         question when its wording leans on it (``leans_on_earlier``) or when alone it finds
-        nothing (and the pair finds passages that hold its words: ``holds_its_words``).
+        nothing. A pair reading of a question of its own, or of one that names a new subject
+        ("What about the airport?"), must quote passages that hold its words
+        (``holds_its_words``), else the follow-up is answered alone. Highlights favour the
+        follow-up's words.
         """
         async with self._slots:
             return await asyncio.to_thread(self._answer_follow_up, question, earlier, guild_id)
@@ -243,23 +257,39 @@ class AskService:
             alone = self._answer(question, guild_id, None, None)
             if not alone.abstained:
                 return FollowUpAnswer(alone)
-        paired = self._answer(paired_question(earlier, question), guild_id, None, None)
-        # A follow-up that looked self-contained but found nothing keeps its "not found" unless
-        # the pair's passages hold its words: else "Who won the election?" after a question on
-        # ferry fares would be answered with the fares again.
-        if alone is not None and (paired.abstained or not holds_its_words(question, paired)):
+        paired = self._answer(
+            paired_question(earlier, question), guild_id, None, None, focus=question
+        )
+        # A follow-up about something of its own is answered alone unless the pair's passages
+        # hold its words: else "Who won the election?" (self-contained, found nothing alone)
+        # or "What about the airport?" after a question on ferry fares would be answered with
+        # the fares again.
+        if (alone is not None or names_its_own_subject(question)) and (
+            paired.abstained or not holds_its_words(question, paired)
+        ):
+            if alone is None:
+                alone = self._answer(question, guild_id, None, None)
             return FollowUpAnswer(alone)
         # Titled with what the member asked; the reply says what it was read with.
         return FollowUpAnswer(replace(paired, question=question), read_with=earlier)
 
     def _answer(
-        self, question: str, guild_id: int | None, source: str | None, since: datetime | None
+        self,
+        question: str,
+        guild_id: int | None,
+        source: str | None,
+        since: datetime | None,
+        focus: str | None = None,
     ) -> Answer:
         # Inside the thread: the first call loads the model, and a source name is looked up
         # in the database.
         filters = self.context.retriever.narrowed(SearchFilters(guild_id=guild_id), source, since)
         return self.context.answerer.answer(
-            question, k=self.per_page, filters=filters, extra=self.per_page * (PAGES - 1)
+            question,
+            k=self.per_page,
+            filters=filters,
+            extra=self.per_page * (PAGES - 1),
+            focus=focus,
         )
 
     async def source_names(

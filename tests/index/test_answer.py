@@ -121,3 +121,16 @@ def test_highlight_is_the_best_matching_sentence() -> None:
     assert best_sentence("When does the bridge reopen?", passage) == (
         "The bridge reopens in January 2027."
     )
+
+
+def test_highlight_favours_the_focus_over_the_rest_of_the_search() -> None:
+    """A follow-up searched with its earlier question bolds the sentence the follow-up names."""
+    passage = (
+        "Marlow County council approved a budget of 2.3 million for its libraries on Thursday. "
+        "The mobile library van will return to rural villages in September."
+    )
+    search = "What did Marlow County council approve? And the mobile library van?"
+    assert best_sentence(search, passage).startswith("Marlow County council approved")
+    assert best_sentence(search, passage, focus="And the mobile library van?").startswith(
+        "The mobile library van"
+    )

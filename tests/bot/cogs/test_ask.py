@@ -517,6 +517,7 @@ async def test_a_follow_up_that_points_back_is_read_with_the_earlier_question(
         in_thread = embed_of(await reply_to(fake, "How much will it cost?", channel_id=THREAD_A))
         van_question = "And the mobile library van?"
         next_one = embed_of(await reply_to(fake, van_question, channel_id=THREAD_A))
+        airport = embed_of(await reply_to(fake, "What about the airport?", channel_id=THREAD_A))
         # The same words with nothing before them: the ferry fares come first.
         elsewhere = embed_of(await reply_to(fake, f"{fake.bot_mention} How much will it cost?"))
     assert in_thread["title"] == "How much will it cost?"
@@ -531,9 +532,13 @@ async def test_a_follow_up_that_points_back_is_read_with_the_earlier_question(
     assert next_one["footer"]["text"].startswith(
         f"{READ_WITH}: “What did Marlow County council approve?”\n"
     )
-    assert next_one["description"].startswith("> **Marlow County council approved a budget")
-    van = "The mobile library van will return to rural villages in September."
+    # The bold sentence is the one the follow-up asks about, not the earlier question's.
+    assert next_one["description"].startswith("> Marlow County council approved a budget")
+    van = "**The mobile library van will return to rural villages in September.**"
     assert van in next_one["description"]
+    # The library story never mentions an airport: not found, rather than the budget again.
+    assert airport["description"].startswith("I couldn't find this in the indexed news.")
+    assert READ_WITH not in airport["footer"]["text"]
     ferry_first = "**1.** Brindle Bay Courier · Gull Island ferry fares to rise"
     assert ferry_first in elsewhere["description"]
     assert READ_WITH not in elsewhere["footer"]["text"]

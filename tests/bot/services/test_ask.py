@@ -13,6 +13,7 @@ from bot.services.ask import (
     OnCooldown,
     holds_its_words,
     leans_on_earlier,
+    names_its_own_subject,
     paginate,
     paired_question,
 )
@@ -163,6 +164,23 @@ def test_a_pair_reading_must_hold_the_follow_ups_own_words() -> None:
     assert holds_its_words("Who announced it?", fares)
     assert holds_its_words("Which island?", fares)  # the title counts, as in search
     assert holds_its_words("When?", fares)  # nothing of its own to hold
+    assert holds_its_words("And what else?", fares)  # nor has a lead-in alone
+
+
+@pytest.mark.parametrize(
+    ("follow_up", "names_one"),
+    [
+        ("What about the airport?", True),
+        ("And the fish market?", True),
+        ("What else was approved?", True),
+        ("And when did it open?", False),  # "it" is the earlier story
+        ("How many votes did it get?", False),
+        ("Who won the election?", False),  # no lead-in: a question of its own
+    ],
+)
+def test_a_lead_in_without_a_pointer_names_its_own_subject(follow_up: str, names_one: bool) -> None:
+    """ "What about X?" asks about X, which the pair's passages must then hold."""
+    assert names_its_own_subject(follow_up) is names_one
 
 
 def test_the_paired_question_keeps_the_follow_up_whole_within_the_limit() -> None:
@@ -226,3 +244,25 @@ async def test_a_new_question_that_finds_nothing_keeps_its_own_not_found(
     assert reply.read_with is None
     assert reply.answer.abstained
     assert reply.earlier_for_next == "Who won the election?"
+
+
+@pytest.mark.slow
+async def test_a_paired_follow_up_highlights_the_sentence_it_asks_about(
+    services: Services,
+) -> None:
+    """ "And the mobile library van?" is read with the budget question but bolds the van."""
+    earlier = "What did Marlow County council approve?"
+    reply = await services.ask.answer_follow_up("And the mobile library van?", earlier, GUILD_A)
+    assert reply.read_with == earlier
+    assert reply.answer.passages[0].highlight.startswith("The mobile library van will return")
+
+
+@pytest.mark.slow
+async def test_what_about_something_never_indexed_is_not_answered_with_the_earlier_story(
+    services: Services,
+) -> None:
+    """ "What about the airport?" after the library budget: not found, not the budget again."""
+    earlier = "What did Marlow County council approve?"
+    reply = await services.ask.answer_follow_up("What about the airport?", earlier, GUILD_A)
+    assert reply.answer.abstained
+    assert reply.read_with is None
