@@ -17,6 +17,9 @@ import numpy as np
 import Stemmer
 
 log = logging.getLogger(__name__)
+# bm25s sets its logger to DEBUG when imported, which would print a line to the console on
+# every index build whatever NEWSBOT_LOG_LEVEL says; the application's level decides instead.
+logging.getLogger("bm25s").setLevel(logging.NOTSET)
 
 FOLDER = "lexical"
 TOKENS_FILE = "tokens.npz"

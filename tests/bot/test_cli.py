@@ -108,4 +108,5 @@ def test_run_without_token_opens_console(tmp_path: Path) -> None:
     )
     assert process.returncode == 0, process.stderr
     assert "DISCORD_TOKEN is not set" in process.stderr
+    assert " DEBUG " not in process.stderr  # libraries' debug lines stay out of the console
     assert "Alder Wing" in process.stdout and "120" in process.stdout
