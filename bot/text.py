@@ -43,7 +43,7 @@ def quotes_as_text(quotes: list[Quote], first_number: int = 1) -> str:
     blocks = []
     for number, quote in enumerate(quotes, start=first_number):
         quoted = "\n".join("> " + line if line else ">" for line in quote.text.splitlines())
-        blocks.append(f"[{number}] {citation(quote)}  (score {quote.score:.2f})\n{quoted}")
+        blocks.append(f"[{number}] {citation(quote)}\n{quoted}")
     return "\n\n".join(blocks)
 
 

@@ -39,7 +39,8 @@ async def test_questions_are_answered_with_quotes_and_citations(
     assert "[1] Brindle Bay Courier · Lantern festival moves to the harbour · 2024-05-06" in (
         screen.last
     )
-    assert "https://news.example/lanterns" in screen.last
+    # The citation ends with the link, as in Discord: no ranking score for readers to decode.
+    assert "· https://news.example/lanterns\n> " in screen.last
     assert "/more shows more passages." in screen.last
 
 
