@@ -235,15 +235,21 @@ async def test_a_follow_up_that_finds_nothing_alone_is_searched_with_the_earlier
 
 
 @pytest.mark.slow
-async def test_a_new_question_that_finds_nothing_keeps_its_own_not_found(
-    services: Services,
+@pytest.mark.parametrize(
+    ("earlier", "follow_up"),
+    [
+        ("How much will the ferry fares rise?", "Who won the election?"),
+        ("What did Marlow County council approve?", "What about the airport?"),
+    ],
+)
+async def test_a_follow_up_on_something_never_indexed_keeps_its_own_not_found(
+    services: Services, earlier: str, follow_up: str
 ) -> None:
-    """An unindexed story asked after the ferry fares is not answered with the fares again."""
-    earlier = "How much will the ferry fares rise?"
-    reply = await services.ask.answer_follow_up("Who won the election?", earlier, GUILD_A)
+    """An unindexed story asked after another is not answered with that story again."""
+    reply = await services.ask.answer_follow_up(follow_up, earlier, GUILD_A)
     assert reply.read_with is None
     assert reply.answer.abstained
-    assert reply.earlier_for_next == "Who won the election?"
+    assert reply.earlier_for_next == follow_up
 
 
 @pytest.mark.slow
@@ -255,14 +261,3 @@ async def test_a_paired_follow_up_highlights_the_sentence_it_asks_about(
     reply = await services.ask.answer_follow_up("And the mobile library van?", earlier, GUILD_A)
     assert reply.read_with == earlier
     assert reply.answer.passages[0].highlight.startswith("The mobile library van will return")
-
-
-@pytest.mark.slow
-async def test_what_about_something_never_indexed_is_not_answered_with_the_earlier_story(
-    services: Services,
-) -> None:
-    """ "What about the airport?" after the library budget: not found, not the budget again."""
-    earlier = "What did Marlow County council approve?"
-    reply = await services.ask.answer_follow_up("What about the airport?", earlier, GUILD_A)
-    assert reply.answer.abstained
-    assert reply.read_with is None
