@@ -17,6 +17,7 @@ from typing import Any
 import feedparser
 
 from ingest.errors import FetchError
+from ingest.split import PARAGRAPH_SEPARATOR
 from ingest.urls import absolute_url
 
 logger = logging.getLogger(__name__)
@@ -59,7 +60,8 @@ class FeedEntry:
     title: str | None
     published_at: datetime | None  # timezone-aware (UTC)
     author: str | None
-    summary: str | None  # plain text
+    summary: str | None  # plain text, one line: what tells a changed entry
+    text: str | None = None  # the fullest text the feed gives (content or summary), paragraphs kept
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +98,7 @@ class _TextOnly(HTMLParser):
         if tag in ("script", "style"):
             self._skip += 1
         elif tag in self._BLOCKS:
-            self.parts.append(" ")
+            self.parts.append(PARAGRAPH_SEPARATOR)
 
     def handle_endtag(self, tag: str) -> None:
         if tag in ("script", "style") and self._skip:
@@ -108,17 +110,30 @@ class _TextOnly(HTMLParser):
 
 
 def _plain_text(value: str | None) -> str | None:
-    if not value:
-        return None
-    if "<" in value:
-        parser = _TextOnly()
-        parser.feed(value)
-        parser.close()
-        value = "".join(parser.parts)
-    else:
-        value = unescape(value)
-    text = " ".join(value.split())
+    text = " ".join(_unmarked(value).split())
     return text or None
+
+
+def _paragraphs(*values: str | None) -> str | None:
+    """The longest of ``values`` as plain text, one paragraph per block of its HTML."""
+    texts = [
+        PARAGRAPH_SEPARATOR.join(
+            " ".join(block.split()) for block in _unmarked(value).split("\n\n") if block.strip()
+        )
+        for value in values
+    ]
+    return max(texts, key=len, default="") or None
+
+
+def _unmarked(value: str | None) -> str:
+    if not value:
+        return ""
+    if "<" not in value:
+        return unescape(value)
+    parser = _TextOnly()
+    parser.feed(value)
+    parser.close()
+    return "".join(parser.parts)
 
 
 def _aware(parsed: Any) -> datetime | None:
@@ -199,14 +214,17 @@ def _parse_json_feed(body: bytes, base_url: str) -> ParsedFeed:
                 published = None
             if published is not None and published.tzinfo is None:
                 published = published.replace(tzinfo=UTC)
-        summary = item.get("summary") or item.get("content_text") or item.get("content_html")
+        texts = [item.get(key) for key in ("summary", "content_text", "content_html")]
+        texts = [text if isinstance(text, str) else None for text in texts]
+        summary = next((text for text in texts if text), None)
         entries.append(
             FeedEntry(
                 url=url,
                 title=_plain_text(item.get("title")),
                 published_at=published.astimezone(UTC) if published else None,
                 author=", ".join(names) or None,
-                summary=_plain_text(summary if isinstance(summary, str) else None),
+                summary=_plain_text(summary),
+                text=_paragraphs(*texts),
             )
         )
     title = data.get("title")
@@ -252,9 +270,8 @@ def parse_feed(body: bytes, base_url: str) -> ParsedFeed:
                 "%s: skipping entry without a usable link: %r", base_url, entry.get("title")
             )
             continue
-        summary = entry.get("summary")
-        if not summary and entry.get("content"):
-            summary = entry["content"][0].get("value")
+        contents = [part.get("value") for part in entry.get("content") or []]
+        summary = entry.get("summary") or next((value for value in contents if value), None)
         entries.append(
             FeedEntry(
                 url=url,
@@ -262,6 +279,7 @@ def parse_feed(body: bytes, base_url: str) -> ParsedFeed:
                 published_at=_aware(entry.get("published_parsed") or entry.get("updated_parsed")),
                 author=_author(entry),
                 summary=_plain_text(summary),
+                text=_paragraphs(entry.get("summary"), *contents),
             )
         )
     return ParsedFeed(title=_plain_text(parsed.feed.get("title")), entries=_unique(entries))

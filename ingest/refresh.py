@@ -55,7 +55,7 @@ from ingest.models import Article, FeedItem, Source
 from ingest.pipeline import BATCH_SIZE, Progress
 from ingest.store import StoreResult, store_articles
 from ingest.urls import canonical_url
-from ingest.webpage import NoArticleText, extract_article
+from ingest.webpage import DEFAULT_MIN_CHARS, NoArticleText, extract_article
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +80,9 @@ MAX_FEED_CANDIDATES = 3
 INGESTED_PREFIX = "local:"
 
 Status = Literal["ok", "not_modified", "error", "skipped"]
+# A feed entry's page that answers with these exists but is closed to us (login, payment,
+# legal block): its story may still be stored from the feed's own text.
+UNREADABLE_STATUSES = frozenset({401, 402, 403, 451})
 
 # Sources being refreshed in this process, so the scheduler and a manual refresh never
 # write the same source's articles at once.
@@ -395,6 +398,7 @@ async def _from_feed(
     stop = asyncio.Event()  # set when the site asks us to slow down
     failed: dict[str, str] = {}  # entry URL → why it was skipped
     fetched: dict[str, RawArticle] = {}
+    notes: list[str] = []  # entries stored from the feed's text instead of their page
     transient = 0
 
     async def one(entry: FeedEntry, fingerprint: str) -> None:
@@ -413,6 +417,12 @@ async def _from_feed(
                 failed[entry.url] = _entry_error(entry, error)
                 return
             except NewsbotError as error:
+                from_feed = _article_from_feed_text(entry, error, outlet)
+                if from_feed is not None:
+                    fetched[entry.url] = from_feed
+                    work.seen[entry.url] = fingerprint
+                    notes.append(f"{_entry_error(entry, error)}; stored the feed's own text")
+                    return
                 if _is_permanent(error):
                     work.seen[entry.url] = fingerprint  # not retried until the entry changes
                 else:
@@ -430,7 +440,7 @@ async def _from_feed(
     await asyncio.gather(*(one(entry, fingerprint) for entry, fingerprint in wanted))
     # In feed order, whatever order the fetches finished in.
     work.articles = [fetched[entry.url] for entry, _ in wanted if entry.url in fetched]
-    work.problems = [failed[entry.url] for entry, _ in wanted if entry.url in failed]
+    work.problems = [failed[entry.url] for entry, _ in wanted if entry.url in failed] + notes
     work.entries_failed = len(failed)
     if wanted and not work.articles and work.entries_failed == len(wanted):
         raise FetchError(
@@ -450,6 +460,32 @@ def _entry_error(entry: FeedEntry, error: BaseException) -> str:
     message = message if message.startswith(entry.url) else f"{entry.url}: {message}"
     log.info("feed entry skipped: %s", message)
     return message
+
+
+def _article_from_feed_text(
+    entry: FeedEntry, error: NewsbotError, outlet: str
+) -> RawArticle | None:
+    """The entry's story from the feed's own text, when its page exists but cannot be read.
+
+    Feeds often carry the whole story (``content:encoded``) for readers who cannot open the
+    page: behind a login or paywall, or with no article text we can find. A deleted page
+    (404, 410) is not quoted from the feed, nor is a teaser shorter than a page must be.
+    """
+    unreadable = isinstance(error, NoArticleText | UnsupportedContentType) or (
+        isinstance(error, HTTPStatusError) and error.status in UNREADABLE_STATUSES
+    )
+    text = entry.text or ""
+    if not unreadable or len(text) < DEFAULT_MIN_CHARS:
+        return None
+    return RawArticle(
+        title=(entry.title or entry.url)[:1000],
+        body=text,
+        key=entry.url,
+        url=entry.url,
+        outlet=outlet,
+        author=entry.author,
+        published_at=entry.published_at,
+    )
 
 
 def _is_permanent(error: NewsbotError) -> bool:

@@ -33,6 +33,8 @@ def test_rss2_feed_entries() -> None:
         author="Imogen Tarrant",
         summary="The council voted seven to two to restore the derelict mill at the mouth of "
         "the Wren.",
+        text="The council voted seven to two to restore the derelict mill at the mouth of "
+        "the Wren.",
     )
     sea_wall = feed.entries[1]
     assert sea_wall.url == "https://courier.example/local/sea-wall"
@@ -150,8 +152,28 @@ def test_json_feed_entries() -> None:
             published_at=datetime(2024, 3, 1, 7, 0, tzinfo=UTC),
             author="Lotte Brandt",
             summary="Volunteers counted 41 herons.",
+            text="Volunteers counted 41 herons.",
         )
     ]
+
+
+def test_full_text_keeps_its_paragraphs_beside_the_one_line_summary() -> None:
+    """An item's content:encoded is its text, paragraph by paragraph; the teaser stays summary."""
+    body = (
+        b'<?xml version="1.0"?><rss version="2.0" '
+        b'xmlns:content="http://purl.org/rss/1.0/modules/content/"><channel><title>Post</title>'
+        b"<item><title>Lock gates</title><link>https://post.example/locks</link>"
+        b"<description>Dock to close for six weeks.</description>"
+        b"<content:encoded><![CDATA[<p>The lock gates will be replaced this summer.</p>"
+        b"<p>Boats must use the  outer   harbour until\nAugust.</p>]]></content:encoded>"
+        b"</item></channel></rss>"
+    )
+    (entry,) = parse_feed(body, "https://post.example/feed").entries
+    assert entry.summary == "Dock to close for six weeks."
+    assert entry.text == (
+        "The lock gates will be replaced this summer.\n\n"
+        "Boats must use the outer harbour until August."
+    )
 
 
 @pytest.mark.parametrize(

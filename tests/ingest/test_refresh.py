@@ -439,6 +439,40 @@ async def test_changed_feed_entry_is_fetched_again_and_replaced(
     assert "postponed" in article.body and dyn.fetches("locks.html") == 2
 
 
+async def test_unreadable_page_falls_back_to_the_feeds_own_text(
+    sqlite_engine: Engine, fetcher: SafeFetcher, dyn: Dynamic, web_server: LocalServer
+) -> None:
+    """A paywalled page's story is stored from the feed's full text; a deleted page's is not."""
+    item = "<item><title>{}</title><link>{}</link><pubDate>Mon, 18 Mar 2024</pubDate>{}</item>"
+    full_text = f"<description>&lt;p&gt;{LOCKS}&lt;/p&gt;</description>"
+    feed = "".join(
+        [
+            item.format("Lock gates", web_server.url("/status/403"), full_text),
+            item.format(
+                "Fish market", web_server.url("/status/410"), f"<description>{FISH}</description>"
+            ),
+            item.format(
+                "Teaser", web_server.url("/status/401"), "<description>More soon.</description>"
+            ),
+        ]
+    )
+    dyn.put(
+        "feed.xml",
+        f'<?xml version="1.0"?><rss version="2.0"><channel><title>Harbour Post</title>{feed}'
+        "</channel></rss>",
+        "application/rss+xml",
+    )
+    source_id = add(sqlite_engine, dyn.url("feed.xml"))
+
+    (outcome,) = await refresh_sources(sqlite_engine, fetcher, now=NOW)
+
+    assert (outcome.status, outcome.added, outcome.entries_failed) == ("ok", 1, 2)
+    (locks,) = articles(sqlite_engine, source_id)
+    assert (locks.title, locks.body, locks.outlet) == ("Lock gates", LOCKS, "Harbour Post")
+    assert locks.published_at == datetime(2024, 3, 18, tzinfo=UTC)
+    assert any("403" in p and "the feed's own text" in p for p in outcome.problems)
+
+
 async def test_article_removed_from_the_feed_stays_stored(
     sqlite_engine: Engine, fetcher: SafeFetcher, dyn: Dynamic
 ) -> None:
