@@ -129,6 +129,10 @@ class VectorIndex:
                 return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
             params = faiss.SearchParameters(sel=_bitmap_selector(allowed))  # type: ignore[call-arg]
         k = min(k, len(self))
+        # One question is too small a job for two threads: they only wait on each other, and
+        # on a busy machine for cores held by other work (bench/bench_question_latency.py).
+        # The setting is per thread, and this runs on whichever worker answers the question.
+        faiss.omp_set_num_threads(1)
         scores, ids = self.faiss.search(
             np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32), k, params=params
         )
