@@ -118,7 +118,9 @@ def _paragraphs(*values: str | None) -> str | None:
     """The longest of ``values`` as plain text, one paragraph per block of its HTML."""
     texts = [
         PARAGRAPH_SEPARATOR.join(
-            " ".join(block.split()) for block in _unmarked(value).split("\n\n") if block.strip()
+            " ".join(block.split())
+            for block in _unmarked(value).split(PARAGRAPH_SEPARATOR)
+            if block.strip()
         )
         for value in values
     ]
