@@ -25,7 +25,9 @@ log = logging.getLogger(__name__)
 
 HELP = """Type a question, or a command:
   /ask QUESTION [source:NAME] [since:DATE]
-                             quote the passages that answer it, as /ask does in Discord
+                             quote the passages that answer it, as /ask does in Discord;
+                             a follow-up ("And the ferry?") is read with the question
+                             before, as in a Discord thread
   /more                      the next passages of the last answer
   /reindex                   rebuild the index
   /source add URL [NAME]     add a web source
@@ -64,6 +66,8 @@ class ConsoleSession:
         self.progress_every = progress_every
         self.pages: list[AnswerPage] = []
         self.page = 0
+        # The console is one conversation, like a Discord thread: what follow-ups lean on.
+        self.earlier: str | None = None
 
     async def run_line(self, line: str) -> bool:
         """Run one line; False once the user asked to leave. Errors are said, never raised."""
@@ -103,8 +107,14 @@ class ConsoleSession:
         question, options = _options(line)
         scope = asks.scope(options.get("source"), options.get("since"))
         cleaned = asks.admit(question, user_id=0)
-        answer = await asks.answer(cleaned, self.guild_id, scope.source, scope.since)
-        self.pages, self.page = paginate(answer, asks.per_page, scope), 0
+        if options:  # narrowed to a source or a date, the question stands on its own
+            answer = await asks.answer(cleaned, self.guild_id, scope.source, scope.since)
+            self.earlier, read_with = cleaned, None
+        else:
+            reply = await asks.answer_follow_up(cleaned, self.earlier, self.guild_id)
+            answer, read_with = reply.answer, reply.read_with
+            self.earlier = reply.earlier_for_next
+        self.pages, self.page = paginate(answer, asks.per_page, scope, read_with), 0
         self.say(text.page_as_text(self.pages[0]))
 
     def more(self) -> None:

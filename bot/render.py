@@ -27,7 +27,6 @@ SEPARATOR = "\n\n"
 TITLE_IN_CITATION = 150
 OUTLET_IN_CITATION = 60
 # A reminder, not a transcript: the whole embed must stay within limits.EMBED_TOTAL.
-EARLIER_IN_FOOTER = 200
 
 
 def answer_embed(page: AnswerPage) -> discord.Embed:
@@ -46,7 +45,7 @@ def answer_embed(page: AnswerPage) -> discord.Embed:
         description=SEPARATOR.join(blocks),
         colour=COLOUR,
     )
-    footer = f"{read_with_line(page)}{searched(page)} · quotes are verbatim"
+    footer = f"{text.read_with_line(page)}{searched(page)} · quotes are verbatim"
     if page.count > 1:
         footer += f" · page {page.number + 1} of {page.count}"
     embed.set_footer(text=limits.truncate(footer, limits.FOOTER))
@@ -67,17 +66,9 @@ def abstention_embed(page: AnswerPage) -> discord.Embed:
         description="\n".join(lines),
         colour=ABSTAIN_COLOUR,
     )
-    embed.set_footer(text=limits.truncate(read_with_line(page) + searched(page), limits.FOOTER))
+    footer = text.read_with_line(page) + searched(page)
+    embed.set_footer(text=limits.truncate(footer, limits.FOOTER))
     return embed
-
-
-def read_with_line(page: AnswerPage) -> str:
-    """A first footer line when a follow-up was searched together with the earlier question."""
-    if page.read_with is None:
-        return ""
-    return (
-        f"Read with the earlier question: “{limits.truncate(page.read_with, EARLIER_IN_FOOTER)}”\n"
-    )
 
 
 def searched(page: AnswerPage) -> str:

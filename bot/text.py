@@ -19,6 +19,8 @@ from index.search import SyncReport
 from ingest.sources import Removed, SourceStatus
 
 NOT_FOUND = "I couldn't find this in the indexed news."
+# How much of the earlier question a follow-up's answer repeats (a question has up to 500).
+EARLIER_CHARS = 200
 
 USAGE = (
     "Ask with /ask, or mention me with a question. I answer only by quoting the indexed "
@@ -60,12 +62,19 @@ def answer_as_text(answer: Answer) -> str:
 
 def page_as_text(page: AnswerPage) -> str:
     if page.answer.abstained:
-        return answer_as_text(page.answer)
+        return read_with_line(page) + answer_as_text(page.answer)
     searched = searched_text(page.answer, page.scope)
-    text = f"{quotes_as_text(page.quotes, page.first_number)}\n\n{searched}"
+    text = f"{read_with_line(page)}{quotes_as_text(page.quotes, page.first_number)}\n\n{searched}"
     if not page.is_last:
         text += "\n/more shows more passages."
     return text
+
+
+def read_with_line(page: AnswerPage) -> str:
+    """A first line when a follow-up was searched together with the earlier question."""
+    if page.read_with is None:
+        return ""
+    return f"Read with the earlier question: “{limits.truncate(page.read_with, EARLIER_CHARS)}”\n"
 
 
 def passages(count: int) -> str:

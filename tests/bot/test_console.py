@@ -61,6 +61,25 @@ async def test_ask_takes_since_and_source_as_discord_shows_them(
 
 
 @pytest.mark.slow
+async def test_follow_ups_are_read_with_the_question_before_as_in_a_thread(
+    news: AppContext, screen: Screen
+) -> None:
+    """The console is one conversation: "How much will it cost?" leans on the question before."""
+    console = session_for(news, screen, guild_id=GUILD_A)
+    await console.run_line("What did Marlow County council approve?")
+    await console.run_line("How much will it cost?")
+    assert screen.last.startswith(
+        "Read with the earlier question: “What did Marlow County council approve?”\n[1] "
+        "Marlow County Herald · Marlow County approves library budget"
+    )
+    await console.run_line("What about the airport?")
+    assert screen.last.startswith("I couldn't find this in the indexed news.")
+    # A question narrowed with options stands alone.
+    await console.run_line("How much will it cost? source:Brindle Bay Courier")
+    assert "Read with" not in screen.last and "ferry fares" in screen.last
+
+
+@pytest.mark.slow
 async def test_more_shows_the_next_passages(news: AppContext, screen: Screen) -> None:
     """/more continues the last answer's numbering, then says there is nothing more."""
     console = session_for(news, screen, guild_id=GUILD_A)

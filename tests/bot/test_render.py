@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import discord
 
-from bot import limits, render
+from bot import limits, render, text
 from bot.services.ask import paginate
 from index.answer import Answer, Quote
 from ingest.sources import SourceStatus
@@ -161,7 +161,7 @@ def test_a_long_earlier_question_is_cut_and_the_embed_still_fits() -> None:
     within_limits(embed)
     first_line = (embed.footer.text or "").splitlines()[0]
     assert first_line.endswith("…”")
-    assert len(first_line) <= len("Read with the earlier question: “”") + render.EARLIER_IN_FOOTER
+    assert len(first_line) <= len("Read with the earlier question: “”") + text.EARLIER_CHARS
 
 
 def status(i: int, guild_id: int = 7) -> SourceStatus:
