@@ -20,7 +20,7 @@ from index import vectors
 from index.cache import cached_vectors, remember_vectors
 from index.embedder import Embedder
 from index.facts import PassageFacts
-from index.lexical import LexicalIndex, document_text
+from index.lexical import QUESTION_WORDS, LexicalIndex, document_text, tokenize
 from index.query import ParsedQuery, match_outlets, parse_query
 from index.ranking import DEFAULT_MODEL as DEFAULT_RANKING
 from index.ranking import FEATURES, Candidates, RankingModel, features
@@ -276,6 +276,15 @@ class Retriever:
             names = (facts.outlet_names[code] for code in np.unique(facts.outlets[visible]))
             sidecar.outlets_seen[guild_id] = [name for name in names if name]
         return sidecar.outlets_seen[guild_id]
+
+    def unindexed_words(self, text: str) -> set[str]:
+        """Words of ``text`` (stemmed, as BM25 sees them) that no indexed passage or title holds.
+
+        Question words ("what", "about") never count.
+        """
+        _, sidecar = self._state()
+        vocabulary = sidecar.lexical.index.vocab
+        return {word for word in tokenize(text) if word not in vocabulary} - QUESTION_WORDS
 
     def narrowed(
         self, filters: SearchFilters, source: str | None = None, since: datetime | None = None

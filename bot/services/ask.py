@@ -239,9 +239,9 @@ class AskService:
 
         The follow-up is searched alone when it stands on its own; together with the earlier
         question when its wording leans on it (``leans_on_earlier``) or when alone it finds
-        nothing. A pair reading of a question of its own, or of one that names a new subject
-        ("What about the airport?"), must quote passages that hold its words
-        (``holds_its_words``), else the follow-up is answered alone. Highlights favour the
+        nothing, if the pair's passages then hold its words (``holds_its_words``). One that
+        names a new subject no indexed article mentions ("What about the airport?") is
+        answered alone: not found, rather than the earlier story again. Highlights favour the
         follow-up's words.
         """
         async with self._slots:
@@ -257,18 +257,19 @@ class AskService:
             alone = self._answer(question, guild_id, None, None)
             if not alone.abstained:
                 return FollowUpAnswer(alone)
+        elif names_its_own_subject(question) and (
+            self.context.retriever.unindexed_words(question) - LEAD_IN_TOKENS
+        ):
+            # Only a word no article holds tells a new subject ("the airport") from a detail
+            # of the earlier story ("And the cost?", which it may give in other words).
+            return FollowUpAnswer(self._answer(question, guild_id, None, None))
         paired = self._answer(
             paired_question(earlier, question), guild_id, None, None, focus=question
         )
-        # A follow-up about something of its own is answered alone unless the pair's passages
-        # hold its words: else "Who won the election?" (self-contained, found nothing alone)
-        # or "What about the airport?" after a question on ferry fares would be answered with
-        # the fares again.
-        if (alone is not None or names_its_own_subject(question)) and (
-            paired.abstained or not holds_its_words(question, paired)
-        ):
-            if alone is None:
-                alone = self._answer(question, guild_id, None, None)
+        # A self-contained follow-up that found nothing keeps its "not found" unless the
+        # pair's passages hold its words: else "Who won the election?" after a question on
+        # ferry fares would be answered with the fares again.
+        if alone is not None and (paired.abstained or not holds_its_words(question, paired)):
             return FollowUpAnswer(alone)
         # Titled with what the member asked; the reply says what it was read with.
         return FollowUpAnswer(replace(paired, question=question), read_with=earlier)

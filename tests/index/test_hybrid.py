@@ -206,3 +206,12 @@ def test_quotes_show_surrounding_sentences_but_never_the_same_text_twice(
     quoted = [quote.text for quote in answerer.answer(question, 3).passages]
     sentences = [s for text in quoted for s in re.split(r"(?<=\.)\s+", text)]
     assert len(sentences) == len(set(sentences))
+
+
+def test_words_no_indexed_article_holds_are_named(retriever: Retriever) -> None:
+    """A new subject ("the airport") is told from words the articles or titles hold."""
+    store_raw_articles(retriever.engine, [TRAM, FIRE], "ledger")
+    retriever.sync()
+    assert retriever.unindexed_words("What about the airport?") == {"airport"}
+    assert retriever.unindexed_words("And the wildfires?") == set()  # stemmed: "wildfire"
+    assert retriever.unindexed_words("What about the council's approval?") == set()

@@ -253,6 +253,17 @@ async def test_a_follow_up_on_something_never_indexed_keeps_its_own_not_found(
 
 
 @pytest.mark.slow
+async def test_a_lead_in_about_a_detail_of_the_earlier_story_is_read_with_it(
+    services: Services,
+) -> None:
+    """ "And the cost?" names no new subject ("cost" is indexed): the budget, read with it."""
+    earlier = "What did Marlow County council approve?"
+    reply = await services.ask.answer_follow_up("And the cost?", earlier, GUILD_A)
+    assert reply.read_with == earlier
+    assert reply.answer.passages[0].title == "Marlow County approves library budget"
+
+
+@pytest.mark.slow
 async def test_a_paired_follow_up_highlights_the_sentence_it_asks_about(
     services: Services,
 ) -> None:
