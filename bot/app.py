@@ -123,11 +123,26 @@ class NewsBot(commands.Bot):
         log.info("synced %d slash commands %s", len(synced), where)
 
     async def warm_up(self) -> None:
-        """Load the model and index now, so the first question is answered as fast as the rest."""
+        """Load the model and index now, so the first question is answered as fast as the rest.
+
+        The index first catches up with the database, which may have changed while the bot
+        was down: articles stored by another tool, a database restored or swapped, another
+        model configured (a rebuild). Unchanged, it costs one read of the passage list.
+        """
+        retriever = self.context.retriever
         try:
-            await asyncio.to_thread(lambda: self.context.retriever.live())
+            report = await asyncio.to_thread(retriever.sync)
+            await asyncio.to_thread(retriever.live)
         except Exception:
             log.exception("could not load the model or index; questions will retry")
+            return
+        if report.added or report.removed or report.rebuilt:
+            log.info(
+                "index caught up with the database: %d passages added, %d removed%s",
+                report.added,
+                report.removed,
+                " (rebuilt for the configured model)" if report.rebuilt else "",
+            )
 
     async def refresh_forever(self, every: float = REFRESH_POLL_SECONDS) -> None:
         """Fetch the sources that are due, then sleep; each source has its own schedule."""

@@ -459,7 +459,7 @@ class Retriever:
         index.add(vectors_missing, catalog.subset(np.isin(catalog.ids, missing)))
         # Dates and owners can change without the text changing: take them from the database.
         index.catalog = catalog.subset(np.isin(catalog.ids, index.catalog.ids))
-        if force_save or removed or len(missing) or retagged or self._live is None:
+        if force_save or removed or len(missing) or retagged:
             previous = vectors.current_version(self.root)
             staged = vectors.new_version_dir(self.root)
             index.version = vectors.new_version_name()

@@ -14,8 +14,16 @@ from bot.app import INVITE_PERMISSIONS, NewsBot, intents_for, invite_url
 from bot.context import AppContext
 from ingest.db import session_scope
 from ingest.errors import InputError
+from ingest.pipeline import store_raw_articles
 from ingest.sources import add_source
-from tests.bot.conftest import GUILD_A, TOKEN, MakeContext, command, make_settings
+from tests.bot.conftest import (
+    GUILD_A,
+    SERVER_A_NEWS,
+    TOKEN,
+    MakeContext,
+    command,
+    make_settings,
+)
 from tests.fakes.discord_server import (
     INTENT_MESSAGE_CONTENT,
     MANAGE_GUILD,
@@ -166,3 +174,22 @@ def test_invite_link_asks_for_both_scopes_and_few_permissions() -> None:
         )
         == INVITE_PERMISSIONS
     )
+
+
+@pytest.mark.slow
+async def test_the_index_catches_up_with_the_database_when_the_bot_starts(
+    fake: FakeDiscord, make_context: MakeContext
+) -> None:
+    """Articles stored while the bot was down (never indexed) are quoted after a restart."""
+    context = make_context()
+    store_raw_articles(context.engine, SERVER_A_NEWS, "courier", GUILD_A)
+    async with run_client(NewsBot(context), fake, token=TOKEN):
+        for _ in range(200):
+            if await asyncio.to_thread(context.retriever.searchable_count) > 0:
+                break
+            await asyncio.sleep(0.05)
+        interaction = await fake.send_interaction(
+            "ask", {"question": "When does the lantern parade start?"}, guild_id=GUILD_A
+        )
+        answer = await fake.wait_for_followup(interaction, timeout=20)
+    assert "lantern" in answer.json["embeds"][0]["description"]

@@ -119,6 +119,10 @@ def test_unchanged_database_publishes_no_new_version(retriever: Retriever) -> No
 
     assert (report.added, report.removed, report.embedded) == (0, 0, 0)
     assert current_version(retriever.root) == version
+    # Nor does a new process (the bot starting up) that finds the index up to date.
+    restarted = Retriever(retriever.engine, retriever.embedder, retriever.root)
+    assert restarted.sync().added == 0 and current_version(retriever.root) == version
+    assert ask(restarted, "nine votes to four").passages[0].text == VOTE
 
 
 def test_new_database_under_the_old_index_serves_its_own_passages(
