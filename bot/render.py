@@ -26,7 +26,6 @@ ABSTAIN_COLOUR = discord.Colour(0x8A8F98)
 SEPARATOR = "\n\n"
 TITLE_IN_CITATION = 150
 OUTLET_IN_CITATION = 60
-# A reminder, not a transcript: the whole embed must stay within limits.EMBED_TOTAL.
 
 
 def answer_embed(page: AnswerPage) -> discord.Embed:

@@ -19,7 +19,8 @@ from index.search import SyncReport
 from ingest.sources import Removed, SourceStatus
 
 NOT_FOUND = "I couldn't find this in the indexed news."
-# How much of the earlier question a follow-up's answer repeats (a question has up to 500).
+# How much of the earlier question a follow-up's answer repeats (a question has up to 500):
+# a reminder, not a transcript, and a Discord embed must stay within limits.EMBED_TOTAL.
 EARLIER_CHARS = 200
 
 USAGE = (
