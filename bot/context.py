@@ -35,7 +35,7 @@ class AppContext:
     def retriever(self) -> Retriever:
         with self._lock:
             if self._retriever is None:
-                embedder = Embedder(self.settings.model)
+                embedder = Embedder(self.settings.model, backend=self.settings.embedding_backend)
                 self._retriever = Retriever(self.engine, embedder, self.settings.index_dir)
             return self._retriever
 

@@ -11,7 +11,7 @@ from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from index.answer import DEFAULT_MIN_COVERAGE, DEFAULT_MIN_SCORE
-from index.embedder import DEFAULT_MODEL
+from index.embedder import DEFAULT_BACKEND, DEFAULT_MODEL, Backend
 from ingest.errors import InputError
 from ingest.fetch import FetchPolicy
 
@@ -24,6 +24,7 @@ class Settings(BaseSettings):
     data_dir: Path = Path("data")
     database_url: str | None = None
     model: str = DEFAULT_MODEL
+    embedding_backend: Backend = DEFAULT_BACKEND
     min_score: float = DEFAULT_MIN_SCORE
     min_coverage: float = Field(default=DEFAULT_MIN_COVERAGE, ge=0.0, le=1.0)
     answer_passages: int = Field(default=3, ge=1, le=10)

@@ -59,6 +59,19 @@ def test_stats_reports_counts_and_model(cli) -> None:
     assert "articles: 12" in output and "all-MiniLM-L6-v2" in output and "vectors" in output
 
 
+def test_switching_the_embedding_backend_rebuilds_the_index(cli, monkeypatch) -> None:
+    """`stats` names the backend that made the index; another backend's `reindex` rebuilds it."""
+    monkeypatch.setenv("NEWSBOT_EMBEDDING_BACKEND", "torch")
+    cli("ingest", str(SAMPLE_CORPUS), "--quiet")
+    assert "all-MiniLM-L6-v2 (384 dimensions)" in cli("stats").output
+    monkeypatch.setenv("NEWSBOT_EMBEDDING_BACKEND", "onnx")
+    result = cli("reindex", "--quiet")
+    assert result.exit_code == 0, result.output
+    assert "all-MiniLM-L6-v2 (onnx int8) (384 dimensions)" in cli("stats").output
+    answer = json.loads(cli("ask", "How many jobs is Brightloom cutting?", "--json").stdout)
+    assert "1,150" in answer["passages"][0]["text"]
+
+
 def test_questions_file_gives_one_json_line_each(cli, tmp_path: Path) -> None:
     """`ask --questions FILE --json` answers line by line, errors included."""
     cli("ingest", str(SAMPLE_CORPUS), "--quiet")
