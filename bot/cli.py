@@ -19,7 +19,7 @@ from bot.settings import Settings, get_settings
 from index.answer import Answer
 from index.query import parse_since
 from index.search import SearchFilters
-from ingest.errors import NewsbotError
+from ingest.errors import InputError, NewsbotError
 from ingest.models import GLOBAL_GUILD
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,10 @@ def _setup_logging(settings: Settings) -> None:
 
 
 def _context() -> tuple[Settings, AppContext]:
-    settings = get_settings()
+    try:
+        settings = get_settings()
+    except InputError as error:
+        raise fail(str(error), code=2) from None
     _setup_logging(settings)
     return settings, open_context(settings).__enter__()
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from index.answer import DEFAULT_MIN_COVERAGE, DEFAULT_MIN_SCORE
@@ -74,4 +74,16 @@ class Settings(BaseSettings):
 
 
 def get_settings(**overrides: object) -> Settings:
-    return Settings(**overrides)  # type: ignore[arg-type]
+    """The settings, or an ``InputError`` naming each bad variable and what it must be."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{_variable(problem['loc'])}={problem['input']!r}: {problem['msg']}"
+            for problem in error.errors()
+        )
+        raise InputError(f"bad setting: {problems}") from None
+
+
+def _variable(location: tuple[int | str, ...]) -> str:
+    return f"NEWSBOT_{str(location[0]).upper()}" if location else "a setting"

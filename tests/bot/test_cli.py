@@ -72,6 +72,16 @@ def test_switching_the_embedding_backend_rebuilds_the_index(cli, monkeypatch) ->
     assert "1,150" in answer["passages"][0]["text"]
 
 
+def test_a_bad_setting_is_named_without_a_traceback(cli, monkeypatch) -> None:
+    """A setting out of range or not one of its choices is named, with what it must be."""
+    monkeypatch.setenv("NEWSBOT_EMBEDDING_BACKEND", "gpu")
+    monkeypatch.setenv("NEWSBOT_MIN_COVERAGE", "5")
+    result = cli("stats")
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "NEWSBOT_EMBEDDING_BACKEND='gpu': Input should be 'onnx' or 'torch'" in result.output
+    assert "NEWSBOT_MIN_COVERAGE='5'" in result.output
+
+
 def test_questions_file_gives_one_json_line_each(cli, tmp_path: Path) -> None:
     """`ask --questions FILE --json` answers line by line, errors included."""
     cli("ingest", str(SAMPLE_CORPUS), "--quiet")
