@@ -136,6 +136,14 @@ async def test_a_missing_token_is_a_clear_error(tmp_path: Any) -> None:
         await start_bot(AppContext(settings=settings, engine=None))  # type: ignore[arg-type]
 
 
+async def until_indexed(context: AppContext, seconds: float = 10.0) -> None:
+    """Wait for the bot's background work to index its first passages."""
+    for _ in range(int(seconds / 0.05)):
+        if await asyncio.to_thread(context.retriever.searchable_count) > 0:
+            return
+        await asyncio.sleep(0.05)
+
+
 @pytest.mark.slow
 async def test_due_sources_are_fetched_on_schedule(
     fake: FakeDiscord, make_context: MakeContext, web_server: LocalServer
@@ -145,10 +153,7 @@ async def test_due_sources_are_fetched_on_schedule(
     with session_scope(context.engine) as session:
         add_source(session, web_server.url("/site/courier/feed.xml"), "Courier", GUILD_A)
     async with run_client(NewsBot(context), fake, token=TOKEN):
-        for _ in range(200):
-            if await asyncio.to_thread(context.retriever.searchable_count) > 0:
-                break
-            await asyncio.sleep(0.05)
+        await until_indexed(context)
         interaction = await fake.send_interaction(
             "ask", {"question": "Will Saltmere restore its tidal mill?"}
         )
@@ -184,10 +189,7 @@ async def test_the_index_catches_up_with_the_database_when_the_bot_starts(
     context = make_context()
     store_raw_articles(context.engine, SERVER_A_NEWS, "courier", GUILD_A)
     async with run_client(NewsBot(context), fake, token=TOKEN):
-        for _ in range(200):
-            if await asyncio.to_thread(context.retriever.searchable_count) > 0:
-                break
-            await asyncio.sleep(0.05)
+        await until_indexed(context)
         interaction = await fake.send_interaction(
             "ask", {"question": "When does the lantern parade start?"}, guild_id=GUILD_A
         )
