@@ -134,9 +134,11 @@ class LexicalIndex:
         passage holds weighs as much as the rarest word can: a name the index has never seen
         is the surest sign that the story asked about is not indexed.
         """
-        words = set(tokenize(query))
+        # Question words ("what", "say") are how a question is put, not what it is about: in a
+        # small index they are rare, and would weigh more than the names the passage holds.
+        words = set(tokenize(query)) - QUESTION_WORDS
         wanted = np.array(sorted(self.vocab[w] for w in words if w in self.vocab), dtype=np.int32)
-        unseen = len({w for w in words if w not in self.vocab} - QUESTION_WORDS)
+        unseen = len({w for w in words if w not in self.vocab})
         out = np.zeros(len(rows), dtype=np.float32)
         if not words:
             return out

@@ -45,6 +45,14 @@ def test_coverage_counts_names_the_index_never_saw() -> None:
     assert 0.0 < missing[0] < 0.7
 
 
+def test_question_words_the_index_holds_do_not_lower_coverage() -> None:
+    """ "What did X say about Y?" is covered by a passage naming X and Y, though few say "say"."""
+    said = (13, document_text("Mayor on the tram", "What would you say about it, she asked."))
+    index = LexicalIndex.build([*DOCS, said])
+    coverage = index.coverage("What did the council say about the Eastshore tram?", np.arange(4))
+    assert coverage[0] == 1.0
+
+
 def test_a_question_of_question_words_alone_covers_nothing() -> None:
     """ "When?" has no key word, so no passage holds any: coverage 0, not NaN."""
     index = LexicalIndex.build(DOCS)

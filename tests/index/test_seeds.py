@@ -34,6 +34,8 @@ QUESTIONS = [
         "What guarantees did Putin demand before accepting the ceasefire?",
         "will not mobilize troops",
     ),
+    # The seeds never say "say": a question worded so is still answered (it once abstained).
+    ("What did Ushakov say about the ceasefire?", "regroup and rearm"),
 ]
 
 
@@ -50,7 +52,7 @@ def seeds_answerer(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder)
 
 
 def test_answering_passage_is_first(seeds_answerer: Answerer) -> None:
-    """The passage holding the answer is quoted first for 7 of 8 questions, top 3 for all."""
+    """The passage holding the answer is quoted first for 8 of 9 questions, top 3 for all."""
     ranks = []
     for question, words in QUESTIONS:
         answer = seeds_answerer.answer(question, k=3)
@@ -58,7 +60,7 @@ def test_answering_passage_is_first(seeds_answerer: Answerer) -> None:
         found = [i for i, quote in enumerate(answer.passages) if words in quote.text]
         assert found, question
         ranks.append(found[0])
-    assert ranks.count(0) >= 7, ranks
+    assert ranks.count(0) >= 8, ranks
 
 
 def test_seed_noise_is_not_quoted(seeds_answerer: Answerer) -> None:
