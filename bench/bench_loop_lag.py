@@ -143,7 +143,11 @@ def main() -> None:
         settings = get_settings(_env_file=None, data_dir=Path(folder), ask_cooldown_seconds=0)
         engine = open_engine(settings.resolved_database_url)
         ingest_paths(engine, [SAMPLE_CORPUS], "sample", GLOBAL_GUILD)
-        retriever = Retriever(engine, Embedder(settings.model), settings.index_dir)
+        retriever = Retriever(
+            engine,
+            Embedder(settings.model, backend=settings.embedding_backend),
+            settings.index_dir,
+        )
         retriever.sync()
         context = AppContext(settings=settings, engine=engine, _retriever=retriever)
         questions = sample_questions(args.questions)
