@@ -64,13 +64,11 @@ class OnnxEncoder:
         self._workers = ThreadPoolExecutor(
             max(1, min(os.cpu_count() or 1, 8)), thread_name_prefix="onnx-encode"
         )
-        self.path = path
 
     @classmethod
     def load(cls, model: Any, cache_dir: Path) -> OnnxEncoder:
         """Export ``model`` (a SentenceTransformer) unless a matching file exists; check it."""
         transformer, pooling = _parts(model)
-        cache_dir = Path(cache_dir)
         cache_dir.mkdir(parents=True, exist_ok=True)
         path = cache_dir / f"{_fingerprint(transformer.auto_model)}.onnx"
         if path.exists():
