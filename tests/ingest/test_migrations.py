@@ -76,6 +76,14 @@ def _revision(url: str) -> str | None:
     return revision
 
 
+def _differences_from_the_models(url: str) -> list[object]:
+    engine = create_engine(url)
+    with engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    engine.dispose()
+    return list(differences)
+
+
 def _create_all(url: str, schema: MetaData) -> None:
     engine = create_engine(url)
     schema.create_all(engine)
@@ -98,11 +106,9 @@ def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 
 def test_new_database_is_made_by_the_migrations_and_matches_the_models(empty_url: str) -> None:
     """A new database reaches the newest revision with exactly the models' tables."""
-    engine = open_engine(empty_url)
-    with engine.connect() as connection:
-        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
-    engine.dispose()
-    assert differences == []
+    open_engine(empty_url).dispose()
+
+    assert _differences_from_the_models(empty_url) == []
     assert _revision(empty_url) == head_revision()
 
 
@@ -125,14 +131,14 @@ def test_release_database_is_adopted_and_upgraded(empty_url: str, cli) -> None:
     assert added.exit_code == 0, added.output
     assert "sources:  2" in stats.output
     assert _revision(empty_url) == head_revision()
+    assert _differences_from_the_models(empty_url) == []
 
 
-def test_older_database_missing_a_column_gets_it(
-    empty_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A database one revision behind gets the column the next revision adds, rows kept."""
-    shipped = Path(migrations.__file__).parent
+def _migrations_with_a_language_column(tmp_path: Path, then: str = "") -> Path:
+    """The shipped migrations plus a test-only revision 9001 adding ``sources.language``."""
     scripts = tmp_path / "migrations"
+    shutil.rmtree(scripts, ignore_errors=True)
+    shipped = Path(migrations.__file__).parent
     shutil.copytree(shipped, scripts, ignore=shutil.ignore_patterns("__pycache__"))
     (scripts / "versions" / "r9001_sources_language.py").write_text(
         '"""Test-only: sources get a language."""\n'
@@ -142,7 +148,24 @@ def test_older_database_missing_a_column_gets_it(
         "def upgrade():\n"
         '    with op.batch_alter_table("sources") as batch:\n'
         '        batch.add_column(sa.Column("language", sa.String(20)))\n'
+        f"{then}"
     )
+    return scripts
+
+
+def _columns(url: str, table: str) -> set[str]:
+    engine = create_engine(url)
+    with engine.connect() as connection:
+        columns = {column["name"] for column in inspect(connection).get_columns(table)}
+    engine.dispose()
+    return columns
+
+
+def test_older_database_missing_a_column_gets_it(
+    empty_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A database one revision behind gets the column the next revision adds, rows kept."""
+    scripts = _migrations_with_a_language_column(tmp_path)
     open_engine(empty_url).dispose()  # the shipped revisions: no "language" yet
     engine = create_engine(empty_url)
     with engine.begin() as connection:
@@ -213,6 +236,7 @@ def test_sqlite_passages_from_before_autoincrement_stop_reusing_ids(tmp_path: Pa
 
     assert ids == [1, 2, 4]
     assert "feed_items" in tables and "ix_passages_text_hash" in indexes
+    assert _differences_from_the_models(url) == []
 
 
 def test_newer_database_is_refused_in_one_line(empty_url: str, cli) -> None:
@@ -244,6 +268,42 @@ def test_foreign_tables_are_refused_not_adopted(empty_url: str) -> None:
         open_engine(empty_url)
 
     assert _revision(empty_url) is None
+
+
+UPGRADE_THEN_HANG = """
+import sys
+from pathlib import Path
+import ingest.migrations
+ingest.migrations.MIGRATIONS = Path(sys.argv[1])
+from ingest.db import open_engine
+open_engine(sys.argv[2])
+"""
+
+
+def test_upgrade_killed_midway_leaves_the_old_schema_and_completes_next_start(
+    empty_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """kill -9 inside a migration keeps the previous revision whole; the next start upgrades."""
+    open_engine(empty_url).dispose()
+    reached = tmp_path / "reached"
+    hanging = _migrations_with_a_language_column(
+        tmp_path,
+        then=f"    __import__('pathlib').Path({str(reached)!r}).touch()\n"
+        "    __import__('time').sleep(300)\n",
+    )
+    child = subprocess.Popen([sys.executable, "-c", UPGRADE_THEN_HANG, str(hanging), empty_url])
+    while not reached.exists() and child.poll() is None:
+        time.sleep(0.01)
+    assert reached.exists(), "the upgrade never reached the test revision"
+    child.kill()
+    child.wait()
+
+    assert _revision(empty_url) == head_revision()
+    assert "language" not in _columns(empty_url, "sources")
+    monkeypatch.setattr(migrations, "MIGRATIONS", _migrations_with_a_language_column(tmp_path))
+    open_engine(empty_url).dispose()
+    assert _revision(empty_url) == "9001"
+    assert "language" in _columns(empty_url, "sources")
 
 
 CHILD = """
