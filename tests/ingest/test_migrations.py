@@ -347,7 +347,7 @@ def _first_opens_at_once(url: str, folder: Path, processes: int = 4) -> list[str
     for child in children:
         output, _ = child.communicate(timeout=120)
         if child.returncode != 0:
-            failures.append(output.strip().splitlines()[-1][:300])
+            failures.append((output.strip().splitlines() or ["(no output)"])[-1][:300])
     return failures
 
 
