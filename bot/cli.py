@@ -55,7 +55,10 @@ def _context() -> tuple[Settings, AppContext]:
     except InputError as error:
         raise fail(str(error), code=2) from None
     _setup_logging(settings)
-    return settings, open_context(settings).__enter__()
+    try:
+        return settings, open_context(settings).__enter__()
+    except NewsbotError as error:  # a database this newsbot cannot open or upgrade
+        raise fail(str(error)) from None
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:

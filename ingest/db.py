@@ -10,7 +10,7 @@ from pathlib import Path
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
-from ingest.models import Base
+from ingest.migrations import upgrade_database
 
 log = logging.getLogger(__name__)
 
@@ -20,7 +20,10 @@ def default_database_url(data_dir: Path) -> str:
 
 
 def open_engine(url: str) -> Engine:
-    """Connect, enable what each backend needs, and create missing tables."""
+    """Connect, enable what each backend needs, and bring the schema to the newest revision.
+
+    Raises ``ingest.migrations.SchemaError`` for a database this newsbot cannot upgrade.
+    """
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     if url.startswith("sqlite:///"):
@@ -29,7 +32,11 @@ def open_engine(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
     else:
         engine = create_engine(url, pool_pre_ping=True)
-    Base.metadata.create_all(engine)
+    try:
+        upgrade_database(engine)
+    except BaseException:
+        engine.dispose()
+        raise
     log.debug("database ready: %s", engine.url.render_as_string(hide_password=True))
     return engine
 

@@ -1,0 +1,366 @@
+"""Schema migrations at start: new, release-made, older and newer databases (SQLite, PostgreSQL)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import MetaData, create_engine, inspect, text
+from typer.testing import CliRunner
+
+import ingest.migrations as migrations
+from bot.cli import app
+from ingest.db import open_engine
+from ingest.migrations import FIRST_REVISION, SchemaError, alembic_config, head_revision
+from ingest.models import Base
+from ingest.sample import SAMPLE_CORPUS
+from tests.conftest import POSTGRES_URL
+
+
+def _release_schema() -> MetaData:
+    """The tables newsbot 0.1.0's ``create_all`` made (revision 0001's frozen copy)."""
+    script = ScriptDirectory.from_config(alembic_config())
+    schema: MetaData = script.get_revision(FIRST_REVISION).module.SCHEMA
+    return schema
+
+
+def _in_schema(url: str, schema: str) -> str:
+    separator = "&" if "?" in url else "?"
+    return f"{url}{separator}options=-csearch_path%3D{schema}"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The URL of an empty database: a new SQLite file, or a new PostgreSQL schema."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'newsbot.db'}"
+        return
+    with _postgres_schema() as url:
+        yield url
+
+
+@contextmanager
+def _postgres_schema() -> Iterator[str]:
+    """A new schema on the local PostgreSQL server, dropped afterwards; yields its URL."""
+    if not POSTGRES_URL:
+        pytest.skip("NEWSBOT_TEST_POSTGRES_URL is not set")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(POSTGRES_URL)
+    with admin.begin() as connection:
+        connection.execute(text(f"CREATE SCHEMA {schema}"))
+    try:
+        yield _in_schema(POSTGRES_URL, schema)
+    finally:
+        with admin.begin() as connection:
+            connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+
+def _revision(url: str) -> str | None:
+    engine = create_engine(url)
+    with engine.connect() as connection:
+        revision = MigrationContext.configure(connection).get_current_revision()
+    engine.dispose()
+    return revision
+
+
+def _differences_from_the_models(url: str) -> list[object]:
+    engine = create_engine(url)
+    with engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    engine.dispose()
+    return list(differences)
+
+
+def _create_all(url: str, schema: MetaData) -> None:
+    engine = create_engine(url)
+    schema.create_all(engine)
+    engine.dispose()
+
+
+@pytest.fixture
+def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Runs `newsbot ARGS` in-process on the database ``url``."""
+    monkeypatch.setenv("NEWSBOT_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.chdir(tmp_path)  # no stray .env
+    runner = CliRunner()
+
+    def invoke(url: str, *args: str):
+        monkeypatch.setenv("NEWSBOT_DATABASE_URL", url)
+        return runner.invoke(app, list(args), catch_exceptions=False)
+
+    return invoke
+
+
+def test_new_database_is_made_by_the_migrations_and_matches_the_models(empty_url: str) -> None:
+    """A new database reaches the newest revision with exactly the models' tables."""
+    open_engine(empty_url).dispose()
+
+    assert _differences_from_the_models(empty_url) == []
+    assert _revision(empty_url) == head_revision()
+
+
+def test_release_database_is_adopted_and_upgraded(empty_url: str, cli) -> None:
+    """A database made by 0.1.0's create_all (no alembic_version) keeps its rows and works."""
+    _create_all(empty_url, _release_schema())
+    engine = create_engine(empty_url)
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO sources (guild_id, name, kind, location, created_at, failures) "
+                "VALUES (0, 'Old Gazette', 'local', '/srv/old', CURRENT_TIMESTAMP, 0)"
+            )
+        )
+    engine.dispose()
+
+    added = cli(empty_url, "sources", "add", str(SAMPLE_CORPUS), "--name", "sample")
+    stats = cli(empty_url, "stats")
+
+    assert added.exit_code == 0, added.output
+    assert "sources:  2" in stats.output
+    assert _revision(empty_url) == head_revision()
+    assert _differences_from_the_models(empty_url) == []
+
+
+def _migrations_with_a_language_column(tmp_path: Path, then: str = "") -> Path:
+    """The shipped migrations plus a test-only revision 9001 adding ``sources.language``."""
+    scripts = tmp_path / "migrations"
+    shutil.rmtree(scripts, ignore_errors=True)
+    shipped = Path(migrations.__file__).parent
+    shutil.copytree(shipped, scripts, ignore=shutil.ignore_patterns("__pycache__"))
+    (scripts / "versions" / "r9001_sources_language.py").write_text(
+        '"""Test-only: sources get a language."""\n'
+        "import sqlalchemy as sa\nfrom alembic import op\n\n"
+        f'revision = "9001"\ndown_revision = "{head_revision()}"\n'
+        "branch_labels = None\ndepends_on = None\n\n\n"
+        "def upgrade():\n"
+        '    with op.batch_alter_table("sources") as batch:\n'
+        '        batch.add_column(sa.Column("language", sa.String(20)))\n'
+        f"{then}"
+    )
+    return scripts
+
+
+def _columns(url: str, table: str) -> set[str]:
+    engine = create_engine(url)
+    with engine.connect() as connection:
+        columns = {column["name"] for column in inspect(connection).get_columns(table)}
+    engine.dispose()
+    return columns
+
+
+def test_older_database_missing_a_column_gets_it(
+    empty_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A database one revision behind gets the column the next revision adds, rows kept."""
+    scripts = _migrations_with_a_language_column(tmp_path)
+    open_engine(empty_url).dispose()  # the shipped revisions: no "language" yet
+    engine = create_engine(empty_url)
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO sources (guild_id, name, kind, location, created_at, failures) "
+                "VALUES (0, 'Old Gazette', 'local', '/srv/old', CURRENT_TIMESTAMP, 0)"
+            )
+        )
+    engine.dispose()
+    monkeypatch.setattr(migrations, "MIGRATIONS", scripts)
+
+    engine = open_engine(empty_url)
+    with engine.connect() as connection:
+        rows = connection.execute(text("SELECT name, language FROM sources")).all()
+    engine.dispose()
+
+    assert [tuple(row) for row in rows] == [("Old Gazette", None)]
+    assert _revision(empty_url) == "9001"
+
+
+def test_sqlite_passages_from_before_autoincrement_stop_reusing_ids(tmp_path: Path) -> None:
+    """A pre-AUTOINCREMENT passages table is rebuilt: rows kept, a deleted id never returns."""
+    url = f"sqlite:///{tmp_path / 'newsbot.db'}"
+    old = MetaData()
+    for table in _release_schema().sorted_tables:
+        if table.name != "feed_items":  # added with AUTOINCREMENT, in the same commit
+            table.to_metadata(old)
+    old.tables["passages"].dialect_options["sqlite"]["autoincrement"] = False
+    _create_all(url, old)
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO sources (id, guild_id, name, kind, location, created_at, failures) "
+                "VALUES (1, 0, 'Old Gazette', 'local', '/srv/old', CURRENT_TIMESTAMP, 0)"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO articles (id, source_id, key, title, outlet, ingested_at, "
+                "content_hash, body) VALUES (1, 1, 'k', 'T', 'O', CURRENT_TIMESTAMP, 'h', 'b')"
+            )
+        )
+        for position in (1, 2, 3):
+            connection.execute(
+                text(
+                    "INSERT INTO passages (article_id, position, text, text_hash) "
+                    "VALUES (1, :position, 'text', 'hash')"
+                ),
+                {"position": position},
+            )
+    engine.dispose()
+
+    engine = open_engine(url)
+    with engine.begin() as connection:
+        connection.execute(text("DELETE FROM passages WHERE id = 3"))
+        connection.execute(
+            text(
+                "INSERT INTO passages (article_id, position, text, text_hash) "
+                "VALUES (1, 3, 'new text', 'new hash')"
+            )
+        )
+        ids = connection.execute(text("SELECT id FROM passages ORDER BY id")).scalars().all()
+        tables = set(inspect(connection).get_table_names())
+        indexes = {index["name"] for index in inspect(connection).get_indexes("passages")}
+    engine.dispose()
+
+    assert ids == [1, 2, 4]
+    assert "feed_items" in tables and "ix_passages_text_hash" in indexes
+    assert _differences_from_the_models(url) == []
+
+
+def test_newer_database_is_refused_in_one_line(empty_url: str, cli) -> None:
+    """A database upgraded by a newer newsbot is refused with a one-line error, exit 1."""
+    open_engine(empty_url).dispose()
+    engine = create_engine(empty_url)
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = 'f00dface'"))
+    engine.dispose()
+
+    result = cli(empty_url, "stats")
+
+    assert result.exit_code == 1
+    assert result.output.count("\n") == 1, result.output
+    assert "revision f00dface" in result.output and "newer newsbot" in result.output
+    assert _revision(empty_url) == "f00dface"
+
+
+def test_foreign_tables_are_refused_not_adopted(empty_url: str) -> None:
+    """A sources table that is not newsbot's is named, and the database left alone."""
+    engine = create_engine(empty_url)
+    with engine.begin() as connection:
+        connection.execute(text("CREATE TABLE sources (id INTEGER PRIMARY KEY, url TEXT)"))
+    engine.dispose()
+
+    with pytest.raises(
+        SchemaError, match=re.escape("not made by newsbot (its sources table has no guild_id")
+    ):
+        open_engine(empty_url)
+
+    assert _revision(empty_url) is None
+
+
+UPGRADE_THEN_HANG = """
+import sys
+from pathlib import Path
+import ingest.migrations
+ingest.migrations.MIGRATIONS = Path(sys.argv[1])
+from ingest.db import open_engine
+open_engine(sys.argv[2])
+"""
+
+
+def test_upgrade_killed_midway_leaves_the_old_schema_and_completes_next_start(
+    empty_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """kill -9 inside a migration keeps the previous revision whole; the next start upgrades."""
+    open_engine(empty_url).dispose()
+    reached = tmp_path / "reached"
+    hanging = _migrations_with_a_language_column(
+        tmp_path,
+        then=f"    __import__('pathlib').Path({str(reached)!r}).touch()\n"
+        "    __import__('time').sleep(300)\n",
+    )
+    child = subprocess.Popen([sys.executable, "-c", UPGRADE_THEN_HANG, str(hanging), empty_url])
+    while not reached.exists() and child.poll() is None:
+        time.sleep(0.01)
+    assert reached.exists(), "the upgrade never reached the test revision"
+    child.kill()
+    child.wait()
+
+    assert _revision(empty_url) == head_revision()
+    assert "language" not in _columns(empty_url, "sources")
+    monkeypatch.setattr(migrations, "MIGRATIONS", _migrations_with_a_language_column(tmp_path))
+    open_engine(empty_url).dispose()
+    assert _revision(empty_url) == "9001"
+    assert "language" in _columns(empty_url, "sources")
+
+
+CHILD = """
+import sys, time
+from pathlib import Path
+from bot.cli import app
+ready, go = Path(sys.argv[1]), Path(sys.argv[2])
+ready.touch()
+while not go.exists():
+    time.sleep(0.002)
+app(["stats"])
+"""
+
+
+def _first_opens_at_once(url: str, folder: Path, processes: int = 4) -> list[str]:
+    """Start `newsbot stats` several times on one new database at the same moment."""
+    go = folder / "go"
+    env = {
+        **{key: value for key, value in os.environ.items() if not key.startswith("NEWSBOT_")},
+        "NEWSBOT_DATA_DIR": str(folder / "data"),
+        "NEWSBOT_DATABASE_URL": url,
+        "NEWSBOT_LOG_LEVEL": "WARNING",
+    }
+    ready = [folder / f"ready{number}" for number in range(processes)]
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", CHILD, str(flag), str(go)],
+            cwd=folder,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for flag in ready
+    ]
+    # Imported and waiting, all of them: then they open the database together.
+    while not all(flag.exists() for flag in ready) and all(c.poll() is None for c in children):
+        time.sleep(0.01)
+    go.touch()
+    failures = []
+    for child in children:
+        output, _ = child.communicate(timeout=120)
+        if child.returncode != 0:
+            failures.append((output.strip().splitlines() or ["(no output)"])[-1][:300])
+    return failures
+
+
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def test_processes_opening_a_new_database_at_once_all_start(backend: str, tmp_path: Path) -> None:
+    """Four `newsbot stats` started together on a new database all succeed, two rounds."""
+    for round_ in range(2):
+        folder = tmp_path / f"round{round_}"
+        folder.mkdir()
+        if backend == "sqlite":
+            assert _first_opens_at_once(f"sqlite:///{folder / 'newsbot.db'}", folder) == []
+            continue
+        with _postgres_schema() as url:
+            assert _first_opens_at_once(url, folder) == []
