@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from ingest.errors import InputError
 from ingest.models import GLOBAL_GUILD, Article, Passage, Source
-from ingest.sanitize import clean_line
+from ingest.sanitize import clean_line, web_link
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ def add_source(
 ) -> Source:
     """Store a new web source (kind decided on first fetch) or a local file or folder."""
     if "://" in location:
-        location = validate_web_url(location)
+        location = web_link(location.strip())  # also refuses line breaks and over-long URLs
         kind = "web"
         default_name = urlsplit(location).hostname or location
     else:

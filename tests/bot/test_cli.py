@@ -133,3 +133,19 @@ def test_run_without_token_opens_console(tmp_path: Path) -> None:
     assert "DISCORD_TOKEN is not set" in process.stderr
     assert " DEBUG " not in process.stderr  # libraries' debug lines stay out of the console
     assert "Alder Wing" in process.stdout and "120" in process.stdout
+
+
+def test_terminal_escapes_in_a_local_file_never_reach_the_terminal(cli, tmp_path: Path) -> None:
+    """ESC[2J, colours and an OSC 8 link in an ingested file are not printed by ask or console."""
+    story = tmp_path / "hostile.txt"
+    story.write_text(
+        "\x1b[2J\x1b[31mOld Mill Bridge closes\x1b[0m\n\n"
+        "The \x1b]8;;https://evil.example/\x1b\\Old Mill Bridge\x1b]8;;\x1b\\ will close on Monday"
+        " for fourteen months of repairs, the county said.\x07\x1b[H\x1b[2J"
+    )
+    assert cli("ingest", str(story), "--quiet").exit_code == 0
+    asked = cli("ask", "When will the Old Mill Bridge close?")
+    console = cli("console", input="When will the Old Mill Bridge close?\n/quit\n")
+    for output in (asked.output, console.output):
+        assert "will close on Monday" in output
+        assert "\x1b" not in output and "\x07" not in output
