@@ -186,8 +186,11 @@ def ask(
 
 def print_answer(answer: Answer, console: Console) -> None:
     from bot.text import answer_as_text
+    from ingest.sanitize import clean_text
 
-    console.print(answer_as_text(answer), highlight=False, markup=False, soft_wrap=True)
+    # Text stored before ingest sanitised it may still hold escape sequences.
+    shown = clean_text(answer_as_text(answer))
+    console.print(shown, highlight=False, markup=False, soft_wrap=True)
 
 
 @app.command()
