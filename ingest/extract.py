@@ -170,6 +170,8 @@ def _dateline(body: str) -> datetime | None:
 def parse_html(text: str, path: Path) -> RawArticle:
     from ingest.webpage import NoArticleText, extract_article
 
+    if not text.strip():
+        raise InputError(f"{path}: empty file")  # before trafilatura logs an error about it
     try:
         extracted = extract_article(text, url=path.resolve().as_uri())
     except NoArticleText as error:

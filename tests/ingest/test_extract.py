@@ -197,6 +197,6 @@ def test_empty_html_file_is_reported_and_the_folder_still_read(tmp_path: Path) -
     report = read_paths([tmp_path])
     assert [a.title for a in report.articles] == ["Bridge closes"]
     assert report.problems == [
-        f"{tmp_path / 'a_empty.html'}: no article text found in the HTML",
+        f"{tmp_path / 'a_empty.html'}: empty file",
         f"{tmp_path / 'b_blank.html'}: no article text found in the HTML",
     ]

@@ -60,7 +60,7 @@ def test_empty_html_file_does_not_stop_the_folders_ingest(engine: Engine, tmp_pa
     (tmp_path / "story.txt").write_text(f"Bridge closes\n\n{BODY}")
     report = ingest_paths(engine, [tmp_path], "folder")
     assert report.result.added == 1
-    assert report.problems == [f"{tmp_path / 'empty.html'}: no article text found in the HTML"]
+    assert report.problems == [f"{tmp_path / 'empty.html'}: empty file"]
 
 
 def test_source_name_too_long_for_its_column_is_refused_before_reading(
