@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from bot.context import AppContext, open_context
 from bot.progress import progress_bar
@@ -62,7 +63,7 @@ def _context() -> tuple[Settings, AppContext]:
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}", highlight=False)
+    err.print(f"[red]error:[/red] {escape(message)}", highlight=False)
     return typer.Exit(code)
 
 
@@ -83,10 +84,10 @@ def ingest(
                 context.engine, paths, source, guild if guild is not None else GLOBAL_GUILD, report
             )
         for problem in result.problems:
-            err.print(f"[yellow]skipped:[/yellow] {problem}", highlight=False)
+            err.print(f"[yellow]skipped:[/yellow] {escape(problem)}", highlight=False)
         stored = result.result
         out.print(
-            f"{result.source_name}: {stored.added} new, {stored.updated} updated, "
+            f"{escape(result.source_name)}: {stored.added} new, {stored.updated} updated, "
             f"{stored.unchanged} unchanged, {stored.duplicates} duplicate articles; "
             f"{stored.passages_added} passages added, {stored.passages_removed} removed"
         )
@@ -188,8 +189,11 @@ def ask(
 
 def print_answer(answer: Answer, console: Console) -> None:
     from bot.text import answer_as_text
+    from ingest.sanitize import clean_text
 
-    console.print(answer_as_text(answer), highlight=False, markup=False, soft_wrap=True)
+    # Text stored before ingest sanitised it may still hold escape sequences.
+    shown = clean_text(answer_as_text(answer))
+    console.print(shown, highlight=False, markup=False, soft_wrap=True)
 
 
 @app.command()
@@ -287,7 +291,7 @@ def sources_add(
             source_id, label, kind, where = source.id, source.name, source.kind, source.location
     except NewsbotError as error:
         raise fail(str(error)) from None
-    out.print(f"added source {source_id}: {label} ({kind}) {where}", highlight=False)
+    out.print(f"added source {source_id}: {label} ({kind}) {where}", highlight=False, markup=False)
     out.print(f"fetch it now with: newsbot refresh --source {source_id}", highlight=False)
 
 
@@ -320,12 +324,12 @@ def sources_list(guild: Guild = None) -> None:
         error = f"{_when(source.last_error_at)}: {source.last_error}" if source.last_error else ""
         table.add_row(
             str(source.id),
-            source.name,
+            escape(source.name),
             source.kind,
-            source.location,
+            escape(source.location),
             "global" if source.guild_id == GLOBAL_GUILD else str(source.guild_id),
             _when(source.last_success_at),
-            error,
+            escape(error),
             str(source.articles),
             str(source.passages),
         )
@@ -348,7 +352,7 @@ def sources_remove(
     except NewsbotError as error:
         raise fail(str(error)) from None
     out.print(
-        f"removed source {source_id}: {removed.name} "
+        f"removed source {source_id}: {escape(removed.name)} "
         f"({removed.articles} articles, {removed.passages} passages)",
         highlight=False,
     )

@@ -20,6 +20,7 @@ from bot.services import Services
 from bot.services.ask import AnswerPage, paginate
 from bot.services.reindex import ReindexProgress, watch
 from ingest.errors import InputError, NewsbotError
+from ingest.sanitize import clean_text
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +159,8 @@ def run_console(context: AppContext, guild_id: int | None, console: Console | No
     console = console or Console()
 
     def say(message: str) -> None:
-        console.print(message, markup=False, highlight=False, soft_wrap=True)
+        # Text stored before ingest sanitised it may still hold escape sequences.
+        console.print(clean_text(message), markup=False, highlight=False, soft_wrap=True)
 
     # One person at the keyboard: no cooldown between questions.
     session = ConsoleSession(Services.create(context, cooldown_seconds=0), guild_id, say)

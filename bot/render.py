@@ -6,7 +6,10 @@ word boundary and is marked with "…", and the sentence that best answers the q
 
 from __future__ import annotations
 
+import re
+from dataclasses import replace
 from datetime import datetime
+from urllib.parse import quote
 
 import discord
 from discord.utils import escape_markdown, format_dt
@@ -14,8 +17,9 @@ from discord.utils import escape_markdown, format_dt
 from bot import limits, text
 from bot.services.about import About
 from bot.services.ask import AnswerPage
+from bot.services.sources import RefreshReport
 from index.answer import Quote
-from ingest.sources import SourceStatus
+from ingest.sources import Removed, SourceStatus
 
 NO_MENTIONS = discord.AllowedMentions.none()
 """Passed on every send: a quoted ``@everyone`` or role mention must never ping anyone."""
@@ -26,6 +30,9 @@ ABSTAIN_COLOUR = discord.Colour(0x8A8F98)
 SEPARATOR = "\n\n"
 TITLE_IN_CITATION = 150
 OUTLET_IN_CITATION = 60
+_BRACKET = re.compile(r"([\[\]])")
+# What would end a markdown link or an autolink, or break the line it is on.
+_URL_UNSAFE = re.compile(r"[\s()<>\x00-\x1f\x7f]")
 
 
 def answer_embed(page: AnswerPage) -> discord.Embed:
@@ -89,8 +96,8 @@ def quote_block(quote: Quote, number: int, room: int) -> str:
 def citation_line(quote: Quote, room: int) -> str:
     """outlet · title · date · link; the link is left out whole rather than cut."""
     parts = [
-        escape_markdown(limits.truncate(quote.source, OUTLET_IN_CITATION)),
-        escape_markdown(limits.truncate(quote.title, TITLE_IN_CITATION)),
+        plain(limits.truncate(" ".join(quote.source.split()), OUTLET_IN_CITATION)),
+        plain(limits.truncate(" ".join(quote.title.split()), TITLE_IN_CITATION)),
         published(quote.published_at),
     ]
     line = " · ".join(parts)
@@ -108,7 +115,20 @@ def published(moment: datetime | None) -> str:
 
 def safe_url(url: str) -> str:
     """The URL with the characters that would end a markdown link percent-encoded."""
-    return url.replace(" ", "%20").replace("(", "%28").replace(")", "%29").replace(">", "%3E")
+    return _URL_UNSAFE.sub(lambda match: quote(match.group(0), safe=""), url)
+
+
+def plain(fragment: str) -> str:
+    """``fragment`` with its markdown escaped, whatever text it is joined to.
+
+    ``escape_markdown`` escapes a masked link only when it is whole: an outlet ending in
+    "[x" and a title starting with "](url)", escaped apart and joined, would still make a
+    link. So every square bracket is escaped too.
+    """
+    return "".join(
+        "\\" + piece if piece in ("[", "]") else escape_markdown(piece)
+        for piece in _BRACKET.split(fragment)
+    )
 
 
 def quote_markdown(passage: str, highlight: str, room: int) -> str:
@@ -121,7 +141,7 @@ def quote_markdown(passage: str, highlight: str, room: int) -> str:
 
     def render(budget: int) -> str:
         b, f, a = limits.shorten_around(before, focus, after, max(budget, 0))
-        return _blockquote(escape_markdown(b) + _bold(escape_markdown(f)) + escape_markdown(a))
+        return _blockquote(plain(b) + _bold(plain(f)) + plain(a))
 
     return limits.fit(render, room)
 
@@ -161,16 +181,39 @@ def _source_line(source: SourceStatus) -> str:
     health = text.source_health(
         source,
         when=lambda moment: format_dt(moment, "R"),
-        error=lambda error: escape_markdown(limits.truncate(error, 120)),
+        error=lambda error: plain(limits.truncate(error, 120)),
     )
-    location = source.location
-    where = f"<{location}>" if location.startswith(("http://", "https://")) else location
-    if len(where) > 300:
-        where = escape_markdown(limits.truncate(location, 300))
+    where = _location(source.location, 300)
     return (
-        f"`#{source.id}` **{escape_markdown(limits.truncate(source.name, 100))}**{owner} — {where}"
+        f"`#{source.id}` **{plain(limits.truncate(source.name, 100))}**{owner} — {where}"
         f"\n{source.articles:,} articles · {source.passages:,} passages · {health}"
     )
+
+
+def _location(location: str, room: int) -> str:
+    """A web location as a link without a preview, a local path as plain text."""
+    if location.startswith(("http://", "https://")) and len(location) + 2 <= room:
+        return f"<{safe_url(location)}>"
+    return plain(limits.truncate(location, room))
+
+
+def added_content(source: SourceStatus) -> str:
+    """The "added" message, with a name or address that cannot format or link anything."""
+    web = source.location.startswith(("http://", "https://"))
+    location = safe_url(source.location) if web else plain(source.location)
+    shown = replace(source, name=plain(source.name), location=location)
+    return limits.truncate(text.added_text(shown), limits.CONTENT)
+
+
+def removed_content(removed: Removed) -> str:
+    return limits.truncate(
+        text.removed_text(replace(removed, name=plain(removed.name))), limits.CONTENT
+    )
+
+
+def refreshed_content(report: RefreshReport) -> str:
+    """The refresh summary; its lines quote source names and servers' error messages."""
+    return limits.truncate(plain(text.refreshed_text(report)), limits.CONTENT)
 
 
 def about_embed(about: About) -> discord.Embed:

@@ -36,8 +36,16 @@ TAIL_MARKERS = re.compile(
     re.IGNORECASE,
 )
 TEASER_MARKER = re.compile(r"^article\s*image$", re.IGNORECASE)
-SENTENCE_END = re.compile(r"""[.!?…]["'”’)\]]*$""")
+# Full stops of Chinese and Japanese (。！？), Hindi (।), Arabic (؟) and Urdu (۔) end sentences too.
+SENTENCE_END = re.compile(r"""[.!?…。！？｡।॥؟۔]["'”’)\]」』）]*$""")
 MIN_UNPUNCTUATED_WORDS = 16
+# No menu item, caption or heading is this long, whatever its script or its spaces.
+MAX_FURNITURE_CHARS = 200
+# Scripts written without spaces between words: about two characters make a word.
+SPACELESS_SCRIPT = re.compile(
+    "[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"  # kana, Han
+    "\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff]"  # Thai, Lao, Myanmar, Khmer
+)
 
 
 def normalize(text: str) -> str:
@@ -75,7 +83,12 @@ def _is_furniture(line: str) -> bool:
     if UI_LINE.match(line) or CAPTION_CREDIT.search(line) or parse_dateline(line):
         return True
     # Headings, names, job titles and truncated teasers: short and not a sentence.
-    return not SENTENCE_END.search(line) and len(line.split()) < MIN_UNPUNCTUATED_WORDS
+    short = _words(line) < MIN_UNPUNCTUATED_WORDS and len(line) < MAX_FURNITURE_CHARS
+    return short and not SENTENCE_END.search(line)
+
+
+def _words(line: str) -> int:
+    return len(line.split()) + len(SPACELESS_SCRIPT.findall(line)) // 2
 
 
 def _cut_tail(lines: list[str]) -> list[str]:

@@ -10,7 +10,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ingest.errors import InputError
+from ingest.errors import InputError, NewsbotError
+from ingest.sanitize import (
+    MAX_AUTHOR_CHARS,
+    MAX_OUTLET_CHARS,
+    MAX_TITLE_CHARS,
+    MAX_URL_CHARS,
+    clean_line,
+    clean_text,
+    web_link,
+)
 
 log = logging.getLogger(__name__)
 
@@ -20,7 +29,8 @@ MAX_FILE_BYTES = 200 * 1024 * 1024
 
 @dataclass
 class RawArticle:
-    """An article as read, before cleaning: ``body`` keeps its paragraphs on separate lines."""
+    """An article as read, before boilerplate is removed: ``body`` keeps its paragraphs on
+    separate lines. Its text is made safe (``ingest.sanitize``) as it is built."""
 
     title: str
     body: str
@@ -29,6 +39,25 @@ class RawArticle:
     outlet: str | None = None
     published_at: datetime | None = None
     author: str | None = None
+
+    def __post_init__(self) -> None:
+        """Clean every field, whatever the origin (file, feed, page), before anything stores or
+        shows it; an unusable ``url`` or ``key`` raises ``InputError``."""
+        self.title = clean_line(self.title)[:MAX_TITLE_CHARS]
+        self.body = clean_text(self.body)
+        self.key = clean_text(self.key)
+        if len(self.key) > MAX_URL_CHARS:
+            raise InputError(f"article key too long ({len(self.key):,} characters)")
+        if self.url is not None:
+            self.url = web_link(self.url)
+        self.outlet = _short(self.outlet, MAX_OUTLET_CHARS)
+        self.author = _short(self.author, MAX_AUTHOR_CHARS)
+
+
+def _short(value: str | None, limit: int) -> str | None:
+    if value is None:
+        return None
+    return clean_line(value)[:limit] or None
 
 
 @dataclass
@@ -68,30 +97,36 @@ def read_paths(paths: list[Path]) -> ReadReport:
     for file in collect_files(paths):
         try:
             report.articles.extend(read_file(file, report.problems))
-        except InputError as error:
+        except NewsbotError as error:
             report.problems.append(str(error))
     return report
 
 
 def read_file(path: Path, problems: list[str]) -> list[RawArticle]:
-    text = read_text(path)
     suffix = path.suffix.lower()
     if suffix == ".jsonl":
-        return list(parse_jsonl(text, str(path), problems))
+        # Decoded line by line: one bad byte costs its line, not the file.
+        return list(parse_jsonl(read_bytes(path), str(path), problems))
+    text = read_text(path)
     if suffix in (".html", ".htm"):
         return [parse_html(text, path)]
     return [parse_plain(text, path)]
 
 
-def read_text(path: Path) -> str:
-    """The file as UTF-8 text, or a one-line error saying why it cannot be read."""
+def read_bytes(path: Path) -> bytes:
+    """The file's bytes, or a one-line error saying why it cannot be read."""
     try:
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
             raise InputError(f"{path}: file too large ({size:,} bytes)")
-        data = path.read_bytes()
+        return path.read_bytes()
     except OSError as error:
         raise InputError(f"{path}: cannot read file ({error.strerror or error})") from error
+
+
+def read_text(path: Path) -> str:
+    """The file as UTF-8 text, or a one-line error saying why it cannot be read."""
+    data = read_bytes(path)
     if b"\x00" in data[:8192]:
         raise InputError(f"{path}: binary file, not text")
     try:
@@ -133,11 +168,14 @@ def _dateline(body: str) -> datetime | None:
 
 
 def parse_html(text: str, path: Path) -> RawArticle:
-    from ingest.webpage import extract_article
+    from ingest.webpage import NoArticleText, extract_article
 
-    extracted = extract_article(text, url=path.resolve().as_uri())
-    if extracted is None or not extracted.text.strip():
-        raise InputError(f"{path}: no article text found in the HTML")
+    if not text.strip():
+        raise InputError(f"{path}: empty file")  # before trafilatura logs an error about it
+    try:
+        extracted = extract_article(text, url=path.resolve().as_uri())
+    except NoArticleText as error:
+        raise InputError(f"{path}: no article text found in the HTML") from error
     return RawArticle(
         title=(extracted.title or path.stem)[:1000],
         body=extracted.text,
@@ -148,19 +186,33 @@ def parse_html(text: str, path: Path) -> RawArticle:
     )
 
 
-def parse_jsonl(text: str, origin: str, problems: list[str]) -> Iterator[RawArticle]:
-    """One article per line; a malformed line is reported with its number and skipped."""
-    for number, line in enumerate(text.splitlines(), start=1):
+def parse_jsonl(data: bytes, origin: str, problems: list[str]) -> Iterator[RawArticle]:
+    """One article per line; a malformed line is reported with its number and skipped.
+
+    Lines end at "\n" only: U+2028, U+2029 and U+0085 are valid inside a JSON string, and
+    ``str.splitlines`` would cut a line at each of them.
+    """
+    for number, raw_line in enumerate(data.split(b"\n"), start=1):
+        where = f"{origin}: line {number}"
+        try:
+            line = raw_line.decode("utf-8-sig" if number == 1 else "utf-8")
+        except UnicodeDecodeError as error:
+            problems.append(f"{where}: not valid UTF-8 (byte {error.start + 1} of the line)")
+            continue
         if not line.strip():
             continue
         try:
-            yield article_from_record(json.loads(line), f"{origin}:{number}")
+            yield article_from_record(json.loads(line), problems, where)
+        except RecursionError:
+            problems.append(f"{where}: JSON nested too deeply")
         except (json.JSONDecodeError, InputError, TypeError, ValueError) as error:
             message = error.msg if isinstance(error, json.JSONDecodeError) else str(error)
-            problems.append(f"{origin}: line {number}: {message}")
+            problems.append(f"{where}: {message}")
 
 
-def article_from_record(record: object, where: str) -> RawArticle:
+def article_from_record(record: object, problems: list[str], where: str) -> RawArticle:
+    """The article of one JSONL record; a bad ``url`` is reported and the article kept
+    without a link, since its text is still worth quoting."""
     if not isinstance(record, dict):
         raise InputError("expected a JSON object")
     title = record.get("title")
@@ -170,10 +222,18 @@ def article_from_record(record: object, where: str) -> RawArticle:
     if not isinstance(body, str) or not body.strip():
         raise InputError('missing "body"')
     url = _optional_str(record, "url")
+    if url is not None:
+        try:
+            url = web_link(url)
+        except InputError as error:
+            problems.append(f"{where}: {error}; stored without a link")
+            url = None
+    # Keyed by the title as given, as before, so stored articles keep their keys.
+    digest = hashlib.sha256(clean_text(title).encode()).hexdigest()[:16]
     return RawArticle(
-        title=title.strip()[:1000],
+        title=title,
         body=body,
-        key=url or f"line:{hashlib.sha256(title.encode()).hexdigest()[:16]}",
+        key=url or f"line:{digest}",
         url=url,
         outlet=_optional_str(record, "source"),
         author=_optional_str(record, "author"),

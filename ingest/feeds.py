@@ -16,7 +16,8 @@ from typing import Any
 
 import feedparser
 
-from ingest.errors import FetchError
+from ingest.errors import FetchError, InputError
+from ingest.sanitize import clean_text, web_link
 from ingest.split import PARAGRAPH_SEPARATOR
 from ingest.urls import absolute_url
 
@@ -68,6 +69,7 @@ class FeedEntry:
 class ParsedFeed:
     title: str | None
     entries: list[FeedEntry] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # entries skipped, and why
 
 
 def looks_like_feed(content_type: str | None, body: bytes) -> bool:
@@ -131,11 +133,11 @@ def _unmarked(value: str | None) -> str:
     if not value:
         return ""
     if "<" not in value:
-        return unescape(value)
+        return clean_text(unescape(value))
     parser = _TextOnly()
     parser.feed(value)
     parser.close()
-    return "".join(parser.parts)
+    return clean_text("".join(parser.parts))
 
 
 def _aware(parsed: Any) -> datetime | None:
@@ -182,6 +184,19 @@ def _http_url(base_url: str, href: str | None) -> str | None:
     return url if url.startswith(("http://", "https://")) else None
 
 
+def _entry_url(base_url: str, href: str | None, title: object, problems: list[str]) -> str | None:
+    """The entry's absolute http(s) link, if it is one we can store and cite."""
+    url = _http_url(base_url, href)
+    if url is None:
+        return None
+    try:
+        return web_link(url)
+    except InputError as error:
+        name = _plain_text(title if isinstance(title, str) else None) or "(untitled)"
+        problems.append(f"{base_url}: entry {name!r} skipped: {error}")
+        return None
+
+
 def _unique(entries: Iterable[FeedEntry]) -> list[FeedEntry]:
     seen: set[str] = set()
     result = []
@@ -200,10 +215,13 @@ def _parse_json_feed(body: bytes, base_url: str) -> ParsedFeed:
     if not isinstance(data, dict) or not isinstance(data.get("items", []), list):
         raise MalformedFeed(f"{base_url}: malformed JSON feed (no items list)")
     entries = []
+    problems: list[str] = []
     for item in data.get("items", []):
         if not isinstance(item, dict):
             continue
-        url = _http_url(base_url, item.get("url") or item.get("external_url"))
+        url = _entry_url(
+            base_url, item.get("url") or item.get("external_url"), item.get("title"), problems
+        )
         if url is None:
             continue
         authors = item.get("authors") or ([item["author"]] if item.get("author") else [])
@@ -224,14 +242,16 @@ def _parse_json_feed(body: bytes, base_url: str) -> ParsedFeed:
                 url=url,
                 title=_plain_text(item.get("title")),
                 published_at=published.astimezone(UTC) if published else None,
-                author=", ".join(names) or None,
+                author=_plain_text(", ".join(names)),
                 summary=_plain_text(summary),
                 text=_paragraphs(*texts),
             )
         )
     title = data.get("title")
     return ParsedFeed(
-        title=_plain_text(title if isinstance(title, str) else None), entries=_unique(entries)
+        title=_plain_text(title if isinstance(title, str) else None),
+        entries=_unique(entries),
+        problems=problems,
     )
 
 
@@ -265,8 +285,9 @@ def parse_feed(body: bytes, base_url: str) -> ParsedFeed:
             "%s: feed has errors, using the %d entries recovered", base_url, len(parsed.entries)
         )
     entries = []
+    problems: list[str] = []
     for entry in parsed.entries:
-        url = _http_url(base_url, _entry_link(entry))
+        url = _entry_url(base_url, _entry_link(entry), entry.get("title"), problems)
         if url is None:
             logger.debug(
                 "%s: skipping entry without a usable link: %r", base_url, entry.get("title")
@@ -284,7 +305,9 @@ def parse_feed(body: bytes, base_url: str) -> ParsedFeed:
                 text=_paragraphs(entry.get("summary"), *contents),
             )
         )
-    return ParsedFeed(title=_plain_text(parsed.feed.get("title")), entries=_unique(entries))
+    return ParsedFeed(
+        title=_plain_text(parsed.feed.get("title")), entries=_unique(entries), problems=problems
+    )
 
 
 _FEED_LINK_TYPES = frozenset(

@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 from ingest.db import session_scope
 from ingest.extract import RawArticle, read_paths
 from ingest.models import GLOBAL_GUILD
+from ingest.sanitize import source_name as checked_source_name
 from ingest.store import StoreResult, get_or_create_source, store_articles
 
 log = logging.getLogger(__name__)
@@ -42,8 +43,8 @@ def ingest_paths(
     progress: Progress | None = None,
 ) -> IngestReport:
     """Read the files under ``paths`` into one local source; bad files are reported and skipped."""
+    name = checked_source_name(source_name or default_source_name(paths))
     read = read_paths(paths)
-    name = source_name or default_source_name(paths)
     report = store_raw_articles(engine, read.articles, name, guild_id, progress)
     report.problems[:0] = read.problems
     for problem in read.problems:

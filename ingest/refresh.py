@@ -53,6 +53,7 @@ from ingest.fetch import (
 )
 from ingest.models import Article, FeedItem, Source
 from ingest.pipeline import BATCH_SIZE, Progress
+from ingest.sanitize import clean_line
 from ingest.store import StoreResult, store_articles
 from ingest.urls import canonical_url
 from ingest.webpage import DEFAULT_MIN_CHARS, NoArticleText, extract_article
@@ -452,6 +453,9 @@ async def _from_feed(
         work.problems.append(f"{transient} entries will be retried at the next refresh")
     else:
         work.validators = (result.etag, result.last_modified)
+    # Entries the feed itself got wrong (a link too long to store, say) are skipped, not fatal.
+    work.problems.extend(feed.problems)
+    work.entries_failed += len(feed.problems)
     return work
 
 
@@ -639,13 +643,22 @@ def _save(
                 FeedItem(source_id=source_id, key=key, fingerprint=fingerprint, seen_at=now)
             )
         if work.validators is not None:
-            source.etag, source.last_modified = work.validators
+            etag, last_modified = work.validators
+            source.etag = _storable(etag, Source.etag)
+            source.last_modified = _storable(last_modified, Source.last_modified)
         source.last_success_at = now
         source.last_error = None
         source.last_error_at = None
         source.failures = 0
         source.next_fetch_at = next_at
     return total
+
+
+def _storable(validator: str | None, column: object) -> str | None:
+    """An ETag or Last-Modified value, or None (never sent back) when its column cannot hold
+    it: the refresh must still be recorded as a success."""
+    limit = getattr(getattr(column, "type", None), "length", None)
+    return validator if validator is None or limit is None or len(validator) <= limit else None
 
 
 def _record_failure(
@@ -660,7 +673,7 @@ def _record_failure(
         source = session.get(Source, source_id)
         if source is None:
             return
-        source.last_error = message[:2000]
+        source.last_error = clean_line(message)[:2000]  # a server's words may hold a NUL
         source.last_error_at = now
         source.failures = failures
         source.next_fetch_at = next_at

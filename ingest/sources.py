@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from ingest.errors import InputError
 from ingest.models import GLOBAL_GUILD, Article, Passage, Source
+from ingest.sanitize import clean_line, web_link
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +84,7 @@ def add_source(
 ) -> Source:
     """Store a new web source (kind decided on first fetch) or a local file or folder."""
     if "://" in location:
-        location = validate_web_url(location)
+        location = web_link(location.strip())  # also refuses line breaks and over-long URLs
         kind = "web"
         default_name = urlsplit(location).hostname or location
     else:
@@ -93,7 +94,7 @@ def add_source(
         location = str(path.resolve())
         kind = "local"
         default_name = path.name
-    name = (name or default_name).strip()[:MAX_NAME_CHARS]
+    name = clean_line(name or default_name)[:MAX_NAME_CHARS]
     existing = session.scalar(
         select(Source).where(Source.guild_id == guild_id, Source.location == location)
     )

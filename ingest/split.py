@@ -9,12 +9,22 @@ TARGET_PASSAGE_CHARS = 500
 PARAGRAPH_SEPARATOR = "\n\n"
 # A sentence ends at . ! ? … (with closing quotes) followed by space and an uppercase start;
 # "U.S. President" stays whole because the split also needs the next word capitalised
-# after a lowercase letter or digit before the stop.
-SENTENCE_BOUNDARY = re.compile(r"""(?<=[a-z0-9%)\]][.!?…])["'”’)\]]*\s+(?=["'“‘(\[]?[A-Z0-9])""")
+# after a lowercase letter or digit before the stop. Latin, Greek and Cyrillic letters count.
+# Chinese and Japanese end sentences with full-width stops and no space after them (！ and ？
+# are ASCII once clean.normalize has applied NFKC); Hindi
+# (danda), Arabic and Urdu with their own marks followed by a space.
+_LOWER = "a-z\u00df-\u00ff\u03ac-\u03ce\u0430-\u045f"
+_UPPER = "A-Z\u00c0-\u00de\u0386-\u03ab\u0400-\u042f"
+SENTENCE_BOUNDARY = re.compile(
+    rf"""(?<=[{_LOWER}0-9%)\]][.!?…])["'”’)\]]*\s+(?=["'“‘(\[]?[{_UPPER}0-9])"""
+    r"""|(?:(?<=[。！？｡])|(?<=[\u3040-\u30ff\u3400-\u9fff][!?]))[」』”’）)\]]*\s*(?=\S)"""
+    r"""|(?<=[।॥؟۔])\s+"""
+)
+_WORD = re.compile(r"\S+")
 
 
 def split_sentences(text: str) -> list[str]:
-    """Sentences of a paragraph; joined back with single spaces they give the paragraph."""
+    """Sentences of a paragraph, verbatim, without the spaces between them."""
     return [text[start:end] for start, end in sentence_spans(text)]
 
 
@@ -81,14 +91,34 @@ def _pack(parts: list[str], separator: str, max_chars: int, target_chars: int) -
 
 
 def _fit(paragraph: str, max_chars: int) -> list[str]:
-    """The paragraph, or its sentences (words, for one over-long sentence) packed to fit."""
+    """The paragraph, or its sentences (words, for one over-long sentence) packed to fit.
+
+    Pieces are slices of the paragraph, so a quote keeps the spacing it had (none between
+    Chinese sentences). A run longer than ``max_chars`` without a space (a URL, a table of
+    digits, a language written without spaces) is cut every ``max_chars`` characters.
+    """
     if len(paragraph) <= max_chars:
         return [paragraph]
-    parts: list[str] = []
-    for sentence in split_sentences(paragraph):
-        if len(sentence) <= max_chars:
-            parts.append(sentence)
+    spans: list[tuple[int, int]] = []
+    for start, end in sentence_spans(paragraph):
+        if end - start <= max_chars:
+            spans.append((start, end))
+            continue
+        words = [
+            (cut, min(cut + max_chars, word.end()))
+            for word in _WORD.finditer(paragraph, start, end)
+            for cut in range(word.start(), word.end(), max_chars)
+        ]
+        spans.extend(_pack_spans(words, max_chars))
+    return [paragraph[start:end] for start, end in _pack_spans(spans, max_chars)]
+
+
+def _pack_spans(spans: list[tuple[int, int]], max_chars: int) -> list[tuple[int, int]]:
+    """Greedily merge consecutive (start, end) spans while the merged span fits."""
+    merged: list[tuple[int, int]] = []
+    for start, end in spans:
+        if merged and end - merged[-1][0] <= max_chars:
+            merged[-1] = (merged[-1][0], end)
         else:
-            words = [word[:max_chars] for word in sentence.split()]
-            parts.extend(_pack(words, " ", max_chars, max_chars))
-    return _pack(parts, " ", max_chars, max_chars)
+            merged.append((start, end))
+    return merged

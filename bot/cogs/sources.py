@@ -8,7 +8,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import limits, render, text
+from bot import limits, render
 from bot.checks import is_staff, staff_only
 from bot.respond import follow_up, think
 
@@ -41,7 +41,7 @@ class SourcesCog(
         """Add a news feed or page; only this server's answers will quote it."""
         await think(interaction, private=True)
         source = await self.sources.add(url, name, interaction.guild_id)
-        await follow_up(interaction, content=text.added_text(source))
+        await follow_up(interaction, content=render.added_content(source))
 
     @app_commands.command(name="list")
     async def list_(self, interaction: discord.Interaction) -> None:
@@ -57,7 +57,7 @@ class SourcesCog(
         """Remove one of this server's sources and everything it brought."""
         await think(interaction, private=True)
         removed = await self.sources.remove(source, interaction.guild_id)
-        await follow_up(interaction, content=text.removed_text(removed))
+        await follow_up(interaction, content=render.removed_content(removed))
 
     @remove.autocomplete("source")
     async def remove_choices(
@@ -74,7 +74,7 @@ class SourcesCog(
         """Fetch this server's web sources now instead of at the next scheduled refresh."""
         await think(interaction, private=True)
         summary = await self.sources.refresh(interaction.guild_id)
-        await follow_up(interaction, content=text.refreshed_text(summary))
+        await follow_up(interaction, content=render.refreshed_content(summary))
 
 
 async def setup(bot: NewsBot) -> None:

@@ -133,3 +133,45 @@ def test_run_without_token_opens_console(tmp_path: Path) -> None:
     assert "DISCORD_TOKEN is not set" in process.stderr
     assert " DEBUG " not in process.stderr  # libraries' debug lines stay out of the console
     assert "Alder Wing" in process.stdout and "120" in process.stdout
+
+
+def test_terminal_escapes_in_a_local_file_never_reach_the_terminal(cli, tmp_path: Path) -> None:
+    """ESC[2J, colours and an OSC 8 link in an ingested file are not printed by ask or console."""
+    story = tmp_path / "hostile.txt"
+    story.write_text(
+        "\x1b[2J\x1b[31mOld Mill Bridge closes\x1b[0m\n\n"
+        "The \x1b]8;;https://evil.example/\x1b\\Old Mill Bridge\x1b]8;;\x1b\\ will close on Monday"
+        " for fourteen months of repairs, the county said.\x07\x1b[H\x1b[2J"
+    )
+    assert cli("ingest", str(story), "--quiet").exit_code == 0
+    asked = cli("ask", "When will the Old Mill Bridge close?")
+    console = cli("console", input="When will the Old Mill Bridge close?\n/quit\n")
+    for output in (asked.output, console.output):
+        assert "will close on Monday" in output
+        assert "\x1b" not in output and "\x07" not in output
+
+
+def test_escape_sequences_already_stored_are_not_printed_either() -> None:
+    """A passage stored before ingest sanitised text prints without its escape sequences."""
+    from datetime import UTC, datetime
+    from io import StringIO
+
+    from rich.console import Console
+
+    from bot.cli import print_answer
+    from index.answer import Answer, Quote
+
+    quote = Quote(
+        passage_id=1,
+        text="\x1b[2JThe bridge \x1b]8;;https://evil.example/\x07closes\x1b]8;;\x07 on Monday.",
+        title="Bridge \x1b[31mcloses",
+        source="Ledger",
+        url="https://ledger.example/bridge",
+        published_at=datetime(2024, 5, 6, tzinfo=UTC),
+        score=0.7,
+        highlight="",
+    )
+    screen = StringIO()
+    print_answer(Answer("When?", False, [quote], 1), Console(file=screen, width=200))
+    assert "\x1b" not in screen.getvalue() and "\x07" not in screen.getvalue()
+    assert "The bridge closes on Monday." in screen.getvalue()

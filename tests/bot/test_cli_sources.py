@@ -136,3 +136,16 @@ def test_refresh_fetches_embeds_and_remove_drops_everything(
     assert removed.exit_code == 0
     assert "removed source 1: Gazette (2 articles, 2 passages)" in removed.output
     assert "index: 0 passages (0 added, 2 removed" in removed.output
+
+
+def test_names_and_urls_with_rich_markup_are_shown_literally(
+    cli: Cli, web_server: LocalServer
+) -> None:
+    """A name or URL containing "[/x]" is printed as typed by `sources add` and `sources list`."""
+    url = web_server.url("/site/[/x]/feed.xml")
+    added = cli("sources", "add", url, "--name", "[/x] Courier [bold]")
+    assert added.exit_code == 0, added.output
+    assert f"added source 1: [/x] Courier [bold] (web) {url}" in added.output
+    listed = cli("sources", "list")
+    assert listed.exit_code == 0, listed.output
+    assert table_row(listed.output, "[/x]")[1:4] == ["[/x] Courier [bold]", "web", url]

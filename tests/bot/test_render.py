@@ -82,7 +82,21 @@ def test_markdown_in_passages_is_shown_literally() -> None:
     assert description is not None
     assert "\\*rose\\*" in description
     assert "12\\_%" in description
-    assert "\\[click](https://evil.example)" in description
+    assert "\\[click\\](https://evil.example)" in description
+
+
+def test_outlet_and_title_cannot_make_a_link_together() -> None:
+    """An outlet ending in "[x" and a title starting with "](url)" are no masked link."""
+    line = render.citation_line(
+        quote(source="Courier [click", title="](https://evil.example)"), 500
+    )
+    assert "\\[click" in line and "\\](https://evil.example)" in line
+
+
+def test_a_link_with_a_line_break_stays_on_the_citation_line() -> None:
+    """Whitespace and control characters in a stored URL are percent-encoded."""
+    line = render.citation_line(quote(url="https://news.example/a\nb\tc"), 500)
+    assert line.endswith("[link](https://news.example/a%0Ab%09c)")
 
 
 def test_long_passages_and_links_stay_within_every_limit() -> None:
@@ -190,6 +204,25 @@ def test_global_sources_are_marked() -> None:
     """Sources shared by every server are labelled as global."""
     embed = render.sources_embed([status(1, guild_id=0)], "Brindle Bay")
     assert "*(global)*" in (embed.description or "")
+
+
+def test_source_names_and_local_paths_cannot_format_the_source_list() -> None:
+    """Markdown in a source's name or local path is shown literally in /source list."""
+    source = SourceStatus(
+        id=7,
+        name="**Loud** [click](https://evil.example)",
+        kind="local",
+        location="/data/__init__/*x*",
+        guild_id=0,
+        last_success_at=None,
+        last_error=None,
+        last_error_at=None,
+        articles=1,
+        passages=1,
+    )
+    description = render.sources_embed([source], "Brindle Bay").description or ""
+    assert "\\*\\*Loud\\*\\* \\[click\\](https://evil.example)" in description
+    assert "/data/\\_\\_init\\_\\_/\\*x\\*" in description
 
 
 def test_autocomplete_choice_names_fit() -> None:

@@ -99,6 +99,8 @@ class LocalServer:
     max_in_flight: int = 0
     # Responses a test sets (and changes) under /dyn/: path → (body, content type).
     dynamic: dict[str, tuple[bytes, str]] = field(default_factory=dict)
+    # ETags a test wants a /dyn/ path to send instead of its body's hash.
+    etags: dict[str, str] = field(default_factory=dict)
 
     @property
     def host_port(self) -> str:
@@ -279,7 +281,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _cacheable(self, body: bytes, content_type: str) -> None:
         """200 with an ETag of the body, or 304 when the client already has this body."""
-        etag = '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
+        etag = self.state.etags.get(self.path.split("?", 1)[0])
+        etag = etag or '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
         if self.headers.get("If-None-Match") == etag:
             self._send(304, b"", None, headers={"ETag": etag}, length=False)
             return

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from ingest.clean import boilerplate_hashes, candidate_paragraphs, paragraph_hash
+from ingest.clean import boilerplate_hashes, candidate_paragraphs, normalize, paragraph_hash
 from ingest.db import session_scope
 from ingest.extract import parse_plain
 from ingest.models import Passage
@@ -88,3 +88,13 @@ def test_paragraph_repeated_across_independent_articles_is_boilerplate() -> None
     assert boilerplate_hashes(independent) == {bio}
     versions = {1: {a, b, c}, 2: {a, b, c, bio}}
     assert boilerplate_hashes(versions) == set()
+
+
+def test_chinese_and_japanese_paragraphs_are_content() -> None:
+    """Paragraphs without spaces that end in 。 are sentences, not page furniture."""
+    chinese = "市议会周二批准了新的有轨电车线路。工程将于明年春天开始，预计耗时两年。"
+    japanese = "市議会は火曜日、新しい路面電車の路線を承認した。工事は来年の春に始まる予定だ。"
+    unpunctuated = "市议会周二批准了新的有轨电车线路工程将于明年春天开始预计耗时两年居民们表示欢迎"
+    body = f"分享\n{chinese}\n{japanese}\n{unpunctuated}\n更多"
+    expected = [normalize(p) for p in (chinese, japanese, unpunctuated)]  # NFKC: "，" is ","
+    assert candidate_paragraphs("电车", body) == expected

@@ -616,3 +616,42 @@ async def test_wire_story_from_three_outlets_is_quoted_once(
     with session_scope(sqlite_engine) as session:
         stored = [s.passages for s in list_sources(session)]
     assert stored == [3, 3, 3]
+
+
+# ------------------------------------------------------------------ values too long to store
+
+
+async def test_feed_with_an_etag_too_long_to_store_still_records_success(
+    engine: Engine, fetcher: SafeFetcher, dyn: Dynamic, web_server: LocalServer
+) -> None:
+    """A 600-character ETag is treated as absent: the refresh succeeds, and so does the next."""
+    entry = ("Lock gates", dyn.put("locks.html", story("Lock gates", LOCKS)), "Mon, 18 Mar 2024")
+    feed = dyn.put("feed.xml", rss(entry), "application/rss+xml")
+    with web_server.lock:
+        web_server.etags[f"{dyn.prefix}/feed.xml"] = '"' + "e" * 600 + '"'
+    source_id = add(engine, feed)
+    (outcome,) = await refresh_sources(engine, fetcher, now=NOW)
+    assert (outcome.status, outcome.added) == ("ok", 1), outcome.error
+    row = source(engine, source_id)
+    assert (row.last_success_at, row.failures, row.etag) == (NOW, 0, None)
+    later = NOW + timedelta(hours=1)
+    (outcome,) = await refresh_sources(engine, fetcher, now=later)
+    assert outcome.status == "ok" and source(engine, source_id).last_success_at == later
+    assert "if-none-match" not in web_server.requests_to(f"{dyn.prefix}/feed.xml")[-1].headers
+
+
+async def test_feed_entry_with_a_url_too_long_to_store_is_skipped_alone(
+    engine: Engine, fetcher: SafeFetcher, dyn: Dynamic
+) -> None:
+    """An entry whose link has over 2,000 characters is reported; the others are stored."""
+    long_link = dyn.put("fish.html", story("Fish market", FISH)) + "?q=" + "a" * 2100
+    entries = [
+        ("Lock gates", dyn.put("locks.html", story("Lock gates", LOCKS)), "Mon, 18 Mar 2024"),
+        ("Fish market", long_link, "Tue, 19 Mar 2024"),
+    ]
+    source_id = add(engine, dyn.put("feed.xml", rss(*entries), "application/rss+xml"))
+    (outcome,) = await refresh_sources(engine, fetcher, now=NOW)
+    assert (outcome.status, outcome.added, outcome.entries_failed) == ("ok", 1, 1), outcome.error
+    assert "entry 'Fish market' skipped: URL too long" in outcome.problems[0]
+    assert [a.title for a in articles(engine, source_id)] == ["Lock gates"]
+    assert dyn.fetches("fish.html") == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ingest.clean import normalize
 from ingest.split import MAX_PASSAGE_CHARS, sentence_spans, split_passages, split_sentences
 
 
@@ -58,4 +59,49 @@ def test_sentences_are_verbatim_slices() -> None:
         "The council met on Monday.",
         "Residents packed the hall.",
         "The mayor spoke first.",
+    ]
+
+
+CHINESE = (
+    "市议会周二批准了新的有轨电车线路。工程将于明年春天开始，预计耗时两年！"
+    "市长说：“这是好消息。”居民们怎么看？"
+)
+
+
+def test_chinese_sentences_end_at_full_width_stops() -> None:
+    """。！？ end sentences without a space after them; closing quotes stay with theirs."""
+    assert split_sentences(CHINESE) == [
+        "市议会周二批准了新的有轨电车线路。",
+        "工程将于明年春天开始，预计耗时两年！",
+        "市长说：“这是好消息。”",
+        "居民们怎么看？",
+    ]
+
+
+def test_long_chinese_paragraph_splits_between_sentences_verbatim() -> None:
+    """A Chinese paragraph over the limit is cut between sentences, with no spaces added."""
+    assert len(split_sentences(normalize(CHINESE))) == 4  # as cleaning gives it: "!" not "！"
+    paragraph = CHINESE * 30
+    passages = split_passages([paragraph])
+    assert len(passages) > 1 and all(len(p) <= MAX_PASSAGE_CHARS for p in passages)
+    assert "".join(passages) == paragraph
+
+
+def test_a_megabyte_without_spaces_is_cut_at_the_limit_not_dropped() -> None:
+    """A 1 MB run with no space or stop is kept whole, in passages of the maximum size."""
+    run = "abcdefghij" * 100_000
+    passages = split_passages([run])
+    assert "".join(passages) == run
+    assert {len(p) for p in passages} == {MAX_PASSAGE_CHARS}
+
+
+def test_hindi_and_russian_sentences_are_split() -> None:
+    """The danda ends a Hindi sentence; Cyrillic sentences split like Latin ones."""
+    assert split_sentences("परिषद ने मतदान किया। काम जल्द शुरू होगा।") == [
+        "परिषद ने मतदान किया।",
+        "काम जल्द शुरू होगा।",
+    ]
+    assert split_sentences("Совет проголосовал. Работы начнутся весной.") == [
+        "Совет проголосовал.",
+        "Работы начнутся весной.",
     ]

@@ -115,3 +115,18 @@ async def test_refresh_reports_each_source(
     assert shown["content"] == (
         f"Courier (#1, web): error: {url}: refused: resolves to a loopback address (127.0.0.1)"
     )
+
+
+async def test_markdown_in_a_source_name_cannot_format_the_reply(
+    fake: FakeDiscord, quiet_bot: NewsBot, empty_context: AppContext
+) -> None:
+    """A name with asterisks or a masked link is shown literally in the "Added" reply."""
+    shown = await command(
+        fake,
+        "source add",
+        {"url": "https://feeds.example/rss", "name": "*Harbour* [click](https://evil.example)"},
+        roles=[ADMIN_ROLE],
+    )
+    assert shown["content"].startswith(
+        "Added source #1 \\*Harbour\\* \\[click\\](https://evil.example) (https://feeds.example/rss)."
+    )
