@@ -53,7 +53,7 @@ from ingest.fetch import (
 )
 from ingest.models import Article, FeedItem, Source
 from ingest.pipeline import BATCH_SIZE, Progress
-from ingest.store import StoreResult, store_articles
+from ingest.store import StoreResult, store_articles, write_with_retry
 from ingest.urls import canonical_url
 from ingest.webpage import DEFAULT_MIN_CHARS, NoArticleText, extract_article
 
@@ -608,44 +608,60 @@ def _live_source(session: Session, source_id: int) -> Source:
 def _save(
     engine: Engine, source_id: int, work: _Work, now: datetime, next_at: datetime
 ) -> StoreResult:
-    """Store the articles in batches, then what the feed said and the source's health."""
+    """Store the articles in batches, then what the feed said and the source's health.
+
+    Each step is a short transaction of its own, rerun if it loses a race with another
+    process writing the same rows.
+    """
     if work.kind is not None:
-        with session_scope(engine) as session:
-            source = _live_source(session, source_id)
-            location = work.location or source.location
-            if location != source.location:
-                clash = session.scalar(
-                    select(Source).where(
-                        Source.guild_id == source.guild_id,
-                        Source.location == location,
-                        Source.id != source_id,
-                    )
-                )
-                if clash is not None:
-                    raise InputError(
-                        f"{source.location} advertises the feed {location}, which is already"
-                        f" source {clash.id} ({clash.name}); remove one of them"
-                    )
-            source.kind, source.location = work.kind, location
+        write_with_retry(engine, lambda session: _save_kind(session, source_id, work))
     total = StoreResult()
     for start in range(0, len(work.articles), BATCH_SIZE):
-        with session_scope(engine) as session:
-            source = _live_source(session, source_id)
-            total.merge(store_articles(session, source, work.articles[start : start + BATCH_SIZE]))
-    with session_scope(engine) as session:
-        source = _live_source(session, source_id)
-        for key, fingerprint in work.seen.items():
-            session.merge(
-                FeedItem(source_id=source_id, key=key, fingerprint=fingerprint, seen_at=now)
+        batch = work.articles[start : start + BATCH_SIZE]
+        total.merge(
+            write_with_retry(
+                engine,
+                lambda session, batch=batch: store_articles(  # type: ignore[misc]
+                    session, _live_source(session, source_id), batch
+                ),
             )
-        if work.validators is not None:
-            source.etag, source.last_modified = work.validators
-        source.last_success_at = now
-        source.last_error = None
-        source.last_error_at = None
-        source.failures = 0
-        source.next_fetch_at = next_at
+        )
+    write_with_retry(engine, lambda session: _save_health(session, source_id, work, now, next_at))
     return total
+
+
+def _save_kind(session: Session, source_id: int, work: _Work) -> None:
+    source = _live_source(session, source_id)
+    location = work.location or source.location
+    if location != source.location:
+        clash = session.scalar(
+            select(Source).where(
+                Source.guild_id == source.guild_id,
+                Source.location == location,
+                Source.id != source_id,
+            )
+        )
+        if clash is not None:
+            raise InputError(
+                f"{source.location} advertises the feed {location}, which is already"
+                f" source {clash.id} ({clash.name}); remove one of them"
+            )
+    source.kind, source.location = work.kind or source.kind, location
+
+
+def _save_health(
+    session: Session, source_id: int, work: _Work, now: datetime, next_at: datetime
+) -> None:
+    source = _live_source(session, source_id)
+    for key, fingerprint in work.seen.items():
+        session.merge(FeedItem(source_id=source_id, key=key, fingerprint=fingerprint, seen_at=now))
+    if work.validators is not None:
+        source.etag, source.last_modified = work.validators
+    source.last_success_at = now
+    source.last_error = None
+    source.last_error_at = None
+    source.failures = 0
+    source.next_fetch_at = next_at
 
 
 def _record_failure(
@@ -656,7 +672,7 @@ def _record_failure(
     failures: int,
     next_at: datetime,
 ) -> None:
-    with session_scope(engine) as session:
+    def record(session: Session) -> None:
         source = session.get(Source, source_id)
         if source is None:
             return
@@ -664,3 +680,5 @@ def _record_failure(
         source.last_error_at = now
         source.failures = failures
         source.next_fetch_at = next_at
+
+    write_with_retry(engine, record)

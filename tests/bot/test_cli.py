@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -133,3 +134,47 @@ def test_run_without_token_opens_console(tmp_path: Path) -> None:
     assert "DISCORD_TOKEN is not set" in process.stderr
     assert " DEBUG " not in process.stderr  # libraries' debug lines stay out of the console
     assert "Alder Wing" in process.stdout and "120" in process.stdout
+
+
+def test_two_ingests_of_the_same_folder_at_once_both_succeed(tmp_path: Path, sqlite_engine) -> None:
+    """Two `newsbot ingest` processes of one folder both exit 0; each article is stored and
+    indexed once. (tests/ingest/test_store_races.py races the writes on PostgreSQL too.)"""
+    engine = sqlite_engine
+    from sqlalchemy import func, select
+
+    from index.vectors import read_manifest
+    from ingest.db import session_scope
+    from ingest.models import Article, Passage
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSBOT_")}
+    env["NEWSBOT_DATA_DIR"] = str(tmp_path / "data")
+    env["NEWSBOT_DATABASE_URL"] = engine.url.render_as_string(hide_password=False)
+    command = [sys.executable, "-m", "bot.cli", "ingest", str(SAMPLE_CORPUS), "--quiet"]
+    runs = [
+        subprocess.Popen(
+            [*command, "--source", "sample"],
+            env=env,
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    outputs = [run.communicate(timeout=300) for run in runs]
+    for run, (_, stderr) in zip(runs, outputs, strict=True):
+        assert run.returncode == 0, stderr[-2000:]
+    # "sample: 12 new, 0 updated, 0 unchanged, ..." from one, "0 new, ... 12 unchanged" from
+    # the other (whichever lost the race read the winner's rows instead of failing).
+    counts = [
+        tuple(int(n) for n in re.findall(r"(\d+) (?:new|updated|unchanged)", stdout))
+        for stdout, _ in outputs
+    ]
+    assert sorted(counts) == [(0, 0, 12), (12, 0, 0)]
+    with session_scope(engine) as session:
+        articles = session.scalar(select(func.count(func.distinct(Article.key))))
+        rows = session.scalar(select(func.count(Article.id)))
+        passages = session.scalar(select(func.count(Passage.id)))
+    assert articles == rows == 12
+    manifest = read_manifest(tmp_path / "data" / "index")
+    assert manifest is not None and manifest.count == passages
