@@ -72,7 +72,8 @@ def write_scope(engine: Engine) -> Iterator[Session]:
     with factory() as session, session.begin():
         if engine.dialect.name == "sqlite":
             connection = session.connection()
-            if not connection.connection.dbapi_connection.in_transaction:  # type: ignore[union-attr]
+            # Unless the engine already began the transaction itself.
+            if not getattr(connection.connection.dbapi_connection, "in_transaction", False):
                 connection.exec_driver_sql("BEGIN IMMEDIATE")
         yield session
 

@@ -77,10 +77,12 @@ def test_a_bad_setting_is_named_without_a_traceback(cli, monkeypatch) -> None:
     """A setting out of range or not one of its choices is named, with what it must be."""
     monkeypatch.setenv("NEWSBOT_EMBEDDING_BACKEND", "gpu")
     monkeypatch.setenv("NEWSBOT_MIN_COVERAGE", "5")
+    monkeypatch.setenv("NEWSBOT_SOURCE_DEADLINE_SECONDS", "0")
     result = cli("stats")
     assert result.exit_code == 2 and "Traceback" not in result.output
     assert "NEWSBOT_EMBEDDING_BACKEND='gpu': Input should be 'onnx' or 'torch'" in result.output
     assert "NEWSBOT_MIN_COVERAGE='5'" in result.output
+    assert "NEWSBOT_SOURCE_DEADLINE_SECONDS='0': Input should be greater than 0" in result.output
 
 
 def test_questions_file_gives_one_json_line_each(cli, tmp_path: Path) -> None:
