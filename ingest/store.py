@@ -241,14 +241,24 @@ def _record_sightings(session: Session, articles: list[Article]) -> None:
         session.execute(insert(ParagraphSighting), rows)
 
 
-def _sightings(session: Session, column: object, values: Iterable[object]) -> list[tuple]:
+def _sightings(
+    session: Session, column: object, values: Iterable[object], scopes: Iterable[str] = ()
+) -> list[tuple]:
+    """Sightings whose ``column`` is one of ``values`` (and whose scope is one of ``scopes``).
+
+    Look-ups by paragraph hash must name their scopes: only the (scope, hash) index serves
+    them, and without it each stored article would scan the whole table inside its write.
+    """
     values = list(values)
+    scopes = sorted(set(scopes))
     rows: list[tuple] = []
     for start in range(0, len(values), IN_CHUNK):
         chunk = values[start : start + IN_CHUNK]
         query = select(
             ParagraphSighting.article_id, ParagraphSighting.paragraph_hash, ParagraphSighting.scope
         ).where(column.in_(chunk))  # type: ignore[attr-defined]
+        if scopes:
+            query = query.where(ParagraphSighting.scope.in_(scopes))
         rows.extend(tuple(row) for row in session.execute(query))
     return rows
 
@@ -262,7 +272,7 @@ def _articles_to_split(session: Session, touched: list[Article]) -> list[Article
     sharing = {
         article_id
         for article_id, _, scope in _sightings(
-            session, ParagraphSighting.paragraph_hash, touched_hashes
+            session, ParagraphSighting.paragraph_hash, touched_hashes, scopes
         )
         if scope in scopes
     }
@@ -275,7 +285,9 @@ def _boilerplate_for(session: Session, article: Article) -> set[str]:
     scope = _scope(article)
     own = {h for _, h, _ in _sightings(session, ParagraphSighting.article_id, [article.id])}
     holders = [
-        row for row in _sightings(session, ParagraphSighting.paragraph_hash, own) if row[2] == scope
+        row
+        for row in _sightings(session, ParagraphSighting.paragraph_hash, own, [scope])
+        if row[2] == scope
     ]
     shared_ids = {article_id for article_id, _, _ in holders}
     if len(shared_ids) < 2:
