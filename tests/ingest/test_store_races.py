@@ -13,6 +13,7 @@ from sqlalchemy import Engine, delete, func, select
 
 from ingest.db import session_scope
 from ingest.models import Article, Passage, Source
+from ingest.pipeline import ingest_paths
 from ingest.sample import SAMPLE_CORPUS
 from tests.conftest import REPO
 
@@ -134,3 +135,32 @@ def test_concurrent_adds_of_one_source_name_it(engine: Engine, tmp_path: Path) -
         ), lines
         assert len(refused) == WRITERS - 1
         assert counts(engine)[0] == 1
+
+
+HOLD_LOCK = """
+import sqlite3, sys, time
+from pathlib import Path
+connection = sqlite3.connect(sys.argv[1], isolation_level=None)
+connection.execute("BEGIN IMMEDIATE")
+connection.execute("UPDATE sources SET name = name")
+Path(sys.argv[2]).touch()
+time.sleep(2)
+connection.execute("COMMIT")
+"""
+
+
+def test_a_sqlite_writer_waits_for_another_process_lock(
+    sqlite_engine: Engine, tmp_path: Path
+) -> None:
+    """While another process holds SQLite's write lock, an ingest waits for it instead of
+    failing with "database is locked"."""
+    database = sqlite_engine.url.database
+    assert database is not None
+    ready = tmp_path / "locked"
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, database, str(ready)])
+    try:
+        wait_for([ready], [holder])
+        report = ingest_paths(sqlite_engine, [SAMPLE_CORPUS], "sample")
+    finally:
+        assert holder.wait(timeout=60) == 0
+    assert report.result.added == 12 and counts(sqlite_engine)[1] == 12
