@@ -109,7 +109,8 @@ class RefreshOutcome(StoreResult):
         """One line, e.g. ``Courier (#3, feed): 2 new, 1 updated, 5 unchanged; 9 passages``."""
         head = f"{self.name} (#{self.source_id}, {self.kind})"
         if self.status == "error":
-            kept = f"; kept {self.added} new, {self.updated} updated" if self.added else ""
+            stored = self.added or self.updated
+            kept = f"; kept {self.added} new, {self.updated} updated" if stored else ""
             return f"{head}: error: {self.error}{kept}"
         if self.status == "skipped":
             return f"{head}: skipped: {self.error or 'not due yet'}"
