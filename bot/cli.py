@@ -392,6 +392,7 @@ def refresh(
                 force=everything,
                 progress=report,
                 interval=timedelta(minutes=settings.refresh_minutes),
+                deadline_seconds=settings.source_deadline_seconds,
             )
 
     try:

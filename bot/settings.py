@@ -13,7 +13,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from index.answer import DEFAULT_MIN_COVERAGE, DEFAULT_MIN_SCORE
 from index.embedder import DEFAULT_BACKEND, DEFAULT_MODEL, Backend
 from ingest.errors import InputError
-from ingest.fetch import FetchPolicy
+from ingest.fetch import DEFAULT_SOURCE_DEADLINE_SECONDS, FetchPolicy
 
 
 class Settings(BaseSettings):
@@ -46,6 +46,7 @@ class Settings(BaseSettings):
     fetch_allow_hosts: str = ""
     fetch_max_bytes: int = Field(default=5 * 1024 * 1024, gt=0)
     fetch_timeout_seconds: float = Field(default=10.0, gt=0)
+    source_deadline_seconds: float = Field(default=DEFAULT_SOURCE_DEADLINE_SECONDS, gt=0)
 
     @property
     def resolved_database_url(self) -> str:

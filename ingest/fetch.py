@@ -35,6 +35,7 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "ALLOW_HOSTS_ENV",
     "DEFAULT_ALLOWED_CONTENT_TYPES",
+    "DEFAULT_SOURCE_DEADLINE_SECONDS",
     "DEFAULT_USER_AGENT",
     "Backoff",
     "BinaryContent",
@@ -62,6 +63,10 @@ __all__ = [
 ]
 
 DEFAULT_USER_AGENT = "newsbot/0.1 (+self-hosted news bot)"
+# How long refreshing one source may take (ingest.refresh; here so settings can import it
+# cheaply). A site that drips its pages a byte at a time would otherwise hold a refresh for
+# a minute per entry page (each response's total timeout): half an hour for a 50-entry feed.
+DEFAULT_SOURCE_DEADLINE_SECONDS = 120.0
 ALLOW_HOSTS_ENV = "NEWSBOT_FETCH_ALLOW_HOSTS"
 
 DEFAULT_ALLOWED_CONTENT_TYPES = frozenset(

@@ -8,12 +8,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
-from ingest.db import session_scope
 from ingest.extract import RawArticle, read_paths
 from ingest.models import GLOBAL_GUILD
 from ingest.sanitize import source_name as checked_source_name
-from ingest.store import StoreResult, get_or_create_source, store_articles
+from ingest.store import StoreResult, get_or_create_source, store_articles, write_with_retry
 
 log = logging.getLogger(__name__)
 
@@ -61,19 +61,27 @@ def store_raw_articles(
     kind: str = "local",
     location: str | None = None,
 ) -> IngestReport:
-    """Store already-read articles into the named source, in batches of one transaction each."""
-    with session_scope(engine) as session:
-        source = get_or_create_source(
-            session, source_name, kind, location or f"local:{source_name}", guild_id
-        )
-        source_id = source.id
+    """Store already-read articles into the named source, in batches of one transaction each.
+
+    Another process may store into the same source at the same time: each batch is retried
+    when it loses a race, so both finish and every article is stored once.
+    """
+    location = location or f"local:{source_name}"
+
+    def batch(chunk: list[RawArticle]) -> Callable[[Session], StoreResult]:
+        def store(session: Session) -> StoreResult:
+            source = get_or_create_source(session, source_name, kind, location, guild_id)
+            return store_articles(session, source, chunk)
+
+        return store
+
+    source_id = write_with_retry(
+        engine,
+        lambda session: get_or_create_source(session, source_name, kind, location, guild_id).id,
+    )
     total = StoreResult()
     for start in range(0, len(articles), BATCH_SIZE):
-        with session_scope(engine) as session:
-            source = get_or_create_source(
-                session, source_name, kind, location or f"local:{source_name}", guild_id
-            )
-            total.merge(store_articles(session, source, articles[start : start + BATCH_SIZE]))
+        total.merge(write_with_retry(engine, batch(articles[start : start + BATCH_SIZE])))
         if progress:
             progress(min(start + BATCH_SIZE, len(articles)), len(articles))
     return IngestReport(source_id=source_id, source_name=source_name, result=total)

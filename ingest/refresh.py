@@ -41,6 +41,7 @@ from ingest.errors import FetchError, InputError, NewsbotError
 from ingest.extract import RawArticle, read_paths
 from ingest.feeds import FeedEntry, discover_feed_links, looks_like_feed, parse_feed
 from ingest.fetch import (
+    DEFAULT_SOURCE_DEADLINE_SECONDS,
     Backoff,
     FetchResult,
     HTTPStatusError,
@@ -54,7 +55,7 @@ from ingest.fetch import (
 from ingest.models import Article, FeedItem, Source
 from ingest.pipeline import BATCH_SIZE, Progress
 from ingest.sanitize import clean_line
-from ingest.store import StoreResult, store_articles
+from ingest.store import StoreResult, store_articles, write_with_retry
 from ingest.urls import canonical_url
 from ingest.webpage import DEFAULT_MIN_CHARS, NoArticleText, extract_article
 
@@ -62,6 +63,7 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "DEFAULT_INTERVAL",
+    "DEFAULT_SOURCE_DEADLINE_SECONDS",
     "RefreshOutcome",
     "declares_article",
     "refresh_source",
@@ -108,7 +110,9 @@ class RefreshOutcome(StoreResult):
         """One line, e.g. ``Courier (#3, feed): 2 new, 1 updated, 5 unchanged; 9 passages``."""
         head = f"{self.name} (#{self.source_id}, {self.kind})"
         if self.status == "error":
-            return f"{head}: error: {self.error}"
+            stored = self.added or self.updated
+            kept = f"; kept {self.added} new, {self.updated} updated" if stored else ""
+            return f"{head}: error: {self.error}{kept}"
         if self.status == "skipped":
             return f"{head}: skipped: {self.error or 'not due yet'}"
         if self.status == "not_modified":
@@ -151,6 +155,38 @@ class _Work:
     entries_failed: int = 0
     problems: list[str] = field(default_factory=list)
     retry_after: float | None = None
+    stopped: str | None = None  # why fetching stopped at the deadline, entries left for later
+
+
+class _SourceDeadline(NewsbotError):
+    """The source ran out of time before anything could be stored."""
+
+
+@dataclass(frozen=True)
+class _Deadline:
+    """When (event loop time) fetching one source must stop, and how long it was given."""
+
+    at: float
+    seconds: float
+
+    @classmethod
+    def starting_now(cls, seconds: float) -> _Deadline:
+        return cls(asyncio.get_running_loop().time() + seconds, seconds)
+
+    def stopped(self, what: str) -> str:
+        return f"stopped after {self.seconds:g} s: {what}"
+
+
+async def _fetch_by(
+    fetcher: SafeFetcher, deadline: _Deadline, url: str, **conditions: str | None
+) -> FetchResult:
+    """``fetcher.fetch`` that also ends at the source's deadline."""
+    try:
+        async with asyncio.timeout_at(deadline.at):
+            return await fetcher.fetch(url, **conditions)
+    except TimeoutError:
+        # The fetcher reports its own timeouts as FetchTimeout: this one is the deadline's.
+        raise _SourceDeadline(deadline.stopped(f"{url} was still being read")) from None
 
 
 # --------------------------------------------------------------------------- public API
@@ -167,8 +203,13 @@ async def refresh_sources(
     progress: Progress | None = None,
     interval: timedelta = DEFAULT_INTERVAL,
     backoff: Backoff | None = None,
+    deadline_seconds: float = DEFAULT_SOURCE_DEADLINE_SECONDS,
 ) -> list[RefreshOutcome]:
     """Refresh the due sources (``next_fetch_at`` passed), or all with ``force``.
+
+    Up to ``SOURCE_CONCURRENCY`` sources are fetched at once, each for at most
+    ``deadline_seconds``: a source still fetching then stores what it has, and the entries
+    it did not get to are tried at its next refresh.
 
     ``source_ids`` refreshes exactly those, due or not (``InputError`` if one is unknown).
     ``guild_id`` limits the refresh to that server's own sources. Sources not due come back
@@ -197,7 +238,13 @@ async def refresh_sources(
         nonlocal done
         async with slots:
             outcomes[snap.id] = await _refresh(
-                engine, fetcher, snap, now=now, interval=interval, backoff=backoff
+                engine,
+                fetcher,
+                snap,
+                now=now,
+                interval=interval,
+                backoff=backoff,
+                deadline_seconds=deadline_seconds,
             )
         done += 1
         if progress:
@@ -217,11 +264,18 @@ async def refresh_source(
     now: datetime | None = None,
     interval: timedelta = DEFAULT_INTERVAL,
     backoff: Backoff | None = None,
+    deadline_seconds: float = DEFAULT_SOURCE_DEADLINE_SECONDS,
 ) -> RefreshOutcome:
     """Refresh one source now, due or not (``InputError`` if there is no such source)."""
     (snap,) = await asyncio.to_thread(_select_sources, engine, [source_id], None)
     return await _refresh(
-        engine, fetcher, snap, now=now or datetime.now(UTC), interval=interval, backoff=backoff
+        engine,
+        fetcher,
+        snap,
+        now=now or datetime.now(UTC),
+        interval=interval,
+        backoff=backoff,
+        deadline_seconds=deadline_seconds,
     )
 
 
@@ -253,6 +307,7 @@ async def _refresh(
     now: datetime,
     interval: timedelta,
     backoff: Backoff | None,
+    deadline_seconds: float = DEFAULT_SOURCE_DEADLINE_SECONDS,
 ) -> RefreshOutcome:
     outcome = RefreshOutcome(source_id=snap.id, name=snap.name, kind=snap.kind, status="ok")
     if snap.kind == "local" and snap.location.startswith(INGESTED_PREFIX):
@@ -268,7 +323,8 @@ async def _refresh(
     try:
         period = _period(snap.id, interval)
         try:
-            work = await _fetch_source(engine, fetcher, snap)
+            deadline = _Deadline.starting_now(deadline_seconds)
+            work = await _fetch_source(engine, fetcher, snap, deadline)
             next_at = now + max(period, timedelta(seconds=work.retry_after or 0))
             stored = await asyncio.to_thread(_save, engine, snap.id, work, now, next_at)
         except NewsbotError as error:
@@ -283,7 +339,13 @@ async def _refresh(
             outcome.entries_failed = work.entries_failed
             outcome.problems = work.problems
             outcome.next_fetch_at = next_at
-            log.info("refreshed %s", outcome.summary())
+            if work.stopped:
+                # What was fetched is stored; the source still shows the error until a
+                # refresh finishes in time.
+                outcome.status, outcome.error = "error", work.stopped
+                log.warning("refresh stopped early: %s", outcome.summary())
+            else:
+                log.info("refreshed %s", outcome.summary())
             return outcome
         policy = backoff or Backoff(base_seconds=interval.total_seconds())
         failures = snap.failures + 1
@@ -306,19 +368,21 @@ def _period(source_id: int, interval: timedelta) -> timedelta:
     return interval * (1 + STAGGER * (fraction - 0.5))
 
 
-async def _fetch_source(engine: Engine, fetcher: SafeFetcher, snap: _Snapshot) -> _Work:
+async def _fetch_source(
+    engine: Engine, fetcher: SafeFetcher, snap: _Snapshot, deadline: _Deadline
+) -> _Work:
     if snap.kind == "local":
         return await _read_local(snap)
     if snap.kind == "web":
-        return await _identify(engine, fetcher, snap)
+        return await _identify(engine, fetcher, snap, deadline)
     if snap.kind == "feed":
-        result = await fetcher.fetch(
-            snap.location, etag=snap.etag, last_modified=snap.last_modified
+        result = await _fetch_by(
+            fetcher, deadline, snap.location, etag=snap.etag, last_modified=snap.last_modified
         )
-        return await _from_feed(engine, fetcher, snap, result)
+        return await _from_feed(engine, fetcher, snap, result, deadline)
     if snap.kind == "page":
-        result = await fetcher.fetch(
-            snap.location, etag=snap.etag, last_modified=snap.last_modified
+        result = await _fetch_by(
+            fetcher, deadline, snap.location, etag=snap.etag, last_modified=snap.last_modified
         )
         if result.not_modified:
             return _Work(status="not_modified", validators=(result.etag, result.last_modified))
@@ -332,11 +396,13 @@ async def _read_local(snap: _Snapshot) -> _Work:
     return _Work(articles=read.articles, problems=read.problems)
 
 
-async def _identify(engine: Engine, fetcher: SafeFetcher, snap: _Snapshot) -> _Work:
+async def _identify(
+    engine: Engine, fetcher: SafeFetcher, snap: _Snapshot, deadline: _Deadline
+) -> _Work:
     """First fetch of a ``web`` source: is it a feed, a page advertising one, or an article?"""
-    result = await fetcher.fetch(snap.location)
+    result = await _fetch_by(fetcher, deadline, snap.location)
     if looks_like_feed(result.content_type, result.body):
-        work = await _from_feed(engine, fetcher, snap, result)
+        work = await _from_feed(engine, fetcher, snap, result, deadline)
         work.kind, work.location = "feed", snap.location
         return work
     html = decode_body(result)
@@ -344,7 +410,7 @@ async def _identify(engine: Engine, fetcher: SafeFetcher, snap: _Snapshot) -> _W
     if not declares_article(html):
         for link in discover_feed_links(html, result.url)[:MAX_FEED_CANDIDATES]:
             try:
-                feed = await fetcher.fetch(link)
+                feed = await _fetch_by(fetcher, deadline, link)
             except FetchError as error:
                 tried.append(str(error))
                 continue
@@ -352,7 +418,7 @@ async def _identify(engine: Engine, fetcher: SafeFetcher, snap: _Snapshot) -> _W
                 tried.append(f"{link}: advertised as a feed but is not one")
                 continue
             log.info("source %s: %s advertises the feed %s", snap.id, snap.location, link)
-            work = await _from_feed(engine, fetcher, snap, feed)
+            work = await _from_feed(engine, fetcher, snap, feed, deadline)
             work.kind, work.location = "feed", link
             return work
     try:
@@ -371,7 +437,7 @@ async def _identify(engine: Engine, fetcher: SafeFetcher, snap: _Snapshot) -> _W
 
 
 async def _from_feed(
-    engine: Engine, fetcher: SafeFetcher, snap: _Snapshot, result: FetchResult
+    engine: Engine, fetcher: SafeFetcher, snap: _Snapshot, result: FetchResult, deadline: _Deadline
 ) -> _Work:
     if result.not_modified:
         return _Work(status="not_modified", validators=(result.etag, result.last_modified))
@@ -438,7 +504,22 @@ async def _from_feed(
             fetched[entry.url] = article
             work.seen[entry.url] = fingerprint
 
-    await asyncio.gather(*(one(entry, fingerprint) for entry, fingerprint in wanted))
+    try:
+        async with asyncio.timeout_at(deadline.at):
+            await asyncio.gather(*(one(entry, fingerprint) for entry, fingerprint in wanted))
+    except TimeoutError:
+        # The entries still being fetched were cancelled; they are not marked seen, and the
+        # validators are not kept (below), so the next refresh fetches them.
+        left = sum(1 for entry, _ in wanted if entry.url not in fetched and entry.url not in failed)
+        transient += left
+        if not fetched:
+            raise _SourceDeadline(
+                deadline.stopped(f"{result.url}: none of its {len(wanted)} new entries read yet")
+            ) from None
+        work.stopped = deadline.stopped(
+            f"read {len(fetched)} of {len(wanted)} new entries; the other {left} are tried"
+            " at the next refresh"
+        )
     # In feed order, whatever order the fetches finished in.
     work.articles = [fetched[entry.url] for entry, _ in wanted if entry.url in fetched]
     work.problems = [failed[entry.url] for entry, _ in wanted if entry.url in failed] + notes
@@ -612,46 +693,62 @@ def _live_source(session: Session, source_id: int) -> Source:
 def _save(
     engine: Engine, source_id: int, work: _Work, now: datetime, next_at: datetime
 ) -> StoreResult:
-    """Store the articles in batches, then what the feed said and the source's health."""
+    """Store the articles in batches, then what the feed said and the source's health.
+
+    Each step is a short transaction of its own, rerun if it loses a race with another
+    process writing the same rows.
+    """
     if work.kind is not None:
-        with session_scope(engine) as session:
-            source = _live_source(session, source_id)
-            location = work.location or source.location
-            if location != source.location:
-                clash = session.scalar(
-                    select(Source).where(
-                        Source.guild_id == source.guild_id,
-                        Source.location == location,
-                        Source.id != source_id,
-                    )
-                )
-                if clash is not None:
-                    raise InputError(
-                        f"{source.location} advertises the feed {location}, which is already"
-                        f" source {clash.id} ({clash.name}); remove one of them"
-                    )
-            source.kind, source.location = work.kind, location
+        write_with_retry(engine, lambda session: _save_kind(session, source_id, work))
     total = StoreResult()
     for start in range(0, len(work.articles), BATCH_SIZE):
-        with session_scope(engine) as session:
-            source = _live_source(session, source_id)
-            total.merge(store_articles(session, source, work.articles[start : start + BATCH_SIZE]))
-    with session_scope(engine) as session:
-        source = _live_source(session, source_id)
-        for key, fingerprint in work.seen.items():
-            session.merge(
-                FeedItem(source_id=source_id, key=key, fingerprint=fingerprint, seen_at=now)
+        batch = work.articles[start : start + BATCH_SIZE]
+        total.merge(
+            write_with_retry(
+                engine,
+                lambda session, batch=batch: store_articles(  # type: ignore[misc]
+                    session, _live_source(session, source_id), batch
+                ),
             )
-        if work.validators is not None:
-            etag, last_modified = work.validators
-            source.etag = _storable(etag, Source.etag)
-            source.last_modified = _storable(last_modified, Source.last_modified)
-        source.last_success_at = now
-        source.last_error = None
-        source.last_error_at = None
-        source.failures = 0
-        source.next_fetch_at = next_at
+        )
+    write_with_retry(engine, lambda session: _save_health(session, source_id, work, now, next_at))
     return total
+
+
+def _save_kind(session: Session, source_id: int, work: _Work) -> None:
+    source = _live_source(session, source_id)
+    location = work.location or source.location
+    if location != source.location:
+        clash = session.scalar(
+            select(Source).where(
+                Source.guild_id == source.guild_id,
+                Source.location == location,
+                Source.id != source_id,
+            )
+        )
+        if clash is not None:
+            raise InputError(
+                f"{source.location} advertises the feed {location}, which is already"
+                f" source {clash.id} ({clash.name}); remove one of them"
+            )
+    source.kind, source.location = work.kind or source.kind, location
+
+
+def _save_health(
+    session: Session, source_id: int, work: _Work, now: datetime, next_at: datetime
+) -> None:
+    source = _live_source(session, source_id)
+    for key, fingerprint in work.seen.items():
+        session.merge(FeedItem(source_id=source_id, key=key, fingerprint=fingerprint, seen_at=now))
+    if work.validators is not None:
+        etag, last_modified = work.validators
+        source.etag = _storable(etag, Source.etag)
+        source.last_modified = _storable(last_modified, Source.last_modified)
+    source.last_success_at = now
+    source.last_error = work.stopped
+    source.last_error_at = now if work.stopped else None
+    source.failures = 0
+    source.next_fetch_at = next_at
 
 
 def _storable(validator: str | None, column: object) -> str | None:
@@ -669,7 +766,7 @@ def _record_failure(
     failures: int,
     next_at: datetime,
 ) -> None:
-    with session_scope(engine) as session:
+    def record(session: Session) -> None:
         source = session.get(Source, source_id)
         if source is None:
             return
@@ -677,3 +774,5 @@ def _record_failure(
         source.last_error_at = now
         source.failures = failures
         source.next_fetch_at = next_at
+
+    write_with_retry(engine, record)

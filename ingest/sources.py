@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from ingest.errors import InputError
 from ingest.models import GLOBAL_GUILD, Article, Passage, Source
 from ingest.sanitize import clean_line, web_link
+from ingest.store import insert_source
 
 log = logging.getLogger(__name__)
 
@@ -100,9 +101,10 @@ def add_source(
     )
     if existing is not None:
         raise InputError(f"already a source: {existing.name} (id {existing.id})")
-    source = Source(name=name, kind=kind, location=location, guild_id=guild_id)
-    session.add(source)
-    session.flush()
+    # Another process may add the same location between the check above and here.
+    source, created = insert_source(session, name, kind, location, guild_id)
+    if not created:
+        raise InputError(f"already a source: {source.name} (id {source.id})")
     log.info("source %s added: %s (%s)", source.id, location, kind)
     return source
 

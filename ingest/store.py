@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterable, Sequence
+import random
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar, cast
 
-from sqlalchemy import delete, func, insert, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Engine, Insert, Table, delete, func, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
 
 from ingest.clean import boilerplate_hashes, candidate_paragraphs, clean_paragraphs, paragraph_hash
 from ingest.extract import RawArticle
@@ -19,6 +25,13 @@ from ingest.split import split_passages
 log = logging.getLogger(__name__)
 
 IN_CHUNK = 500
+# A write that lost a race to another process (the same article or source inserted at once)
+# is run again from the start: it then reads the winner's rows and updates or skips them.
+WRITE_ATTEMPTS = 5
+# PostgreSQL's deadlock_detected and serialization_failure: the transaction can simply be rerun.
+_RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
+
+T = TypeVar("T")
 
 
 def text_hash(text: str) -> str:
@@ -45,6 +58,81 @@ class StoreResult:
         self.passages_removed += other.passages_removed
 
 
+@contextmanager
+def write_scope(engine: Engine) -> Iterator[Session]:
+    """One short write transaction, committed on success, rolled back on any error.
+
+    On SQLite it takes the write lock up front (``BEGIN IMMEDIATE``). Otherwise the driver
+    starts the transaction only at the first write, so the reads before it (is this article
+    stored yet?) can be outdated by another process's commit, and the insert then fails on
+    a unique constraint. With the lock taken first, a second writer waits for it (up to the
+    connection's busy timeout) and then reads what the first one committed.
+    """
+    factory = sessionmaker(engine, expire_on_commit=False)
+    with factory() as session, session.begin():
+        if engine.dialect.name == "sqlite":
+            connection = session.connection()
+            # Unless the engine already began the transaction itself.
+            if not getattr(connection.connection.dbapi_connection, "in_transaction", False):
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
+        yield session
+
+
+def write_with_retry(engine: Engine, work: Callable[[Session], T]) -> T:
+    """``work`` in a ``write_scope``, run again when a concurrent writer won a race.
+
+    On PostgreSQL two processes can both find an article missing and insert it; the second
+    waits for the first to commit and gets a unique violation. Rerun, ``work`` reads the
+    committed row and updates or skips it, so the loser's articles are still stored.
+    """
+    for attempt in range(1, WRITE_ATTEMPTS + 1):
+        try:
+            with write_scope(engine) as session:
+                return work(session)
+        except DBAPIError as error:
+            if attempt == WRITE_ATTEMPTS or not _lost_a_race(error):
+                raise
+            log.info("a concurrent write conflicted (%s); retrying", _first_line(error))
+            time.sleep(random.uniform(0.01, 0.1) * attempt)
+    raise AssertionError("unreachable")
+
+
+def _lost_a_race(error: DBAPIError) -> bool:
+    if isinstance(error, IntegrityError):
+        return True
+    return getattr(error.orig, "sqlstate", None) in _RETRYABLE_SQLSTATES
+
+
+def _first_line(error: BaseException) -> str:
+    return str(getattr(error, "orig", error)).strip().splitlines()[0][:200]
+
+
+def insert_source(
+    session: Session, name: str, kind: str, location: str, guild_id: int = GLOBAL_GUILD
+) -> tuple[Source, bool]:
+    """The source at (server, location), and whether this call created it.
+
+    ``INSERT ... ON CONFLICT DO NOTHING``: when another process adds the same source at the
+    same moment, this one waits for it and then uses its row instead of failing.
+    """
+    table = cast(Table, Source.__table__)
+    values = {"name": name, "kind": kind, "location": location, "guild_id": guild_id}
+    dialect = session.get_bind().dialect.name
+    statement: Insert
+    if dialect == "postgresql":
+        statement = postgresql.insert(table).values(values).on_conflict_do_nothing()
+    elif dialect == "sqlite":
+        statement = sqlite.insert(table).values(values).on_conflict_do_nothing()
+    else:  # other databases: a conflict raises, and write_with_retry runs the work again
+        statement = insert(table).values(values)
+    created = session.execute(statement.returning(table.c.id)).first() is not None
+    source = session.scalar(
+        select(Source).where(Source.guild_id == guild_id, Source.location == location)
+    )
+    assert source is not None
+    return source, created
+
+
 def get_or_create_source(
     session: Session, name: str, kind: str, location: str, guild_id: int = GLOBAL_GUILD
 ) -> Source:
@@ -52,9 +140,7 @@ def get_or_create_source(
         select(Source).where(Source.guild_id == guild_id, Source.location == location)
     )
     if source is None:
-        source = Source(name=name, kind=kind, location=location, guild_id=guild_id)
-        session.add(source)
-        session.flush()
+        source, _ = insert_source(session, name, kind, location, guild_id)
     return source
 
 
@@ -155,14 +241,24 @@ def _record_sightings(session: Session, articles: list[Article]) -> None:
         session.execute(insert(ParagraphSighting), rows)
 
 
-def _sightings(session: Session, column: object, values: Iterable[object]) -> list[tuple]:
+def _sightings(
+    session: Session, column: object, values: Iterable[object], scopes: Iterable[str] = ()
+) -> list[tuple]:
+    """Sightings whose ``column`` is one of ``values`` (and whose scope is one of ``scopes``).
+
+    Look-ups by paragraph hash must name their scopes: only the (scope, hash) index serves
+    them, and without it each stored article would scan the whole table inside its write.
+    """
     values = list(values)
+    scopes = sorted(set(scopes))
     rows: list[tuple] = []
     for start in range(0, len(values), IN_CHUNK):
         chunk = values[start : start + IN_CHUNK]
         query = select(
             ParagraphSighting.article_id, ParagraphSighting.paragraph_hash, ParagraphSighting.scope
         ).where(column.in_(chunk))  # type: ignore[attr-defined]
+        if scopes:
+            query = query.where(ParagraphSighting.scope.in_(scopes))
         rows.extend(tuple(row) for row in session.execute(query))
     return rows
 
@@ -176,7 +272,7 @@ def _articles_to_split(session: Session, touched: list[Article]) -> list[Article
     sharing = {
         article_id
         for article_id, _, scope in _sightings(
-            session, ParagraphSighting.paragraph_hash, touched_hashes
+            session, ParagraphSighting.paragraph_hash, touched_hashes, scopes
         )
         if scope in scopes
     }
@@ -189,7 +285,9 @@ def _boilerplate_for(session: Session, article: Article) -> set[str]:
     scope = _scope(article)
     own = {h for _, h, _ in _sightings(session, ParagraphSighting.article_id, [article.id])}
     holders = [
-        row for row in _sightings(session, ParagraphSighting.paragraph_hash, own) if row[2] == scope
+        row
+        for row in _sightings(session, ParagraphSighting.paragraph_hash, own, [scope])
+        if row[2] == scope
     ]
     shared_ids = {article_id for article_id, _, _ in holders}
     if len(shared_ids) < 2:

@@ -151,6 +151,7 @@ class SourceService:
                 guild_id=guild_id,
                 force=force,
                 interval=timedelta(minutes=settings.refresh_minutes),
+                deadline_seconds=settings.source_deadline_seconds,
             )
         if not any(o.added or o.updated or o.passages_removed for o in outcomes):
             return RefreshReport(outcomes, None)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -76,10 +77,12 @@ def test_a_bad_setting_is_named_without_a_traceback(cli, monkeypatch) -> None:
     """A setting out of range or not one of its choices is named, with what it must be."""
     monkeypatch.setenv("NEWSBOT_EMBEDDING_BACKEND", "gpu")
     monkeypatch.setenv("NEWSBOT_MIN_COVERAGE", "5")
+    monkeypatch.setenv("NEWSBOT_SOURCE_DEADLINE_SECONDS", "0")
     result = cli("stats")
     assert result.exit_code == 2 and "Traceback" not in result.output
     assert "NEWSBOT_EMBEDDING_BACKEND='gpu': Input should be 'onnx' or 'torch'" in result.output
     assert "NEWSBOT_MIN_COVERAGE='5'" in result.output
+    assert "NEWSBOT_SOURCE_DEADLINE_SECONDS='0': Input should be greater than 0" in result.output
 
 
 def test_questions_file_gives_one_json_line_each(cli, tmp_path: Path) -> None:
@@ -175,3 +178,45 @@ def test_escape_sequences_already_stored_are_not_printed_either() -> None:
     print_answer(Answer("When?", False, [quote], 1), Console(file=screen, width=200))
     assert "\x1b" not in screen.getvalue() and "\x07" not in screen.getvalue()
     assert "The bridge closes on Monday." in screen.getvalue()
+def test_two_ingests_of_the_same_folder_at_once_both_succeed(tmp_path: Path, sqlite_engine) -> None:
+    """Two `newsbot ingest` processes of one folder both exit 0; each article is stored and
+    indexed once. (tests/ingest/test_store_races.py races the writes on PostgreSQL too.)"""
+    engine = sqlite_engine
+    from sqlalchemy import func, select
+
+    from index.vectors import read_manifest
+    from ingest.db import session_scope
+    from ingest.models import Article, Passage
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSBOT_")}
+    env["NEWSBOT_DATA_DIR"] = str(tmp_path / "data")
+    env["NEWSBOT_DATABASE_URL"] = engine.url.render_as_string(hide_password=False)
+    command = [sys.executable, "-m", "bot.cli", "ingest", str(SAMPLE_CORPUS), "--quiet"]
+    runs = [
+        subprocess.Popen(
+            [*command, "--source", "sample"],
+            env=env,
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    outputs = [run.communicate(timeout=300) for run in runs]
+    for run, (_, stderr) in zip(runs, outputs, strict=True):
+        assert run.returncode == 0, stderr[-2000:]
+    # "sample: 12 new, 0 updated, 0 unchanged, ..." from one, "0 new, ... 12 unchanged" from
+    # the other (whichever lost the race read the winner's rows instead of failing).
+    counts = [
+        tuple(int(n) for n in re.findall(r"(\d+) (?:new|updated|unchanged)", stdout))
+        for stdout, _ in outputs
+    ]
+    assert sorted(counts) == [(0, 0, 12), (12, 0, 0)]
+    with session_scope(engine) as session:
+        articles = session.scalar(select(func.count(func.distinct(Article.key))))
+        rows = session.scalar(select(func.count(Article.id)))
+        passages = session.scalar(select(func.count(Passage.id)))
+    assert articles == rows == 12
+    manifest = read_manifest(tmp_path / "data" / "index")
+    assert manifest is not None and manifest.count == passages

@@ -90,6 +90,32 @@ def test_refresh_failure_is_shown_recorded_and_exits_1(cli: Cli, web_server: Loc
     assert again.exit_code == 0 and "2 sources not due yet" in again.output
 
 
+def test_refresh_stops_a_dripping_source_at_the_deadline_setting(
+    cli: Cli, web_server: LocalServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """NEWSBOT_SOURCE_DEADLINE_SECONDS stops a feed whose entry page drips, and is its error."""
+    entry = "/dyn/cli-deadline/drip.html"
+    feed = (
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>Drip</title><item>'
+        f"<title>Slow</title><link>{web_server.url(entry)}</link></item></channel></rss>"
+    )
+    with web_server.lock:
+        web_server.dynamic["/dyn/cli-deadline/feed.xml"] = (feed.encode(), "application/rss+xml")
+        web_server.dripping.add(entry)
+    monkeypatch.setenv("NEWSBOT_SOURCE_DEADLINE_SECONDS", "3")
+    try:
+        cli("sources", "add", web_server.url("/dyn/cli-deadline/feed.xml"), "--name", "Drip")
+        result = cli("refresh", "--quiet")
+    finally:
+        with web_server.lock:
+            web_server.dripping.discard(entry)
+            del web_server.dynamic["/dyn/cli-deadline/feed.xml"]
+    assert result.exit_code == 1
+    assert "Drip (#1, web): error: stopped after 3 s: " in result.output
+    assert "none of its 1 new entries read yet" in result.output
+    assert "stopped after 3 s" in table_row(cli("sources", "list").output, "Drip")[6]
+
+
 def test_refresh_of_unknown_source_fails_cleanly(cli: Cli) -> None:
     """`refresh --source 99` says there is no such source."""
     result = cli("refresh", "--source", "99", "--quiet")

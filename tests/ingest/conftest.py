@@ -34,6 +34,9 @@ LAST_MODIFIED = "Wed, 13 Mar 2024 08:00:00 GMT"
 # Bigger than FetchPolicy's default 5 MB cap.
 HUGE_BYTES = 6 * 1024 * 1024
 BOMB_BYTES = 16 * 1024 * 1024
+DRIP_SECONDS = 0.2
+# Longer than any deadline a test sets; the handler ends early when the client hangs up.
+DRIP_FOR_SECONDS = 90
 
 STATIC: dict[str, tuple[str, str | None]] = {
     "/feeds/rss.xml": ("rss.xml", "application/rss+xml; charset=utf-8"),
@@ -101,6 +104,8 @@ class LocalServer:
     dynamic: dict[str, tuple[bytes, str]] = field(default_factory=dict)
     # ETags a test wants a /dyn/ path to send instead of its body's hash.
     etags: dict[str, str] = field(default_factory=dict)
+    # Paths under /dyn/ that answer 200 and then drip their body a byte every DRIP_SECONDS.
+    dripping: set[str] = field(default_factory=set)
 
     @property
     def host_port(self) -> str:
@@ -169,7 +174,10 @@ class _Handler(BaseHTTPRequestHandler):
         elif path.startswith("/dyn/"):
             with self.state.lock:
                 found = self.state.dynamic.get(path)
-            if found is None:
+                drip = path in self.state.dripping
+            if drip:
+                self._drip()
+            elif found is None:
                 self._send(404, b"not found")
             else:
                 self._cacheable(*found)
@@ -264,6 +272,15 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, b"ok", "text/plain")
         else:
             self._send(404, b"not found")
+
+    def _drip(self) -> None:
+        """Every read gets a byte well within any read timeout; the page never finishes."""
+        self._send(200, b"", "text/html; charset=utf-8", length=False)
+        self.wfile.write(b"<!DOCTYPE html><html><body><p>")
+        for _ in range(int(DRIP_FOR_SECONDS / DRIP_SECONDS)):
+            self.wfile.write(b"a")
+            self.wfile.flush()
+            time.sleep(DRIP_SECONDS)
 
     def _site(self, name: str) -> None:
         file = (SITE / name).resolve()

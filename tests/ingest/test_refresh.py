@@ -655,3 +655,62 @@ async def test_feed_entry_with_a_url_too_long_to_store_is_skipped_alone(
     assert "entry 'Fish market' skipped: URL too long" in outcome.problems[0]
     assert [a.title for a in articles(engine, source_id)] == ["Lock gates"]
     assert dyn.fetches("fish.html") == 0
+# ------------------------------------------------------------------ deadlines
+
+# Long enough for the fast pages to be fetched and extracted on a busy machine.
+DEADLINE = 8.0
+
+
+async def test_a_dripping_source_stops_at_its_deadline_without_delaying_the_others(
+    sqlite_engine: Engine, web_server: LocalServer, dyn: Dynamic
+) -> None:
+    """Entry pages that drip a byte at a time stop their source at its deadline: it keeps
+    what it read and says so, another source is stored in full, the rest come next time."""
+    # Two sites on the one local server, so each has its own per-host connection slots.
+    hosts = {"slow.test": ["127.0.0.1"], "fast.test": ["127.0.0.1"]}
+
+    async def resolver(host: str, port: int) -> list[str]:
+        return hosts[host]
+
+    def url(host: str, name: str) -> str:
+        return dyn.url(name).replace("127.0.0.1", host)
+
+    fish = url("slow.test", "fish.html")
+    dyn.put("fish.html", story("Fish market", FISH))
+    dripping = [url("slow.test", f"drip-{n}.html") for n in range(2)]
+    with web_server.lock:
+        web_server.dripping.update(f"{dyn.prefix}/drip-{n}.html" for n in range(2))
+    slow_entries = [("Fish market", fish, "Tue, 19 Mar 2024")] + [
+        (f"Dripping {n}", link, "Mon, 18 Mar 2024") for n, link in enumerate(dripping)
+    ]
+    dyn.put("slow.xml", rss(*slow_entries), "application/rss+xml")
+    locks = url("fast.test", "locks.html")
+    dyn.put("locks.html", story("Lock gates", LOCKS))
+    dyn.put("fast.xml", rss(("Lock gates", locks, "Mon, 18 Mar 2024")), "application/rss+xml")
+    slow = add(sqlite_engine, url("slow.test", "slow.xml"), "Slow Post")
+    fast = add(sqlite_engine, url("fast.test", "fast.xml"), "Fast Post")
+    allow = frozenset({f"slow.test:{web_server.port}", f"fast.test:{web_server.port}"})
+    async with SafeFetcher(FetchPolicy(allow_hosts=allow), resolver=resolver) as fetcher:
+        outcomes = await refresh_sources(sqlite_engine, fetcher, now=NOW, deadline_seconds=DEADLINE)
+        by_id = {o.source_id: o for o in outcomes}
+        assert (by_id[fast].status, by_id[fast].added) == ("ok", 1)
+        assert [a.title for a in articles(sqlite_engine, fast)] == ["Lock gates"]
+        stopped = (
+            f"stopped after {DEADLINE:g} s: read 1 of 3 new entries;"
+            " the other 2 are tried at the next refresh"
+        )
+        assert (by_id[slow].status, by_id[slow].error, by_id[slow].added) == ("error", stopped, 1)
+        assert by_id[slow].summary().endswith(f"error: {stopped}; kept 1 new, 0 updated")
+        assert [a.title for a in articles(sqlite_engine, slow)] == ["Fish market"]
+        assert source(sqlite_engine, slow).last_error == stopped
+        # The site recovers: the next refresh fetches only the entries it did not reach.
+        with web_server.lock:
+            web_server.dripping.clear()
+        for n in range(2):
+            dyn.put(f"drip-{n}.html", story(f"Dripping {n}", LOCKS_UPDATED.replace("lock", str(n))))
+        (outcome,) = await refresh_sources(
+            sqlite_engine, fetcher, source_ids=[slow], now=NOW, deadline_seconds=DEADLINE
+        )
+    assert (outcome.status, outcome.added) == ("ok", 2)
+    assert dyn.fetches("fish.html") == 1 and source(sqlite_engine, slow).last_error is None
+    assert len(articles(sqlite_engine, slow)) == 3

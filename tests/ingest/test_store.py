@@ -134,3 +134,28 @@ def test_a_corrected_date_or_outlet_counts_as_an_update(engine: Engine) -> None:
     with session_scope(engine) as session:
         stored = session.scalars(select(Article)).one()
         assert (stored.published_at, stored.outlet) == (when + timedelta(days=2), "Harbour Post")
+
+
+def test_storing_never_scans_the_paragraph_sightings(sqlite_engine: Engine) -> None:
+    """Every look-up of paragraph sightings while storing uses an index, so a write
+    transaction does not grow with the whole corpus (a scan per article held the lock)."""
+    from sqlalchemy import event
+
+    statements: list[tuple[str, Any]] = []
+
+    def record(conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT") and "paragraph_sightings" in statement:
+            statements.append((statement, parameters))
+
+    event.listen(sqlite_engine, "before_cursor_execute", record)
+    try:
+        ingest_paths(sqlite_engine, [SAMPLE_CORPUS], "sample")
+        store_raw_articles(sqlite_engine, [article("bridge", BODY)], "sample")
+    finally:
+        event.remove(sqlite_engine, "before_cursor_execute", record)
+    assert statements
+    with sqlite_engine.connect() as connection:
+        for statement, parameters in statements:
+            plan = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
+            steps = [row[-1] for row in plan]
+            assert not any(step.startswith("SCAN paragraph_sightings") for step in steps), steps
