@@ -155,6 +155,40 @@ class Conversation:
     shown: frozenset[int] = frozenset()
 
 
+def closest_articles(quotes: list[Quote]) -> list[Quote]:
+    """The first quote of each article, in order: what a refusal lists as closest."""
+    seen: set[tuple[str, str | None]] = set()
+    unique = []
+    for quote in quotes:
+        if (quote.title, quote.url) not in seen:
+            seen.add((quote.title, quote.url))
+            unique.append(quote)
+    return unique
+
+
+def page_as_json(page: AnswerPage) -> dict[str, object]:
+    """What one page of an answer shows, as JSON: its quotes in order, highlight included,
+    or, when nothing answers, the closest articles."""
+    answer = page.answer
+    record: dict[str, object] = {"question": answer.question, "abstained": answer.abstained}
+    if answer.abstained:
+        record["passages"] = []
+        record["closest"] = [
+            {
+                "title": quote.title,
+                "source": quote.source,
+                "url": quote.url,
+                "published_at": quote.published_at.isoformat() if quote.published_at else None,
+            }
+            for quote in closest_articles(page.quotes)
+        ]
+    else:
+        record["passages"] = [
+            {**quote.as_json(), "highlight": quote.highlight} for quote in page.quotes
+        ]
+    return record
+
+
 @dataclass(frozen=True)
 class FollowUpAnswer:
     """The answer to a follow-up, the earlier question it was read with (None: alone), and
