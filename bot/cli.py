@@ -130,7 +130,10 @@ def ask(
     k: Annotated[int, typer.Option("--k", min=1, max=50, help="Passages to quote.")] = 3,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     questions: Annotated[
-        Path | None, typer.Option("--questions", help="File with one question per line.")
+        Path | None,
+        typer.Option(
+            "--questions", help="File with one question per line; prints one JSON line each."
+        ),
     ] = None,
     guild: Guild = None,
     as_of: Annotated[

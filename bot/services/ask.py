@@ -459,8 +459,8 @@ class AskService:
     def _paired(self, question: str, earlier: Conversation, filters: SearchFilters) -> Answer:
         """The follow-up searched with the earlier question, favouring passages not shown.
 
-        A passage the conversation showed comes back only when it alone holds the follow-up's
-        words ("When will construction start?" is in the tram's budget passage already shown).
+        A passage the conversation showed comes back only when no other passage of the story
+        holds the follow-up's words and it does (the detail was in the earlier answer).
         """
         pair = paired_question(earlier.question, question)
         if not earlier.shown:
