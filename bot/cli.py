@@ -134,7 +134,10 @@ def ask(
     k: Annotated[int, typer.Option("--k", min=1, max=50, help="Passages to quote.")] = 3,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     questions: Annotated[
-        Path | None, typer.Option("--questions", help="File with one question per line.")
+        Path | None,
+        typer.Option(
+            "--questions", help="File with one question per line; prints one JSON line each."
+        ),
     ] = None,
     guild: Guild = None,
     as_of: Annotated[
@@ -152,39 +155,51 @@ def ask(
         typer.Option("--source", help="Only this source (its name) or outlet (e.g. Reuters)."),
     ] = None,
 ) -> None:
-    """Quote the passages that answer a question (or say nothing relevant is indexed)."""
+    """Quote the passages that answer a question (or say nothing relevant is indexed).
+
+    The answer is the one /ask gives (the same service call): the same quotes, in order.
+    """
+    from bot.services.ask import AskService, page_as_json, paginate
+
     if (question is None) == (questions is None):
         raise fail("give either a QUESTION or --questions FILE", 2)
     _, context = _context()
-    filters = SearchFilters(guild_id=guild, as_of=_parse_day(as_of, "--as-of"))
+    day = _parse_day(as_of, "--as-of")
     try:
-        now = filters.as_of or datetime.now(UTC)  # "--since 'last week'" counts back from it
+        now = day or datetime.now(UTC)  # "--since 'last week'" counts back from it
         start = None if since is None else parse_since(since, now)
-        filters = context.retriever.narrowed(filters, source, start)
+        # An unknown source fails once here, not on every question.
+        context.retriever.narrowed(SearchFilters(guild_id=guild), source, start)
     except NewsbotError as error:
         raise fail(str(error), 2) from None
-    answerer = context.answerer
+    asks = AskService(context, cooldown_seconds=0)
+
+    def answered(line: str) -> Answer:
+        return asks.answer_blocking(line, guild, source, start, k=k, as_of=day)
+
+    def as_record(answer: Answer) -> dict[str, object]:
+        return page_as_json(paginate(answer, k)[0])
+
     if questions is not None:
         if not questions.is_file():
             raise fail(f"no such file: {questions}", 2)
+        # One object per line, blank lines included, so line N of the output answers line N.
         for line in questions.read_text(encoding="utf-8", errors="replace").splitlines():
-            if not line.strip():
-                continue
             try:
-                record = answerer.answer(line, k=k, filters=filters).as_json()
+                record = as_record(answered(line))
             except NewsbotError as error:
                 record = {"question": line.strip(), "error": str(error)}
-            out.print_json(json.dumps(record)) if not as_json else print(json.dumps(record))
+            print(json.dumps(record, ensure_ascii=False), flush=True)
         return
     assert question is not None
     try:
-        answer = answerer.answer(question, k=k, filters=filters)
+        reply = answered(question)
     except NewsbotError as error:
         raise fail(str(error), 2) from None
     if as_json:
-        print(json.dumps(answer.as_json(), ensure_ascii=False))
+        print(json.dumps(as_record(reply), ensure_ascii=False))
     else:
-        print_answer(answer, out)
+        print_answer(reply, out)
 
 
 def print_answer(answer: Answer, console: Console) -> None:

@@ -17,7 +17,7 @@ from rich.console import Console
 from bot import text
 from bot.context import AppContext
 from bot.services import Services
-from bot.services.ask import AnswerPage, paginate
+from bot.services.ask import AnswerPage, Conversation, paginate
 from bot.services.reindex import ReindexProgress, watch
 from ingest.errors import InputError, NewsbotError
 from ingest.sanitize import clean_text
@@ -68,7 +68,7 @@ class ConsoleSession:
         self.pages: list[AnswerPage] = []
         self.page = 0
         # The console is one conversation, like a Discord thread: what follow-ups lean on.
-        self.earlier: str | None = None
+        self.earlier: Conversation | None = None
 
     async def run_line(self, line: str) -> bool:
         """Run one line; False once the user asked to leave. Errors are said, never raised."""
@@ -110,11 +110,11 @@ class ConsoleSession:
         cleaned = asks.admit(question, user_id=0)
         if options:  # narrowed to a source or a date, the question stands on its own
             answer = await asks.answer(cleaned, self.guild_id, scope.source, scope.since)
-            self.earlier, read_with = cleaned, None
+            self.earlier, read_with = await asks.conversation_after(answer), None
         else:
             reply = await asks.answer_follow_up(cleaned, self.earlier, self.guild_id)
             answer, read_with = reply.answer, reply.read_with
-            self.earlier = reply.earlier_for_next
+            self.earlier = reply.conversation
         self.pages, self.page = paginate(answer, asks.per_page, scope, read_with), 0
         self.say(text.page_as_text(self.pages[0]))
 

@@ -16,7 +16,7 @@ from discord.utils import escape_markdown, format_dt
 
 from bot import limits, text
 from bot.services.about import About
-from bot.services.ask import AnswerPage
+from bot.services.ask import AnswerPage, closest_articles
 from bot.services.sources import RefreshReport
 from index.answer import Quote
 from ingest.sources import Removed, SourceStatus
@@ -65,7 +65,9 @@ def abstention_embed(page: AnswerPage) -> discord.Embed:
     if page.quotes:
         lines.append("")
         lines.append("Closest articles:")
-        closest = [citation_line(q, limits.EMBED_DESCRIPTION // 4) for q in page.quotes]
+        closest = [
+            citation_line(q, limits.EMBED_DESCRIPTION // 4) for q in closest_articles(page.quotes)
+        ]
         lines.append(limits.fit_lines(closest, limits.EMBED_DESCRIPTION - 200))
     embed = discord.Embed(
         title=limits.truncate(answer.question, limits.EMBED_TITLE),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -122,18 +123,25 @@ class Answerer:
         filters: SearchFilters | None = None,
         extra: int = 0,
         focus: str | None = None,
+        exclude: Collection[int] = (),
     ) -> Answer:
         """The top ``k`` passages (plus ``extra`` more for paging), best first, or an abstention.
 
         ``focus``: the part of a longer search the member asked last (a follow-up read with
-        the question before it); each quote's highlight favours its words.
+        the question before it); each quote's highlight favours its words. ``exclude``:
+        passage ids never to quote (what the conversation already showed).
         """
         question = validate_question(question)
         if k < 1:
             raise InputError("k must be at least 1")
         filters = filters or SearchFilters()
         wanted = k + extra
-        hits = self.retriever.search(question, max(wanted * 3, CANDIDATES_PER_ANSWER), filters)
+        depth = max(wanted * 3, CANDIDATES_PER_ANSWER) + len(exclude)
+        hits = [
+            hit
+            for hit in self.retriever.search(question, depth, filters)
+            if hit.passage_id not in exclude
+        ]
         searched = self.retriever.searchable_count(filters)
         records = self._records(hits)
         quotes = [

@@ -286,6 +286,19 @@ class Retriever:
         vocabulary = sidecar.lexical.index.vocab
         return {word for word in tokenize(text) if word not in vocabulary} - QUESTION_WORDS
 
+    def article_ids(self, passage_ids: list[int]) -> list[int | None]:
+        """The article of each passage, as the live index has it (None: not indexed)."""
+        catalog = self._state()[0].catalog
+        if len(catalog.ids) == 0:
+            return [None] * len(passage_ids)
+        ids = np.asarray(passage_ids, dtype=np.int64)
+        rows = np.searchsorted(catalog.ids, ids).clip(max=len(catalog.ids) - 1)
+        found = catalog.ids[rows] == ids
+        return [
+            int(catalog.article_ids[row]) if hit else None
+            for row, hit in zip(rows.tolist(), found.tolist(), strict=True)
+        ]
+
     def narrowed(
         self, filters: SearchFilters, source: str | None = None, since: datetime | None = None
     ) -> SearchFilters:

@@ -15,7 +15,7 @@ from bot.errors import report_error, report_message_error
 from bot.render import NO_MENTIONS, answer_embed
 from bot.respond import follow_up, send_private, think
 from bot.services import guild_scope
-from bot.services.ask import AnswerPage, paginate
+from bot.services.ask import AnswerPage, Conversation, paginate
 from index.answer import MAX_QUESTION_CHARS
 
 if TYPE_CHECKING:
@@ -116,10 +116,10 @@ class AskCog(commands.Cog):
         self.bot = bot
         self.asks = bot.services.ask
         self.view_timeout: float = VIEW_TIMEOUT
-        # Threads where the bot answered, each with the question its follow-ups are read with
+        # Threads where the bot answered, each with the conversation its follow-ups lean on
         # (AskService.answer_follow_up decides when). Follow-ups there need no mention (with
         # the intent).
-        self.threads: OrderedDict[int, str] = OrderedDict()
+        self.threads: OrderedDict[int, Conversation] = OrderedDict()
 
     @app_commands.command()
     @app_commands.describe(
@@ -186,7 +186,7 @@ class AskCog(commands.Cog):
         if view is not None:
             view.message = sent
         if thread_id is not None:
-            self._remember_thread(thread_id, reply.earlier_for_next)
+            self._remember_thread(thread_id, reply.conversation)
 
     def question_in(self, message: discord.Message) -> str | None:
         """The question in a message meant for the bot, or None for other messages.
@@ -213,7 +213,7 @@ class AskCog(commands.Cog):
             return message.content
         return None
 
-    def _remember_thread(self, thread_id: int, earlier: str) -> None:
+    def _remember_thread(self, thread_id: int, earlier: Conversation) -> None:
         self.threads[thread_id] = earlier
         self.threads.move_to_end(thread_id)
         while len(self.threads) > REMEMBERED_THREADS:

@@ -8,12 +8,19 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+from discord.utils import escape_markdown
 from typer.testing import CliRunner
 
+from bot.app import NewsBot
 from bot.cli import app
+from index.answer import DEFAULT_MIN_SCORE, Answer
+from ingest.pipeline import ingest_paths
 from ingest.sample import SAMPLE_CORPUS
+from tests.bot.conftest import GUILD_A, TOKEN, MakeContext
+from tests.fakes.discord_server import FakeDiscord, run_client
 
 pytestmark = pytest.mark.slow
 
@@ -86,16 +93,20 @@ def test_a_bad_setting_is_named_without_a_traceback(cli, monkeypatch) -> None:
 
 
 def test_questions_file_gives_one_json_line_each(cli, tmp_path: Path) -> None:
-    """`ask --questions FILE --json` answers line by line, errors included."""
+    """`ask --questions FILE` answers line by line, in order: blank lines and errors included."""
     cli("ingest", str(SAMPLE_CORPUS), "--quiet")
     questions = tmp_path / "q.txt"
     questions.write_text(
-        "Who won the Northern Cup final?\n\nHow long should sourdough proof?\n" + "x" * 600 + "\n"
+        "Who won the Northern Cup final?\n\nHow long should sourdough proof?\n   \n"
+        + "x" * 600
+        + "\n"
     )
     result = cli("ask", "--questions", str(questions), "--json")
     lines = [json.loads(line) for line in result.stdout.splitlines()]
-    assert [line.get("abstained") for line in lines] == [False, True, None]
-    assert "too long" in lines[2]["error"]
+    assert [line.get("abstained") for line in lines] == [False, None, True, None, None]
+    assert lines[1] == lines[3] == {"question": "", "error": "the question is empty"}
+    assert "too long" in lines[4]["error"]
+    assert lines[0]["question"] == "Who won the Northern Cup final?"
 
 
 def test_bad_inputs_give_one_line_errors(cli, tmp_path: Path) -> None:
@@ -178,6 +189,8 @@ def test_escape_sequences_already_stored_are_not_printed_either() -> None:
     print_answer(Answer("When?", False, [quote], 1), Console(file=screen, width=200))
     assert "\x1b" not in screen.getvalue() and "\x07" not in screen.getvalue()
     assert "The bridge closes on Monday." in screen.getvalue()
+
+
 def test_two_ingests_of_the_same_folder_at_once_both_succeed(tmp_path: Path, sqlite_engine) -> None:
     """Two `newsbot ingest` processes of one folder both exit 0; each article is stored and
     indexed once. (tests/ingest/test_store_races.py races the writes on PostgreSQL too.)"""
@@ -220,3 +233,62 @@ def test_two_ingests_of_the_same_folder_at_once_both_succeed(tmp_path: Path, sql
     assert articles == rows == 12
     manifest = read_manifest(tmp_path / "data" / "index")
     assert manifest is not None and manifest.count == passages
+
+
+PARITY_QUESTIONS = [
+    "How many jobs is Brightloom Software cutting?",
+    "When will the Carrow Museum reopen?",
+    "How much will the Eastshore tram line cost?",
+    "What is the capital of Australia?",
+]
+
+
+async def test_ask_json_holds_what_slash_ask_shows(
+    fake: FakeDiscord, make_context: MakeContext, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`ask --json` and /ask quote the same passages in the same order, or list the same
+    closest articles when they refuse."""
+    context = make_context(min_score=DEFAULT_MIN_SCORE)
+    ingest_paths(context.engine, [SAMPLE_CORPUS], "sample")
+    context.retriever.sync()
+    bot = NewsBot(context, background=False)
+    shown: list[Answer] = []
+    answer = bot.services.ask.answer
+
+    async def recorded(*args: Any, **kwargs: Any) -> Answer:
+        shown.append(await answer(*args, **kwargs))
+        return shown[-1]
+
+    monkeypatch.setattr(bot.services.ask, "answer", recorded)
+    embeds = []
+    async with run_client(bot, fake, token=TOKEN):
+        await fake.wait_for_request("PUT", f"/applications/{fake.application_id}/commands")
+        for question in PARITY_QUESTIONS:
+            interaction = await fake.send_interaction("ask", {"question": question})
+            embeds.append((await fake.wait_for_followup(interaction, timeout=30)).json["embeds"][0])
+    file = tmp_path / "questions.txt"
+    file.write_text("\n".join(PARITY_QUESTIONS) + "\n")
+    monkeypatch.setenv("NEWSBOT_DATA_DIR", str(context.settings.data_dir))
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(
+        app, ["ask", "--questions", str(file), "--guild", str(GUILD_A)], catch_exceptions=False
+    )
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(records) == len(shown) == len(embeds) == len(PARITY_QUESTIONS)
+    assert [r["abstained"] for r in records] == [False, False, False, True]
+    for record, seen, embed in zip(records, shown, embeds, strict=True):
+        page = seen.passages[: context.settings.answer_passages]
+        assert [p["passage_id"] for p in record["passages"]] == [q.passage_id for q in page]
+        assert [p["text"] for p in record["passages"]] == [q.text for q in page]
+        description = embed["description"]
+        for number, passage in enumerate(record["passages"], start=1):
+            title = escape_markdown(passage["title"])
+            assert f"**{number}.** {escape_markdown(passage['source'])} · {title} · " in description
+            assert f"**{escape_markdown(passage['highlight'])}**" in description
+        if record["abstained"]:
+            closest = record["closest"]
+            assert closest and set(closest[0]) == {"title", "source", "url", "published_at"}
+            lines = description.split("Closest articles:")[1].strip().splitlines()
+            assert len(lines) == len(closest)
+            for line, article in zip(lines, closest, strict=True):
+                assert escape_markdown(article["title"]) in line

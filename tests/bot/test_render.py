@@ -141,6 +141,15 @@ def test_abstention_is_honest_and_names_the_closest_articles() -> None:
     assert embed.footer.text == "Searched 50 passages"
 
 
+def test_an_article_is_listed_once_among_the_closest() -> None:
+    """Two close passages of one article name it once, as `ask --json` lists it."""
+    same = quote(2, title="Lantern festival moves 1", url="https://news.example/1")
+    abstained = Answer("Who won the cup?", True, [], 50, closest=[quote(1), same, quote(3)])
+    description = render.answer_embed(paginate(abstained, 3)[0]).description or ""
+    assert description.count("Lantern festival moves 1") == 1
+    assert "Lantern festival moves 3" in description
+
+
 def test_an_over_long_question_title_is_cut() -> None:
     """A 500-character question still makes a valid embed title."""
     long = Answer("why " * 125, False, [quote()], 3)
