@@ -3,7 +3,7 @@
 Two bots run in one test process here, each its own discord.py client with its own gateway
 session and HTTP session, exactly as two ``newsbot run`` processes would (the data directory
 and database are shared, as on one box). The fake routes each event to one shard's session;
-each bot's HTTP requests carry its shard in a test header, so the tests can say who replied.
+each bot's HTTP requests are labelled with its shard, so the tests can say who replied.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-import aiohttp
 import discord
 import pytest
 from discord.ext import commands
@@ -41,6 +40,7 @@ from tests.fakes.discord_server import (
     FakeDiscord,
     FakeGuild,
     RecordedRequest,
+    label_client,
     run_client,
     shard_for,
 )
@@ -53,7 +53,6 @@ pytestmark = [pytest.mark.timeout(90)]
 GUILD_C = GUILD_A + (1 << 22)
 CHANNEL_C = CHANNEL_A + (1 << 22)
 SHARDS = 2
-PROCESS_HEADER = "X-Test-Shard-Process"
 
 
 def test_the_servers_sit_on_both_shards() -> None:
@@ -73,22 +72,9 @@ async def fake() -> AsyncIterator[FakeDiscord]:
 
 
 def process_of(request: RecordedRequest) -> int:
-    """The shard of the bot that made ``request`` (see ``tagged``)."""
-    return int(request.headers[PROCESS_HEADER])
-
-
-def tagged(bot: NewsBot, shard: int) -> NewsBot:
-    """Every HTTP request of ``bot`` (REST and interaction webhooks) names its shard."""
-
-    async def name_the_process(
-        session: aiohttp.ClientSession, context: object, params: aiohttp.TraceRequestStartParams
-    ) -> None:
-        params.headers[PROCESS_HEADER] = str(shard)
-
-    trace = aiohttp.TraceConfig()
-    trace.on_request_start.append(name_the_process)
-    bot.http.http_trace = trace  # discord.py's own option, read when the bot logs in
-    return bot
+    """The shard of the bot process that made ``request``."""
+    assert request.client is not None, request
+    return int(request.client.removeprefix("shard-"))
 
 
 @contextlib.asynccontextmanager
@@ -100,7 +86,8 @@ async def shard_processes(
         bots: dict[int, NewsBot] = {}
         for shard in (1, 0):
             context = make_context(shard_count=SHARDS, shard_ids=str(shard), **settings)
-            bot = tagged(create_bot(context, background=background), shard)
+            bot = create_bot(context, background=background)
+            label_client(bot, f"shard-{shard}")
             await stack.enter_async_context(run_client(bot, fake, token=TOKEN))
             bots[shard] = bot
         yield bots

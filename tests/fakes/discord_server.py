@@ -38,6 +38,8 @@ Public API (see the docstrings):
   ``fake.identify``, ``fake.intents``, ``fake.presence``, ``fake.commands(guild_id=None)``,
   ``fake.messages``, ``fake.channel_messages(cid)``, ``fake.original_message(ix)``,
   ``fake.errors`` (exceptions inside the fake's handlers; should stay empty).
+* several clients: ``label_client(client, name)`` before it logs in, then ``request.client``
+  is ``name`` on each of its requests; ``fake.shard_sessions``.
 * driving: ``send_interaction(command, options, ...)``, ``send_autocomplete(...)``,
   ``send_component_interaction(message_id, custom_id, ...)``,
   ``send_message_create(content, ...)``, ``dispatch(event, data)``, ``disconnect()``,
@@ -84,6 +86,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import aiohttp
 import discord
 import discord.gateway
 import discord.http
@@ -113,6 +116,7 @@ __all__ = [
     "RecordedFile",
     "RecordedRequest",
     "fake_discord",
+    "label_client",
     "patch_discord",
     "run_client",
     "shard_for",
@@ -185,6 +189,8 @@ ATTACHMENT_SIZE_LIMIT = 10 * 1024 * 1024
 THREAD_TYPES = (10, 11, 12)
 
 _JSON_HEADERS = {"Content-Type": "application/json"}
+# Sent by clients marked with label_client(), so that records say which of several sent what.
+CLIENT_LABEL_HEADER = "X-Fake-Discord-Client"
 _USER_MENTION = re.compile(r"<@!?(\d+)>")
 _ROLE_MENTION = re.compile(r"<@&(\d+)>")
 _COMMAND_NAME = re.compile(r"^[-_'\w]{1,32}$")
@@ -486,6 +492,11 @@ class RecordedRequest:
     response: Any = field(default=None, repr=False)
     interaction: FakeInteraction | None = field(default=None, repr=False)
     known_route: bool = True
+
+    @property
+    def client(self) -> str | None:
+        """The name given to the client that sent this, by :func:`label_client`."""
+        return self.headers.get(CLIENT_LABEL_HEADER)
 
     def matches(self, method: str | None = None, path: str | re.Pattern[str] | None = None) -> bool:
         """``path`` is matched exactly if a str without regex metacharacters, else fullmatch."""
@@ -2762,6 +2773,24 @@ async def run_client(
         except Exception:  # the error (if any) was already surfaced above
             if task.done() and not task.cancelled():
                 log.debug("client task ended with %r", task.exception())
+
+
+def label_client(client: discord.Client, name: str) -> None:
+    """Mark every HTTP request of ``client`` (REST and interaction webhooks) with ``name``.
+
+    With several clients against one fake (shards in different processes), a request's
+    ``client`` then says which one sent it. Call it before the client logs in: it sets
+    discord.py's own ``http_trace`` option, which the login reads.
+    """
+
+    async def mark(
+        session: aiohttp.ClientSession, context: object, params: aiohttp.TraceRequestStartParams
+    ) -> None:
+        params.headers[CLIENT_LABEL_HEADER] = name
+
+    trace = aiohttp.TraceConfig()
+    trace.on_request_start.append(mark)
+    client.http.http_trace = trace
 
 
 @pytest_asyncio.fixture

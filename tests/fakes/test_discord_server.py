@@ -31,6 +31,7 @@ from tests.fakes.discord_server import (
     FakeChannel,
     FakeDiscord,
     FakeGuild,
+    label_client,
     run_client,
     shard_for,
 )
@@ -524,7 +525,11 @@ class ShardStandIn(discord.AutoShardedClient):
         """No 5 s pause between this client's shards (Discord's identify rate limit)."""
 
     async def on_message(self, message: discord.Message) -> None:
+        if self.user is not None and message.author.id == self.user.id:
+            return
         self.messages.append(message)
+        if self.user in message.mentions:
+            await message.reply("hi", mention_author=False)
 
     async def on_interaction(self, interaction: discord.Interaction) -> None:
         self.interactions.append(interaction)
@@ -560,6 +565,8 @@ async def test_each_event_reaches_only_the_client_holding_its_shard() -> None:
     """Two processes' worth of shards: each sees its servers, their messages and commands."""
     async with FakeDiscord(guilds=two_shard_world()) as fake:
         first, second = ShardStandIn([0], 2), ShardStandIn([1], 2)
+        label_client(first, "first")
+        label_client(second, "second")
         async with run_client(first, fake), run_client(second, fake):
             assert [g.id for g in first.guilds] == [OTHER_GUILD_ID]
             assert [g.id for g in second.guilds] == [GUILD_ID]
@@ -584,6 +591,9 @@ async def test_each_event_reaches_only_the_client_holding_its_shard() -> None:
             assert [m.content for m in second.messages] == [f"<@{BOT_USER_ID}> here?"]
             assert [i.guild_id for i in second.interactions] == [GUILD_ID]
             assert first.interactions == []
+            here = await fake.wait_for_request("POST", f"/channels/{CHANNEL_ID}/messages")
+            there = await fake.wait_for_request("POST", f"/channels/{OTHER_CHANNEL_ID}/messages")
+            assert (here.client, there.client) == ("second", "first")
         sent = [(m.t, m.shard) for m in fake.gateway_sent if m.t != "MESSAGE_CREATE"]
         assert ("INTERACTION_CREATE", [1, 2]) in sent
         assert ("INTERACTION_CREATE", [0, 2]) not in sent
