@@ -11,7 +11,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import discord
@@ -259,3 +263,86 @@ def test_bad_shard_settings_are_clear_errors(
     """Ids outside 0..count-1, ids without a count, or a zero count name the variable."""
     with pytest.raises(InputError, match=message):
         make_settings(tmp_path, **overrides)
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@contextlib.contextmanager
+def bot_process(fake: FakeDiscord, data_dir: Path, shard: int) -> Iterator[Path]:
+    """``newsbot run`` as shard ``shard`` of 2 in a process of its own; yields its log file."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("NEWSBOT_", "DISCORD_"))}
+    env.update(
+        PYTHONPATH=str(ROOT),
+        DISCORD_TOKEN=TOKEN,
+        NEWSBOT_DATA_DIR=str(data_dir),
+        NEWSBOT_SHARD_COUNT=str(SHARDS),
+        NEWSBOT_SHARD_IDS=str(shard),
+        NEWSBOT_ASK_COOLDOWN_SECONDS="0",
+        FAKE_DISCORD_URL=fake.base_url,
+        FAKE_DISCORD_CLIENT=f"shard-{shard}",
+    )
+    log = data_dir.parent / f"shard-{shard}.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tests.bot.run_against_fake"],
+            env=env,
+            cwd=data_dir.parent,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        yield log
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+async def identified(fake: FakeDiscord, shard: int, log: Path, seconds: float = 300) -> None:
+    """Until the process writing ``log`` has identified as ``shard`` (it loads the model first)."""
+    for _ in range(int(seconds)):
+        if shard in fake.shard_sessions:
+            return
+        await asyncio.sleep(1)
+    raise AssertionError(f"shard {shard} never identified; its log:\n{log.read_text()[-3000:]}")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+async def test_two_bot_processes_split_the_servers_between_them(
+    fake: FakeDiscord, tmp_path: Path
+) -> None:
+    """``newsbot run`` twice, as shards 0 and 1: each mention is answered once, by its shard."""
+    data = tmp_path / "data"
+    # Shard 0 first: the first start fills the empty database with the sample articles.
+    with bot_process(fake, data, 0) as log_0:
+        await identified(fake, 0, log_0)
+        with bot_process(fake, data, 1) as log_1:
+            await identified(fake, 1, log_1)
+            question = "how many beds does the Alder Wing add?"
+            in_a = await fake.send_message_create(
+                f"{fake.bot_mention} {question}", guild_id=GUILD_A
+            )
+            in_c = await fake.send_message_create(
+                f"{fake.bot_mention} {question}", guild_id=GUILD_C
+            )
+            reply_a = await fake.wait_for(replying_to(in_a), timeout=240)
+            reply_c = await fake.wait_for(replying_to(in_c), timeout=240)
+            for guild_id in (GUILD_A, GUILD_C):
+                marker = await fake.send_message_create(
+                    f"{fake.bot_mention} ping", guild_id=guild_id
+                )
+                await fake.wait_for(replying_to(marker), timeout=60)
+
+    assert (process_of(reply_a), process_of(reply_c)) == (1, 0)
+    for reply in (reply_a, reply_c):
+        assert "120" in reply.json["embeds"][0]["description"]
+    assert [r for r in fake.requests if replying_to(in_a)(r)] == [reply_a]
+    assert [r for r in fake.requests if replying_to(in_c)(r)] == [reply_c]
+    syncs = [r for r in fake.requests if r.matches("PUT", r"/applications/\d+/commands")]
+    assert [process_of(r) for r in syncs] == [0]
+    assert "sources are refreshed by the process holding shard 0" in log_1.read_text()
