@@ -14,7 +14,7 @@ import sys
 
 import discord
 
-from bot.app import NewsBot
+from bot.app import create_bot
 from bot.context import AppContext
 from ingest.errors import InputError
 
@@ -26,7 +26,7 @@ async def start_bot(context: AppContext) -> None:
     token = context.settings.discord_token
     if token is None:
         raise InputError("DISCORD_TOKEN is not set (see README: Running the Discord bot)")
-    async with NewsBot(context) as bot:
+    async with create_bot(context) as bot:
         await bot.start(token.get_secret_value())
 
 

@@ -47,6 +47,23 @@ def intents_for(settings: Settings) -> discord.Intents:
     return intents
 
 
+def shards_of(settings: Settings) -> list[int] | None:
+    """The shards this process connects (all of them when no ids are set); None unsharded."""
+    if settings.shard_count is None:
+        return None
+    return settings.shard_ids or list(range(settings.shard_count))
+
+
+def holds_shard_zero(settings: Settings) -> bool:
+    """Whether this process does the bot-wide work: it is the only one, or it holds shard 0.
+
+    A sharded deployment runs every shard, each in one process (README: Sharding), so exactly
+    one process holds shard 0, the one Discord also sends the direct messages to.
+    """
+    shards = shards_of(settings)
+    return shards is None or 0 in shards
+
+
 def invite_url(application_id: int) -> str:
     return discord.utils.oauth_url(
         application_id, permissions=INVITE_PERMISSIONS, scopes=INVITE_SCOPES
@@ -68,7 +85,12 @@ class NewsBot(commands.Bot):
     """
 
     def __init__(
-        self, context: AppContext, services: Services | None = None, *, background: bool = True
+        self,
+        context: AppContext,
+        services: Services | None = None,
+        *,
+        background: bool = True,
+        **client_options: Any,
     ) -> None:
         super().__init__(
             command_prefix=commands.when_mentioned,
@@ -76,20 +98,33 @@ class NewsBot(commands.Bot):
             allowed_mentions=discord.AllowedMentions.none(),
             help_command=None,
             tree_cls=NewsTree,
+            **client_options,
         )
         self.context = context
         self.services = services or Services.create(context)
         # Off in tests that check the commands alone: no model loading, no fetching.
         self.background = background
+        self.holds_shard_zero = holds_shard_zero(context.settings)
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def setup_hook(self) -> None:
         for extension in EXTENSIONS:
             await self.load_extension(extension)
-        await self.sync_commands()
-        if self.background:
-            self._spawn(self.warm_up())
+        # Commands belong to the application, not to a shard: one sync serves every process.
+        # Only the process holding shard 0 sends it, so that N processes starting together do
+        # not send N identical syncs into Discord's rate limits on command updates.
+        if self.holds_shard_zero:
+            await self.sync_commands()
+        if not self.background:
+            return
+        self._spawn(self.warm_up())
+        # Processes on one box share the database and the data directory, and every one of
+        # them reloads the index another publishes (index/search.py). One schedule is enough:
+        # each more would fetch every feed again and race the first to store the same articles.
+        if self.holds_shard_zero:
             self._spawn(self.refresh_forever())
+        else:
+            log.info("sources are refreshed by the process holding shard 0, not this one")
 
     def _spawn(self, job: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(job)
@@ -157,9 +192,45 @@ class NewsBot(commands.Bot):
 
     async def on_ready(self) -> None:
         assert self.user is not None
-        log.info("logged in as %s (id %s) in %d servers", self.user, self.user.id, len(self.guilds))
+        shards = shards_of(self.context.settings)
+        log.info(
+            "logged in as %s (id %s) in %d servers%s",
+            self.user,
+            self.user.id,
+            len(self.guilds),
+            "" if shards is None else f" on shards {shards} of {self.context.settings.shard_count}",
+        )
         if self.application_id:
             log.info("invite link: %s", invite_url(self.application_id))
 
     async def on_message(self, message: discord.Message, /) -> None:
         """No prefix commands: the ask cog's listener answers questions that mention the bot."""
+
+
+class ShardedNewsBot(NewsBot, commands.AutoShardedBot):
+    """The bot as one of several processes: it connects only the shards it is given.
+
+    Discord sends each server's events to the shard ``(guild_id >> 22) % shard_count`` (and
+    direct messages to shard 0), so every mention and command reaches exactly one process.
+    """
+
+    def __init__(
+        self, context: AppContext, services: Services | None = None, *, background: bool = True
+    ) -> None:
+        settings = context.settings
+        super().__init__(
+            context,
+            services,
+            background=background,
+            shard_count=settings.shard_count,
+            shard_ids=shards_of(settings),
+        )
+
+
+def create_bot(
+    context: AppContext, services: Services | None = None, *, background: bool = True
+) -> NewsBot:
+    """A :class:`ShardedNewsBot` when ``NEWSBOT_SHARD_COUNT`` is set, else the one-process bot."""
+    if context.settings.shard_count is None:
+        return NewsBot(context, services, background=background)
+    return ShardedNewsBot(context, services, background=background)

@@ -6,9 +6,17 @@ Built by :func:`get_settings` rather than at import time, so tests and tools can
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from index.answer import DEFAULT_MIN_COVERAGE, DEFAULT_MIN_SCORE
 from index.embedder import DEFAULT_BACKEND, DEFAULT_MODEL, Backend
@@ -41,12 +49,44 @@ class Settings(BaseSettings):
     # Answer follow-ups in threads without an @mention; needs the privileged Message Content
     # intent switched on in the developer portal (mentions and replies work without it).
     message_content_intent: bool = False
+    # Several processes split the servers between them: each runs discord.py's AutoShardedBot
+    # with this shard count and its own shard ids (all of them when no ids are given).
+    shard_count: int | None = Field(default=None, ge=1)
+    # Comma-separated ("0,1"), read as text rather than pydantic-settings' JSON for lists.
+    shard_ids: Annotated[list[int] | None, NoDecode] = None
 
     refresh_minutes: float = Field(default=30.0, gt=0)
     fetch_allow_hosts: str = ""
     fetch_max_bytes: int = Field(default=5 * 1024 * 1024, gt=0)
     fetch_timeout_seconds: float = Field(default=10.0, gt=0)
     source_deadline_seconds: float = Field(default=DEFAULT_SOURCE_DEADLINE_SECONDS, gt=0)
+
+    @field_validator("shard_ids", mode="before")
+    @classmethod
+    def _split_shard_ids(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()] or None
+        return value
+
+    @field_validator("shard_ids")
+    @classmethod
+    def _shard_ids_within_count(
+        cls, ids: list[int] | None, info: ValidationInfo
+    ) -> list[int] | None:
+        if ids is None:
+            return None
+        if "shard_count" not in info.data:  # the count is malformed, and reported as such
+            return ids
+        count = info.data["shard_count"]
+        if count is None:
+            raise ValueError("shard ids need NEWSBOT_SHARD_COUNT (the total number of shards)")
+        if any(not 0 <= i < count for i in ids):
+            raise ValueError(
+                f"shard ids run from 0 to {count - 1} with NEWSBOT_SHARD_COUNT={count}"
+            )
+        if len(set(ids)) != len(ids):
+            raise ValueError("a shard id is listed twice")
+        return sorted(ids)
 
     @property
     def resolved_database_url(self) -> str:

@@ -23,7 +23,8 @@ Public API (see the docstrings):
 * ``FakeDiscord(*, bot_user=None, application_id=None, guilds=None, users=(), token=None,
   heartbeat_interval=41.25, gateway_compression=True, privileged_intents=None,
   application_flags=..., callback_deadline=3.0, validate_payloads=True,
-  echo_bot_messages=True, require_synced_commands=False, enforce_default_permissions=False)``
+  echo_bot_messages=True, require_synced_commands=False, enforce_default_permissions=False,
+  recommended_shards=1)``
 * lifecycle: ``async with FakeDiscord() as fake`` (start + patch), ``await fake.start()``,
   ``await fake.stop()``, ``with fake.patch():`` / ``patch_discord(fake)``, ``fake.port``,
   ``fake.api_base``, ``fake.gateway_url``; ``run_client(client, fake)`` runs a client.
@@ -37,6 +38,8 @@ Public API (see the docstrings):
   ``fake.identify``, ``fake.intents``, ``fake.presence``, ``fake.commands(guild_id=None)``,
   ``fake.messages``, ``fake.channel_messages(cid)``, ``fake.original_message(ix)``,
   ``fake.errors`` (exceptions inside the fake's handlers; should stay empty).
+* several clients: ``label_client(client, name)`` before it logs in, then ``request.client``
+  is ``name`` on each of its requests; ``fake.shard_sessions``.
 * driving: ``send_interaction(command, options, ...)``, ``send_autocomplete(...)``,
   ``send_component_interaction(message_id, custom_id, ...)``,
   ``send_message_create(content, ...)``, ``dispatch(event, data)``, ``disconnect()``,
@@ -56,6 +59,10 @@ What the fake models beyond the happy path (each is documented on the relevant m
   INVALID_SESSION, REQUEST_GUILD_MEMBERS, privileged-intent rejection (close code 4014),
   intent filtering of MESSAGE_CREATE and message-content stripping without the
   MESSAGE_CONTENT intent (except DMs, the bot's own messages and messages mentioning the bot).
+* Sharding: IDENTIFY with ``shard: [id, count]`` (an id outside the count is closed with
+  4010), ``GET /gateway/bot`` recommending ``recommended_shards``, and every event routed to
+  the session of shard ``(guild_id >> 22) % count`` alone (direct messages to shard 0), READY
+  and GUILD_CREATE included, as Discord does; ``fake.shard_sessions``, ``shard_for()``.
 * Interactions: 3-second callback deadline, "already acknowledged", the first followup after a
   "thinking" defer resolving the deferred message (and inheriting its ephemerality), and
   Discord's message limits (2000 chars of content, 10 embeds, embed field limits, 6000 embed
@@ -79,6 +86,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import aiohttp
 import discord
 import discord.gateway
 import discord.http
@@ -108,8 +116,10 @@ __all__ = [
     "RecordedFile",
     "RecordedRequest",
     "fake_discord",
+    "label_client",
     "patch_discord",
     "run_client",
+    "shard_for",
 ]
 
 log = logging.getLogger(__name__)
@@ -179,9 +189,16 @@ ATTACHMENT_SIZE_LIMIT = 10 * 1024 * 1024
 THREAD_TYPES = (10, 11, 12)
 
 _JSON_HEADERS = {"Content-Type": "application/json"}
+# Sent by clients marked with label_client(), so that records say which of several sent what.
+CLIENT_LABEL_HEADER = "X-Fake-Discord-Client"
 _USER_MENTION = re.compile(r"<@!?(\d+)>")
 _ROLE_MENTION = re.compile(r"<@&(\d+)>")
 _COMMAND_NAME = re.compile(r"^[-_'\w]{1,32}$")
+
+
+def shard_for(guild_id: int | None, shard_count: int) -> int:
+    """The shard Discord sends a server's events to; direct messages go to shard 0."""
+    return 0 if guild_id is None else (guild_id >> 22) % shard_count
 
 
 def _now() -> datetime:
@@ -476,6 +493,11 @@ class RecordedRequest:
     interaction: FakeInteraction | None = field(default=None, repr=False)
     known_route: bool = True
 
+    @property
+    def client(self) -> str | None:
+        """The name given to the client that sent this, by :func:`label_client`."""
+        return self.headers.get(CLIENT_LABEL_HEADER)
+
     def matches(self, method: str | None = None, path: str | re.Pattern[str] | None = None) -> bool:
         """``path`` is matched exactly if a str without regex metacharacters, else fullmatch."""
         if method is not None and self.method != method.upper():
@@ -489,13 +511,18 @@ class RecordedRequest:
 
 @dataclass
 class GatewayMessage:
-    """A payload the client sent over the gateway (``op``/``d``), or one the fake sent."""
+    """A payload the client sent over the gateway (``op``/``d``), or one the fake sent.
+
+    ``shard`` is the ``[id, count]`` of the session it came from or went to (None before the
+    connection identified).
+    """
 
     op: int
     d: Any
     received_at: float
     t: str | None = None
     s: int | None = None
+    shard: list[int] | None = None
 
 
 @dataclass
@@ -674,6 +701,17 @@ class _GatewaySession:
     connection: _GatewayConnection | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
+    @property
+    def shard_id(self) -> int:
+        return self.shard[0]
+
+    @property
+    def shard_count(self) -> int:
+        return self.shard[1]
+
+    def holds(self, guild_id: int | None) -> bool:
+        return shard_for(guild_id, self.shard_count) == self.shard_id
+
 
 # --------------------------------------------------------------------------------------------
 # The fake.
@@ -707,6 +745,7 @@ class FakeDiscord:
         echo_bot_messages: bool = True,
         require_synced_commands: bool = False,
         enforce_default_permissions: bool = False,
+        recommended_shards: int = 1,
         host: str = "127.0.0.1",
     ) -> None:
         self.bot_user = bot_user or FakeUser(BOT_USER_ID, "newsbot", bot=True)
@@ -729,6 +768,7 @@ class FakeDiscord:
         self.echo_bot_messages = echo_bot_messages
         self.require_synced_commands = require_synced_commands
         self.enforce_default_permissions = enforce_default_permissions
+        self.recommended_shards = recommended_shards
         self.host = host
 
         self._users: dict[int, FakeUser] = {self.bot_user.id: self.bot_user}
@@ -755,7 +795,8 @@ class FakeDiscord:
         self._command_ids: dict[tuple[int | None, str, int], int] = {}
         self._injected: list[dict[str, Any]] = []
         self._sessions: dict[str, _GatewaySession] = {}
-        self._session: _GatewaySession | None = None
+        self._session: _GatewaySession | None = None  # the last one to identify
+        self._shard_sessions: dict[int, _GatewaySession] = {}  # by shard id, the latest of each
         self._ready = asyncio.Event()
         self._connections: set[_GatewayConnection] = set()
         self._runner: web.AppRunner | None = None
@@ -882,6 +923,11 @@ class FakeDiscord:
     @property
     def session_id(self) -> str | None:
         return self._session.session_id if self._session else None
+
+    @property
+    def shard_sessions(self) -> dict[int, list[int]]:
+        """The ``[id, count]`` of the latest session of each shard id that identified."""
+        return {sid: list(sess.shard) for sid, sess in sorted(self._shard_sessions.items())}
 
     def user(self, user_id: int) -> FakeUser:
         return self._users[user_id]
@@ -1259,7 +1305,7 @@ class FakeDiscord:
         return _ok(
             {
                 "url": self.gateway_url.rstrip("/"),
-                "shards": 1,
+                "shards": self.recommended_shards,
                 "session_start_limit": {
                     "total": 1000,
                     "remaining": 999,
@@ -1886,7 +1932,7 @@ class FakeDiscord:
             member = guild.member(int(message["author"]["id"]))
             if member is not None:
                 data["member"] = member.to_payload(with_user=False)
-        if self._message_intent_ok(guild is not None):
+        if self._message_intent_ok(guild):
             await self.dispatch(event, data)
         else:
             self.dropped_events.append({"t": event, "d": data})
@@ -1898,12 +1944,14 @@ class FakeDiscord:
         data = {"id": message["id"], "channel_id": message["channel_id"]}
         if guild is not None:
             data["guild_id"] = str(guild.id)
-        if self._message_intent_ok(guild is not None):
+        if self._message_intent_ok(guild):
             await self.dispatch("MESSAGE_DELETE", data)
 
-    def _message_intent_ok(self, in_guild: bool) -> bool:
-        intents = self.intents or 0
-        return bool(intents & (INTENT_GUILD_MESSAGES if in_guild else INTENT_DIRECT_MESSAGES))
+    def _message_intent_ok(self, guild: FakeGuild | None) -> bool:
+        """Whether the session holding ``guild``'s shard (or the DMs) asked for its messages."""
+        sess = self._session_for(guild.id if guild else None)
+        intents = sess.intents if sess is not None else 0
+        return bool(intents & (INTENT_GUILD_MESSAGES if guild else INTENT_DIRECT_MESSAGES))
 
     # ---- gateway ---------------------------------------------------------------------------
 
@@ -1940,7 +1988,8 @@ class FakeDiscord:
             log.warning("fake discord: gateway payload without an integer op: %r", payload)
             await conn.ws.close(code=4002, message=b"Decode error.")
             return
-        self._gateway_in.add(GatewayMessage(op=op, d=d, received_at=time.monotonic()))
+        shard = conn.session.shard if conn.session else None
+        self._gateway_in.add(GatewayMessage(op, d, time.monotonic(), shard=shard))
         if op == 1:  # HEARTBEAT
             await conn.send({"op": 11})
         elif op == 2:  # IDENTIFY
@@ -1950,7 +1999,7 @@ class FakeDiscord:
         elif op == 6:  # RESUME
             await self._resume(conn, d or {})
         elif op == 8:  # REQUEST_GUILD_MEMBERS
-            await self._request_members(d or {})
+            await self._request_members(conn, d or {})
         elif op in (4, 31):  # voice state / soundboard request
             pass
         else:
@@ -1967,25 +2016,34 @@ class FakeDiscord:
         ):
             await conn.ws.close(code=4014, message=b"Disallowed intent(s).")
             return
+        shard = d.get("shard") or [0, 1]
+        if not (
+            isinstance(shard, list)
+            and len(shard) == 2
+            and all(isinstance(n, int) for n in shard)
+            and 0 <= shard[0] < shard[1]
+        ):
+            await conn.ws.close(code=4010, message=b"Invalid shard.")
+            return
         sess = _GatewaySession(
-            session_id=secrets.token_hex(16),
-            intents=intents,
-            identify=d,
-            shard=list(d.get("shard") or [0, 1]),
+            session_id=secrets.token_hex(16), intents=intents, identify=d, shard=list(shard)
         )
         self._sessions[sess.session_id] = sess
         self._session = sess
+        self._shard_sessions[sess.shard_id] = sess
         conn.session = sess
         sess.connection = conn
         self._ready.clear()
         user = self.bot_user.to_payload()
         user.update({"verified": True, "mfa_enabled": False, "email": None})
-        await self.dispatch(
+        guilds = [g for g in self.guilds if sess.holds(g.id)]
+        await self._send_event(
+            sess,
             "READY",
             {
                 "v": 10,
                 "user": user,
-                "guilds": [{"id": str(g.id), "unavailable": True} for g in self.guilds],
+                "guilds": [{"id": str(g.id), "unavailable": True} for g in guilds],
                 "session_id": sess.session_id,
                 "session_type": "normal",
                 "resume_gateway_url": self.resume_gateway_url,
@@ -2001,8 +2059,8 @@ class FakeDiscord:
             },
         )
         if intents & INTENT_GUILDS:  # without it Discord never sends GUILD_CREATE
-            for guild in self.guilds:
-                await self.dispatch("GUILD_CREATE", guild.to_gateway_payload())
+            for guild in guilds:
+                await self._send_event(sess, "GUILD_CREATE", guild.to_gateway_payload())
         self._ready.set()
 
     async def _resume(self, conn: _GatewayConnection, d: dict[str, Any]) -> None:
@@ -2021,12 +2079,12 @@ class FakeDiscord:
         if old is not None and old is not conn and not old.closed:
             await old.ws.close(code=4000)
         self._session = sess
-        await self.dispatch("RESUMED", {"_trace": ["fake-discord"]})
+        await self._send_event(sess, "RESUMED", {"_trace": ["fake-discord"]})
         self._ready.set()
 
-    async def _request_members(self, d: dict[str, Any]) -> None:
+    async def _request_members(self, conn: _GatewayConnection, d: dict[str, Any]) -> None:
         guild = self._guild(str(d.get("guild_id")))
-        if guild is None:
+        if guild is None or conn.session is None:
             return
         members = guild.members
         if d.get("user_ids"):
@@ -2045,22 +2103,50 @@ class FakeDiscord:
         }
         if d.get("nonce"):
             data["nonce"] = d["nonce"]
-        await self.dispatch("GUILD_MEMBERS_CHUNK", data)
+        await self._send_event(conn.session, "GUILD_MEMBERS_CHUNK", data)
 
-    async def dispatch(self, event: str, data: Any) -> int:
+    def _session_for(self, guild_id: int | None) -> _GatewaySession | None:
+        """The latest session holding ``guild_id``'s shard (the DMs' for None), if any."""
+        if self._session is None:
+            return None
+        target = shard_for(guild_id, self._session.shard_count)
+        return self._shard_sessions.get(target)
+
+    async def dispatch(self, event: str, data: Any, *, shard_id: int | None = None) -> int:
         """Send a DISPATCH (op 0) with the next sequence number; returns that number.
 
-        Events sent while the client is disconnected are kept and replayed on RESUME.
+        It goes to the session of ``shard_id`` if given, else of the shard of the event's
+        server (``guild_id``, or ``id`` for GUILD_* events; shard 0 without one), as Discord
+        routes events. Events sent while that client is disconnected are kept and replayed on
+        RESUME.
         """
-        sess = self._session
+        if shard_id is None:
+            return await self._send_event(self._receiver(_event_guild_id(event, data)), event, data)
+        sess = self._shard_sessions.get(shard_id)
         if sess is None:
+            raise RuntimeError(f"no client identified as shard {shard_id}")
+        return await self._send_event(sess, event, data)
+
+    def _receiver(self, guild_id: int | None) -> _GatewaySession:
+        """The session Discord would send ``guild_id``'s events to; an error when there is none."""
+        if self._session is None:
             raise RuntimeError("no client has identified with the fake gateway yet")
+        sess = self._session_for(guild_id)
+        if sess is None:
+            count = self._session.shard_count
+            raise RuntimeError(
+                f"no client holds shard {shard_for(guild_id, count)} of {count}, which server "
+                f"{guild_id} is on (connected: {sorted(self._shard_sessions)})"
+            )
+        return sess
+
+    async def _send_event(self, sess: _GatewaySession, event: str, data: Any) -> int:
         async with sess.lock:
             sess.seq += 1
             payload = {"op": 0, "t": event, "s": sess.seq, "d": data}
             sess.events.append(payload)
             self._gateway_out.add(
-                GatewayMessage(op=0, d=data, t=event, s=sess.seq, received_at=time.monotonic())
+                GatewayMessage(0, data, time.monotonic(), event, sess.seq, shard=list(sess.shard))
             )
             if sess.connection is not None and not sess.connection.closed:
                 await sess.connection.send(payload)
@@ -2579,14 +2665,15 @@ class FakeDiscord:
             event["guild_id"] = str(guild.id)
             member = guild.member(author.id)
             event["member"] = (member or FakeMember(author)).to_payload(with_user=False)
-        if not self._message_intent_ok(guild is not None):
+        receiver = self._receiver(guild.id if guild else None)
+        if not self._message_intent_ok(guild):
             self.dropped_events.append({"t": "MESSAGE_CREATE", "d": event})
             log.info("fake discord: MESSAGE_CREATE dropped, client lacks the message intent")
             return message
         mentions_bot = any(u["id"] == str(self.bot_user.id) for u in message["mentions"])
         if (
             guild is not None
-            and not (self.intents or 0) & INTENT_MESSAGE_CONTENT
+            and not receiver.intents & INTENT_MESSAGE_CONTENT
             and not mentions_bot
             and author.id != self.bot_user.id
         ):
@@ -2598,6 +2685,15 @@ class FakeDiscord:
 # --------------------------------------------------------------------------------------------
 # Helpers.
 # --------------------------------------------------------------------------------------------
+
+
+def _event_guild_id(event: str, data: Any) -> int | None:
+    """The server an event belongs to, which decides its shard (None: a DM or no server)."""
+    if not isinstance(data, Mapping):
+        return None
+    raw = data.get("id") if event in ("GUILD_CREATE", "GUILD_UPDATE", "GUILD_DELETE") else None
+    raw = raw or data.get("guild_id")
+    return int(raw) if raw else None
 
 
 def _perm_value(value: str | int | discord.Permissions) -> int:
@@ -2677,6 +2773,24 @@ async def run_client(
         except Exception:  # the error (if any) was already surfaced above
             if task.done() and not task.cancelled():
                 log.debug("client task ended with %r", task.exception())
+
+
+def label_client(client: discord.Client, name: str) -> None:
+    """Mark every HTTP request of ``client`` (REST and interaction webhooks) with ``name``.
+
+    With several clients against one fake (shards in different processes), a request's
+    ``client`` then says which one sent it. Call it before the client logs in: it sets
+    discord.py's own ``http_trace`` option, which the login reads.
+    """
+
+    async def mark(
+        session: aiohttp.ClientSession, context: object, params: aiohttp.TraceRequestStartParams
+    ) -> None:
+        params.headers[CLIENT_LABEL_HEADER] = name
+
+    trace = aiohttp.TraceConfig()
+    trace.on_request_start.append(mark)
+    client.http.http_trace = trace
 
 
 @pytest_asyncio.fixture

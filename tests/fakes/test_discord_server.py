@@ -28,8 +28,12 @@ from tests.fakes.discord_server import (
     OWNER_ID,
     USER_ID,
     CommandNotAvailable,
+    FakeChannel,
     FakeDiscord,
+    FakeGuild,
+    label_client,
     run_client,
+    shard_for,
 )
 
 pytestmark = pytest.mark.timeout(30)
@@ -501,3 +505,120 @@ async def test_wait_for_sees_past_and_future_requests(fake: FakeDiscord) -> None
         assert future.received_at > past.received_at
     with pytest.raises(TimeoutError, match="no matching request"):
         await fake.wait_for(lambda r: r.path == "/never", timeout=0.05)
+
+
+# A server on each of two shards: (id >> 22) % 2 is 1 for GUILD_ID and 0 for this one.
+OTHER_GUILD_ID = GUILD_ID + (1 << 22)
+OTHER_CHANNEL_ID = CHANNEL_ID + (1 << 22)
+
+
+class ShardStandIn(discord.AutoShardedClient):
+    """A sharded client that records the servers, messages and interactions it receives."""
+
+    def __init__(self, shard_ids: list[int] | None = None, shard_count: int | None = None) -> None:
+        sharding: dict[str, Any] = {"shard_ids": shard_ids, "shard_count": shard_count}
+        super().__init__(intents=discord.Intents.default(), **sharding)
+        self.messages: list[discord.Message] = []
+        self.interactions: list[discord.Interaction] = []
+
+    async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
+        """No 5 s pause between this client's shards (Discord's identify rate limit)."""
+
+    async def on_message(self, message: discord.Message) -> None:
+        if self.user is not None and message.author.id == self.user.id:
+            return
+        self.messages.append(message)
+        if self.user in message.mentions:
+            await message.reply("hi", mention_author=False)
+
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        self.interactions.append(interaction)
+
+
+def two_shard_world() -> list[FakeGuild]:
+    return [
+        FakeGuild(),
+        FakeGuild(id=OTHER_GUILD_ID, name="Other", channels=[FakeChannel(OTHER_CHANNEL_ID)]),
+    ]
+
+
+def test_shard_for_follows_discords_formula() -> None:
+    """A server's shard is (id >> 22) % count, and direct messages belong to shard 0."""
+    assert shard_for(GUILD_ID, 2) == 1
+    assert shard_for(OTHER_GUILD_ID, 2) == 0
+    assert shard_for(GUILD_ID, 1) == 0
+    assert shard_for(None, 5) == 0
+
+
+async def test_gateway_bot_recommends_the_shard_count() -> None:
+    """A client without a shard count reads /gateway/bot's and connects that many shards."""
+    async with FakeDiscord(guilds=two_shard_world(), recommended_shards=3) as fake:
+        client = ShardStandIn()
+        async with run_client(client, fake):
+            assert client.shard_count == 3
+            assert fake.shard_sessions == {0: [0, 3], 1: [1, 3], 2: [2, 3]}
+            assert {g.id for g in client.guilds} == {GUILD_ID, OTHER_GUILD_ID}
+        assert any(r.path == "/gateway/bot" for r in fake.requests)
+
+
+async def test_each_event_reaches_only_the_client_holding_its_shard() -> None:
+    """Two processes' worth of shards: each sees its servers, their messages and commands."""
+    async with FakeDiscord(guilds=two_shard_world()) as fake:
+        first, second = ShardStandIn([0], 2), ShardStandIn([1], 2)
+        label_client(first, "first")
+        label_client(second, "second")
+        async with run_client(first, fake), run_client(second, fake):
+            assert [g.id for g in first.guilds] == [OTHER_GUILD_ID]
+            assert [g.id for g in second.guilds] == [GUILD_ID]
+            ready = [m for m in fake.gateway_sent if m.t == "READY"]
+            assert [(m.shard, [g["id"] for g in m.d["guilds"]]) for m in ready] == [
+                ([0, 2], [str(OTHER_GUILD_ID)]),
+                ([1, 2], [str(GUILD_ID)]),
+            ]
+
+            await fake.send_message_create(f"{fake.bot_mention} here?", guild_id=GUILD_ID)
+            await fake.send_message_create(f"{fake.bot_mention} there?", guild_id=OTHER_GUILD_ID)
+            await fake.send_message_create("a direct message", dm=True)
+            await fake.send_interaction("ping", {"text": "hi"}, guild_id=GUILD_ID)
+            for _ in range(500):
+                if len(first.messages) == 2 and second.messages and second.interactions:
+                    break
+                await asyncio.sleep(0.01)
+            assert [m.content for m in first.messages] == [
+                f"<@{BOT_USER_ID}> there?",
+                "a direct message",
+            ]
+            assert [m.content for m in second.messages] == [f"<@{BOT_USER_ID}> here?"]
+            assert [i.guild_id for i in second.interactions] == [GUILD_ID]
+            assert first.interactions == []
+            here = await fake.wait_for_request("POST", f"/channels/{CHANNEL_ID}/messages")
+            there = await fake.wait_for_request("POST", f"/channels/{OTHER_CHANNEL_ID}/messages")
+            assert (here.client, there.client) == ("second", "first")
+        sent = [(m.t, m.shard) for m in fake.gateway_sent if m.t != "MESSAGE_CREATE"]
+        assert ("INTERACTION_CREATE", [1, 2]) in sent
+        assert ("INTERACTION_CREATE", [0, 2]) not in sent
+        assert not fake.errors, fake.errors
+
+
+async def test_an_event_for_a_shard_nobody_holds_is_an_error() -> None:
+    """Driving a server whose shard no client connected fails loudly instead of vanishing."""
+    async with (
+        FakeDiscord(guilds=two_shard_world()) as fake,
+        run_client(ShardStandIn([0], 2), fake),
+    ):
+        with pytest.raises(RuntimeError, match="no client holds shard 1 of 2"):
+            await fake.send_message_create("anyone?", guild_id=GUILD_ID)
+
+
+async def test_an_invalid_shard_is_refused() -> None:
+    """IDENTIFY with a shard id outside its count is closed with 4010, like Discord."""
+    async with FakeDiscord() as fake, aiohttp.ClientSession() as session:
+        async with session.ws_connect(fake.gateway_url) as ws:
+            hello = await ws.receive_json()
+            assert hello["op"] == 10
+            identify = {"token": "fake-token", "intents": 513, "properties": {}, "shard": [2, 2]}
+            await ws.send_json({"op": 2, "d": identify})
+            message = await ws.receive()
+            assert message.type is aiohttp.WSMsgType.CLOSE
+            assert ws.close_code == 4010
+        assert fake.shard_sessions == {}
