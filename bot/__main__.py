@@ -12,6 +12,7 @@ import contextlib
 import logging
 import sys
 
+import aiohttp
 import discord
 
 from bot.app import NewsBot
@@ -39,6 +40,13 @@ def run_bot(context: AppContext) -> None:
         raise InputError(
             "Discord rejected DISCORD_TOKEN: copy the bot token again from the developer "
             "portal (Bot → Reset Token)"
+        ) from None
+    except (aiohttp.ClientError, OSError, discord.GatewayNotFound) as error:
+        # Raised at login only: once connected, discord.py reconnects by itself.
+        reason = " ".join(str(error).split()) or type(error).__name__
+        raise InputError(
+            f"Discord could not be reached ({reason}), so DISCORD_TOKEN could not be "
+            "checked: is this machine online?"
         ) from None
     except discord.PrivilegedIntentsRequired:
         raise InputError(

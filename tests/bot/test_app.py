@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from typing import Any
 
 import discord
+import discord.http
 import pytest
 
 from bot.__main__ import run_bot, start_bot
@@ -127,6 +129,24 @@ async def test_a_wrong_token_is_a_clear_error(fake: FakeDiscord, tmp_path: Any) 
     context = AppContext(settings=settings, engine=None)  # type: ignore[arg-type]
     with pytest.raises(InputError, match="Discord rejected DISCORD_TOKEN"):
         await asyncio.to_thread(run_bot, context)
+
+
+async def test_discord_out_of_reach_is_a_clear_error(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Offline, run_bot says Discord could not be reached (not an aiohttp traceback)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setattr(discord.http.Route, "BASE", f"http://127.0.0.1:{port}/api/v10")
+    settings = make_settings(tmp_path, DISCORD_TOKEN="a-token-never-checked")
+    context = AppContext(settings=settings, engine=None)  # type: ignore[arg-type]
+    with pytest.raises(InputError) as refused:
+        await asyncio.to_thread(run_bot, context)
+    message = str(refused.value)
+    assert message.startswith("Discord could not be reached (Cannot connect to host 127.0.0.1:")
+    assert message.endswith("so DISCORD_TOKEN could not be checked: is this machine online?")
+    assert "\n" not in message
 
 
 async def test_a_missing_token_is_a_clear_error(tmp_path: Any) -> None:
