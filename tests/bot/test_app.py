@@ -149,6 +149,31 @@ async def test_discord_out_of_reach_is_a_clear_error(
     assert "\n" not in message
 
 
+async def test_a_model_that_cannot_load_is_logged_in_one_line(
+    empty_context: AppContext,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Any,
+) -> None:
+    """At start-up an unloadable NEWSBOT_MODEL is one ERROR line naming it, no traceback."""
+    import huggingface_hub.constants
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", f"http://127.0.0.1:{port}")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setattr(empty_context.settings, "model", "does-not-exist/model")
+    with caplog.at_level(logging.ERROR, logger="bot.app"):
+        await NewsBot(empty_context, background=False).warm_up()
+    [record] = [r for r in caplog.records if r.name == "bot.app"]
+    assert record.getMessage().startswith(
+        "could not load the model or index: cannot load embedding model 'does-not-exist/model'"
+    )
+    assert record.exc_info is None
+
+
 async def test_a_missing_token_is_a_clear_error(tmp_path: Any) -> None:
     """Without DISCORD_TOKEN the bot does not try to connect."""
     settings = make_settings(tmp_path, DISCORD_TOKEN=None)
