@@ -174,6 +174,24 @@ async def test_a_model_that_cannot_load_is_logged_in_one_line(
     assert record.exc_info is None
 
 
+@pytest.mark.slow
+async def test_a_damaged_index_is_told_to_the_member(
+    fake: FakeDiscord, news: AppContext, make_context: MakeContext
+) -> None:
+    """/ask on an index that cannot be read says so and what rebuilds it, not "not found"."""
+    index = news.settings.index_dir
+    version = (index / "CURRENT").read_text().strip()
+    (index / version / "vectors.faiss").write_bytes(b"not a faiss index")
+    context = make_context()  # a bot started afterwards reads the damaged files
+    async with run_client(NewsBot(context, background=False), fake, token=TOKEN):
+        asked = await fake.send_interaction(
+            "ask", {"question": "When does the lantern parade start?"}
+        )
+        shown = (await fake.wait_for_followup(asked, timeout=20)).json
+    assert shown["content"].startswith("The index could not be loaded (")
+    assert shown["content"].endswith("rebuild it with `newsbot reindex` (or /reindex).")
+
+
 async def test_a_missing_token_is_a_clear_error(tmp_path: Any) -> None:
     """Without DISCORD_TOKEN the bot does not try to connect."""
     settings = make_settings(tmp_path, DISCORD_TOKEN=None)
