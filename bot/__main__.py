@@ -17,7 +17,7 @@ import discord
 
 from bot.app import NewsBot
 from bot.context import AppContext
-from ingest.errors import InputError
+from ingest.errors import InputError, first_line
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +43,8 @@ def run_bot(context: AppContext) -> None:
         ) from None
     except (aiohttp.ClientError, OSError, discord.GatewayNotFound) as error:
         # Raised at login only: once connected, discord.py reconnects by itself.
-        reason = " ".join(str(error).split()) or type(error).__name__
         raise InputError(
-            f"Discord could not be reached ({reason}), so DISCORD_TOKEN could not be "
+            f"Discord could not be reached ({first_line(error)}), so DISCORD_TOKEN could not be "
             "checked: is this machine online?"
         ) from None
     except discord.PrivilegedIntentsRequired:

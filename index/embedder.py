@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from index.onnx_encoder import NotExportable, OnnxEncoder, default_cache_dir
-from ingest.errors import NewsbotError
+from ingest.errors import NewsbotError, first_line
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ class Embedder:
             raise
         except Exception as error:  # the library raises many unrelated types here
             raise ModelLoadError(
-                f"cannot load embedding model {model_name!r} (NEWSBOT_MODEL): {_first_line(error)}"
+                f"cannot load embedding model {model_name!r} (NEWSBOT_MODEL): {first_line(error)}"
             ) from error
         get_dimension = (
             getattr(self._model, "get_embedding_dimension", None)
@@ -174,8 +174,3 @@ def _hub_reachable() -> bool:
             return True
     except OSError:
         return False
-
-
-def _first_line(error: BaseException) -> str:
-    lines = str(error).strip().splitlines()
-    return lines[0] if lines else type(error).__name__

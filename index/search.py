@@ -26,7 +26,7 @@ from index.ranking import DEFAULT_MODEL as DEFAULT_RANKING
 from index.ranking import FEATURES, Candidates, RankingModel, features
 from index.vectors import NO_DATE, Catalog, VectorIndex
 from ingest.db import session_scope
-from ingest.errors import InputError, NewsbotError
+from ingest.errors import InputError, NewsbotError, first_line
 from ingest.models import GLOBAL_GUILD, Article, Passage, Source
 
 log = logging.getLogger(__name__)
@@ -154,11 +154,6 @@ class IndexUnavailable(NewsbotError):
     """The saved index exists but cannot be read (damaged files): it needs a rebuild."""
 
 
-def _one_line(error: BaseException) -> str:
-    text = " ".join(str(error).split())[:200]
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__
-
-
 class Retriever:
     """Owns the on-disk index folder; ``sync``/``rebuild``/``search`` are blocking calls.
 
@@ -225,7 +220,7 @@ class Retriever:
             assert failure is not None
             log.error("cannot load the index in %s: %s", self.root, failure)
             raise IndexUnavailable(
-                f"The index could not be loaded ({_one_line(failure)}); "
+                f"The index could not be loaded ({first_line(failure)}); "
                 "rebuild it with `newsbot reindex` (or /reindex)."
             )
         empty = VectorIndex(self.embedder.name, self.embedder.dimension)

@@ -11,7 +11,7 @@ from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 from sqlalchemy.orm import Session, sessionmaker
 
-from ingest.errors import InputError
+from ingest.errors import InputError, first_line
 from ingest.models import Base
 
 log = logging.getLogger(__name__)
@@ -43,9 +43,9 @@ def open_database(url: str) -> Engine:
     except NoSuchModuleError:
         reason = f"no database driver for {url.partition(':')[0]!r} URLs"
     except ArgumentError as error:
-        reason = _first_line(error)
+        reason = first_line(error)
     except DBAPIError as error:  # the server refused or is not there; the file cannot open
-        reason = _first_line(error.orig or error)
+        reason = first_line(error.orig or error)
     except ImportError as error:  # a dialect whose driver is not installed
         reason = f"its driver is not installed ({error.name or error})"
     except OSError as error:  # the SQLite file's folder cannot be made
@@ -58,11 +58,6 @@ def _shown(url: str) -> str:
         return make_url(url).render_as_string(hide_password=True)
     except ArgumentError:
         return repr(url)
-
-
-def _first_line(error: BaseException) -> str:
-    lines = str(error).strip().splitlines()
-    return lines[0] if lines else type(error).__name__
 
 
 def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
