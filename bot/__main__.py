@@ -12,11 +12,12 @@ import contextlib
 import logging
 import sys
 
+import aiohttp
 import discord
 
 from bot.app import create_bot
 from bot.context import AppContext
-from ingest.errors import InputError
+from ingest.errors import InputError, first_line
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,12 @@ def run_bot(context: AppContext) -> None:
         raise InputError(
             "Discord rejected DISCORD_TOKEN: copy the bot token again from the developer "
             "portal (Bot → Reset Token)"
+        ) from None
+    except (aiohttp.ClientError, OSError, discord.GatewayNotFound) as error:
+        # Raised at login only: once connected, discord.py reconnects by itself.
+        raise InputError(
+            f"Discord could not be reached ({first_line(error)}), so DISCORD_TOKEN could not be "
+            "checked: is this machine online?"
         ) from None
     except discord.PrivilegedIntentsRequired:
         raise InputError(

@@ -15,6 +15,7 @@ from bot.context import AppContext
 from bot.errors import report_error
 from bot.services import Services
 from bot.settings import Settings
+from ingest.errors import NewsbotError
 
 log = logging.getLogger(__name__)
 
@@ -164,10 +165,14 @@ class NewsBot(commands.Bot):
         was down: articles stored by another tool, a database restored or swapped, another
         model configured (a rebuild). Unchanged, it costs one read of the passage list.
         """
-        retriever = self.context.retriever
         try:
+            # Building the retriever loads the model: seconds of work, off the event loop.
+            retriever = await asyncio.to_thread(lambda: self.context.retriever)
             report = await asyncio.to_thread(retriever.sync)
             await asyncio.to_thread(retriever.live)
+        except NewsbotError as error:  # a set-up mistake, said in one line
+            log.error("could not load the model or index: %s", error)
+            return
         except Exception:
             log.exception("could not load the model or index; questions will retry")
             return

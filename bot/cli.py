@@ -8,15 +8,16 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
+from typer.core import TyperGroup
 
 from bot.context import AppContext, open_context
 from bot.progress import progress_bar
-from bot.settings import Settings, get_settings
+from bot.settings import Settings, get_settings, misspelt_settings
 from index.answer import Answer
 from index.query import parse_since
 from index.search import SearchFilters
@@ -25,14 +26,31 @@ from ingest.models import GLOBAL_GUILD
 
 log = logging.getLogger(__name__)
 
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+
+class NewsbotCommands(TyperGroup):
+    """Every command's domain error becomes one line on stderr and exit status 1.
+
+    Commands catch the errors they expect; this is the edge for the rest (a database URL
+    that cannot be used, a model that cannot load, an index that cannot be read).
+    """
+
+    def invoke(self, ctx: Any) -> Any:  # typer's own Context type is private
+        try:
+            return super().invoke(ctx)
+        except NewsbotError as error:
+            raise fail(str(error)) from None
+
+
 app = typer.Typer(
+    cls=NewsbotCommands,
     help="Answer questions about the news by quoting indexed articles, with citations.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
 
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
 Guild = Annotated[
@@ -42,7 +60,7 @@ Guild = Annotated[
 
 def _setup_logging(settings: Settings) -> None:
     logging.basicConfig(
-        level=getattr(logging, settings.log_level.upper(), logging.INFO),
+        level=settings.log_level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
@@ -55,11 +73,10 @@ def _context() -> tuple[Settings, AppContext]:
         settings = get_settings()
     except InputError as error:
         raise fail(str(error), code=2) from None
+    for warning in misspelt_settings():
+        err.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False)
     _setup_logging(settings)
-    try:
-        return settings, open_context(settings).__enter__()
-    except NewsbotError as error:  # a database this newsbot cannot open or upgrade
-        raise fail(str(error)) from None
+    return settings, open_context(settings).__enter__()
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
@@ -265,16 +282,16 @@ def run(quiet: Quiet = False) -> None:
 
 
 def ensure_sample_corpus(context: AppContext, quiet: bool) -> None:
-    """Fill an empty database with the sample articles that ship with newsbot."""
+    """Fill a database that never had a source with the sample articles that ship with newsbot."""
     from ingest.db import session_scope
     from ingest.pipeline import ingest_paths
     from ingest.sample import SAMPLE_CORPUS
-    from ingest.store import corpus_stats
+    from ingest.sources import never_had_sources
 
     with session_scope(context.engine) as session:
-        empty = corpus_stats(session).articles == 0
+        empty = never_had_sources(session)
     if empty:
-        err.print("Empty database: ingesting the sample corpus.")
+        err.print("New database: ingesting the sample corpus.")
         with progress_bar("Reading articles", "articles", quiet, err) as report:
             ingest_paths(context.engine, [SAMPLE_CORPUS], "sample", GLOBAL_GUILD, report)
     _sync_index(context, quiet)
@@ -296,11 +313,14 @@ def sources_add(
 ) -> None:
     """Add a source; `newsbot refresh` fetches it (a web URL's first fetch finds its feed)."""
     from ingest.db import session_scope
-    from ingest.sources import add_source
+    from ingest.sources import add_source, refuse_internal_address, validate_web_url
 
-    _, context = _context()
+    settings, context = _context()
     owner = guild if guild is not None else GLOBAL_GUILD
     try:
+        if "://" in location:
+            url = validate_web_url(location)
+            refuse_internal_address(url, settings.fetch_policy().allow_hosts)
         with session_scope(context.engine) as session:
             source = add_source(session, location, name, owner)
             source_id, label, kind, where = source.id, source.name, source.kind, source.location

@@ -165,16 +165,26 @@ def run_console(context: AppContext, guild_id: int | None, console: Console | No
     # One person at the keyboard: no cooldown between questions.
     session = ConsoleSession(Services.create(context, cooldown_seconds=0), guild_id, say)
     console.print("newsbot console — ask about the indexed news. /help for commands.")
-    asyncio.run(_prompt(session, console))
+    with asyncio.Runner() as runner:
+        _prompt(session, console, runner)
 
 
-async def _prompt(session: ConsoleSession, console: Console) -> None:
+def _prompt(session: ConsoleSession, console: Console, runner: asyncio.Runner) -> None:
+    """Read a line, run it on the event loop, until /quit, end of input or Ctrl+C."""
     while True:
         try:
-            # Blocking is fine: between two commands nothing else runs in the console.
+            # Read with the loop stopped: inside asyncio.run, Ctrl+C only cancels the loop's
+            # task, which a blocking input() never notices, and the next answer is lost.
             line = console.input("[bold cyan]newsbot>[/bold cyan] ")
-        except (EOFError, KeyboardInterrupt):
+        except EOFError:
             console.print()
             return
-        if not await session.run_line(line):
+        except KeyboardInterrupt:
+            console.print("\nbye")
+            return
+        try:
+            if not runner.run(session.run_line(line)):
+                return
+        except KeyboardInterrupt:  # during a command: stop there too, as the README says
+            console.print("\nbye")
             return

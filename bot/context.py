@@ -14,7 +14,7 @@ from bot.settings import Settings
 from index.answer import Answerer
 from index.embedder import Embedder
 from index.search import Retriever
-from ingest.db import open_engine
+from ingest.db import open_database
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ class AppContext:
 @contextmanager
 def open_context(settings: Settings) -> Iterator[AppContext]:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    engine = open_engine(settings.resolved_database_url)
+    engine = open_database(settings.resolved_database_url)
     try:
         yield AppContext(settings=settings, engine=engine)
     finally:

@@ -5,9 +5,13 @@ Built by :func:`get_settings` rather than at import time, so tests and tools can
 
 from __future__ import annotations
 
+import difflib
+import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated
 
+from dotenv import dotenv_values
 from pydantic import (
     AliasChoices,
     Field,
@@ -23,17 +27,29 @@ from index.embedder import DEFAULT_BACKEND, DEFAULT_MODEL, Backend
 from ingest.errors import InputError
 from ingest.fetch import DEFAULT_SOURCE_DEADLINE_SECONDS, FetchPolicy
 
+PREFIX = "NEWSBOT_"
+ENV_FILE = ".env"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+# Read by the test suite, not by newsbot: not a misspelt setting.
+NOT_SETTINGS = ("NEWSBOT_TEST_",)
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="NEWSBOT_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+        env_prefix=PREFIX,
+        env_file=ENV_FILE,
+        env_file_encoding="utf-8",
+        extra="ignore",
+        # `cp .env.example .env` leaves "NEWSBOT_ADMIN_ROLE_ID=": empty means not set.
+        env_ignore_empty=True,
     )
 
     data_dir: Path = Path("data")
     database_url: str | None = None
     model: str = DEFAULT_MODEL
     embedding_backend: Backend = DEFAULT_BACKEND
-    min_score: float = DEFAULT_MIN_SCORE
+    # A cosine similarity: below -1 every answer passes, above 1 none ever could.
+    min_score: float = Field(default=DEFAULT_MIN_SCORE, ge=-1.0, le=1.0)
     min_coverage: float = Field(default=DEFAULT_MIN_COVERAGE, ge=0.0, le=1.0)
     answer_passages: int = Field(default=3, ge=1, le=10)
     log_level: str = "INFO"
@@ -88,6 +104,14 @@ class Settings(BaseSettings):
             raise ValueError("a shard id is listed twice")
         return sorted(ids)
 
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.strip().upper()
+        if level not in LOG_LEVELS:
+            raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
+        return level
+
     @property
     def resolved_database_url(self) -> str:
         from ingest.db import default_database_url
@@ -120,7 +144,8 @@ def get_settings(**overrides: object) -> Settings:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as error:
         problems = "; ".join(
-            f"{_variable(problem['loc'])}={problem['input']!r}: {problem['msg']}"
+            f"{_variable(problem['loc'])}={problem['input']!r}: "
+            + problem["msg"].removeprefix("Value error, ")
             for problem in error.errors()
         )
         raise InputError(f"bad setting: {problems}") from None
@@ -128,3 +153,32 @@ def get_settings(**overrides: object) -> Settings:
 
 def _variable(location: tuple[int | str, ...]) -> str:
     return f"NEWSBOT_{str(location[0]).upper()}" if location else "a setting"
+
+
+def setting_names() -> list[str]:
+    """Every variable newsbot reads, as it is spelt in the environment or ``.env``."""
+    names = [PREFIX + name.upper() for name in Settings.model_fields]
+    return [*names, "DISCORD_TOKEN"]
+
+
+def misspelt_settings(
+    env_file: Path | None = Path(ENV_FILE), environ: Mapping[str, str] | None = None
+) -> list[str]:
+    """A warning for each ``NEWSBOT_*`` variable that is no setting, naming the nearest one.
+
+    pydantic-settings ignores unknown variables silently; a typo would then leave a setting at
+    its default without a word.
+    """
+    found = list(os.environ if environ is None else environ)
+    if env_file is not None and env_file.is_file():
+        found += [key for key in dotenv_values(env_file) if key]
+    known = setting_names()
+    warnings = []
+    for key in dict.fromkeys(found):
+        upper = key.upper()
+        if not upper.startswith(PREFIX) or upper in known or upper.startswith(NOT_SETTINGS):
+            continue
+        nearest = difflib.get_close_matches(upper, known, n=1, cutoff=0.6)
+        hint = f"; did you mean {nearest[0]}?" if nearest else " (see .env.example)"
+        warnings.append(f"{key} is not a newsbot setting and is ignored{hint}")
+    return warnings

@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import numpy as np
 
 from index.onnx_encoder import NotExportable, OnnxEncoder, default_cache_dir
+from ingest.errors import NewsbotError, first_line
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +32,11 @@ DEFAULT_BACKEND: Backend = "onnx"
 ONNX_SUFFIX = " (onnx int8)"
 
 
-class ModelLoadError(RuntimeError):
+# Seconds to wait for the hub before saying it cannot be reached.
+HUB_PROBE_SECONDS = 5.0
+
+
+class ModelLoadError(NewsbotError):
     """The configured embedding model cannot be loaded (offline, wrong name or path)."""
 
 
@@ -64,9 +71,13 @@ class Embedder:
 
             transformers.utils.logging.disable_progress_bar()
 
-            self._model: Any = SentenceTransformer(location, device=device)
+            self._model: Any = _load_model(SentenceTransformer, model_name, location, device)
+        except ModelLoadError:
+            raise
         except Exception as error:  # the library raises many unrelated types here
-            raise ModelLoadError(f"cannot load embedding model {model_name!r}: {error}") from error
+            raise ModelLoadError(
+                f"cannot load embedding model {model_name!r} (NEWSBOT_MODEL): {first_line(error)}"
+            ) from error
         get_dimension = (
             getattr(self._model, "get_embedding_dimension", None)
             or self._model.get_sentence_embedding_dimension
@@ -128,3 +139,38 @@ class Embedder:
             show_progress_bar=False,
         )
         return vectors
+
+
+def _load_model(load: Callable[..., Any], name: str, location: str, device: str) -> Any:
+    """The model from its folder, the Hugging Face cache, or else the hub if it can be reached.
+
+    Offline, the hub client retries for minutes before it gives up on a name it has not cached.
+    """
+    if Path(location).exists():
+        return load(location, device=device)
+    try:
+        return load(location, device=device, local_files_only=True)
+    except OSError:
+        log.debug("model %s is not in the Hugging Face cache", location)
+    if not _hub_reachable():
+        raise ModelLoadError(
+            f"cannot load embedding model {name!r} (NEWSBOT_MODEL): it is not a local folder, "
+            "not in the Hugging Face cache, and the hub cannot be reached to download it"
+        )
+    return load(location, device=device)
+
+
+def _hub_reachable() -> bool:
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        return False
+    if any(os.environ.get(name) for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY")):
+        return True  # only the proxy knows; let the download try
+    url = urlsplit(constants.ENDPOINT)
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        with socket.create_connection((url.hostname or "", port), timeout=HUB_PROBE_SECONDS):
+            return True
+    except OSError:
+        return False

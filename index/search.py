@@ -26,7 +26,7 @@ from index.ranking import DEFAULT_MODEL as DEFAULT_RANKING
 from index.ranking import FEATURES, Candidates, RankingModel, features
 from index.vectors import NO_DATE, Catalog, VectorIndex
 from ingest.db import session_scope
-from ingest.errors import InputError
+from ingest.errors import InputError, NewsbotError, first_line
 from ingest.models import GLOBAL_GUILD, Article, Passage, Source
 
 log = logging.getLogger(__name__)
@@ -150,6 +150,10 @@ class _Sidecar:
         return cls.of(index, none, none, facts or PassageFacts.empty())
 
 
+class IndexUnavailable(NewsbotError):
+    """The saved index exists but cannot be read (damaged files): it needs a rebuild."""
+
+
 class Retriever:
     """Owns the on-disk index folder; ``sync``/``rebuild``/``search`` are blocking calls.
 
@@ -195,16 +199,30 @@ class Retriever:
             return self._live, self._sidecar
 
     def _load_or_empty(self) -> tuple[VectorIndex, _Sidecar]:
+        """The live version; empty before the first save or for another model (sync rebuilds).
+
+        Raises :class:`IndexUnavailable` when the saved files cannot be read: answering from
+        an empty index would say "not found" to every question without saying why.
+        """
+        failure: Exception | None = None
         for attempt in range(3):
             try:
                 loaded = vectors.load(self.root)
                 if loaded is not None and self._compatible(loaded):
                     return loaded, self._load_sidecar(loaded)
                 break
-            except (FileNotFoundError, RuntimeError) as error:
-                # A writer removed the version between reading CURRENT and the files.
-                log.debug("index reload raced a writer (%s), retrying", error)
+            except Exception as error:  # faiss, numpy and json each raise their own types
+                # A writer may have removed the version between reading CURRENT and the files.
+                log.debug("index reload failed (%s), retrying", error)
+                failure = error
                 time.sleep(0.05 * (attempt + 1))
+        else:
+            assert failure is not None
+            log.error("cannot load the index in %s: %s", self.root, failure)
+            raise IndexUnavailable(
+                f"The index could not be loaded ({first_line(failure)}); "
+                "rebuild it with `newsbot reindex` (or /reindex)."
+            )
         empty = VectorIndex(self.embedder.name, self.embedder.dimension)
         return empty, _Sidecar.empty(empty)
 
@@ -238,7 +256,7 @@ class Retriever:
         if filters.as_of is not None:
             # A story dated a little after "now" is usually the same day's story in another
             # time zone, or one updated since; only later ones are truly from the future.
-            latest = int((filters.as_of + self.as_of_grace).timestamp())
+            latest = _seconds(filters.as_of, self.as_of_grace)
             mask &= ~dated | (catalog.published <= latest)
         if filters.since is not None:
             mask &= dated & (catalog.published >= int(filters.since.timestamp()))
@@ -626,6 +644,14 @@ class Retriever:
             remember_vectors(self.engine, self.embedder.name, new)
             known.update(new)
         return np.vstack([known[h] for h in hashes]).astype(np.float32), len(todo)
+
+
+def _seconds(moment: datetime, later_by: timedelta) -> int:
+    """Unix seconds of ``moment + later_by``, or of the calendar's end if that is past it."""
+    try:
+        return int((moment + later_by).timestamp())
+    except OverflowError:
+        return int(datetime.max.replace(tzinfo=UTC).timestamp())
 
 
 def _contents_digest(title: str, text_hash: str) -> int:

@@ -7,9 +7,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 from sqlalchemy.orm import Session, sessionmaker
 
+from ingest.errors import InputError, first_line
 from ingest.migrations import upgrade_database
 
 log = logging.getLogger(__name__)
@@ -39,6 +41,30 @@ def open_engine(url: str) -> Engine:
         raise
     log.debug("database ready: %s", engine.url.render_as_string(hide_password=True))
     return engine
+
+
+def open_database(url: str) -> Engine:
+    """:func:`open_engine`, or an ``InputError`` saying in one line why the URL cannot be used."""
+    try:
+        return open_engine(url)
+    except NoSuchModuleError:
+        reason = f"no database driver for {url.partition(':')[0]!r} URLs"
+    except ArgumentError as error:
+        reason = first_line(error)
+    except DBAPIError as error:  # the server refused or is not there; the file cannot open
+        reason = first_line(error.orig or error)
+    except ImportError as error:  # a dialect whose driver is not installed
+        reason = f"its driver is not installed ({error.name or error})"
+    except OSError as error:  # the SQLite file's folder cannot be made
+        reason = error.strerror or str(error)
+    raise InputError(f"cannot open the database {_shown(url)} (NEWSBOT_DATABASE_URL): {reason}")
+
+
+def _shown(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return repr(url)
 
 
 def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:

@@ -11,3 +11,10 @@ class InputError(NewsbotError):
 
 class FetchError(NewsbotError):
     """A web source could not be fetched safely; the message says why."""
+
+
+def first_line(error: BaseException, limit: int = 300) -> str:
+    """A library exception's message fit for a one-line error: its first line, bounded."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    text = lines[0] if lines else type(error).__name__
+    return text if len(text) <= limit else text[: limit - 1] + "…"

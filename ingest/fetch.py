@@ -175,7 +175,7 @@ def _split_host_port(entry: str) -> tuple[str, int]:
     return host, int(port_text)
 
 
-def _host_key(host: str, port: int) -> str:
+def host_key(host: str, port: int) -> str:
     host = host.lower()
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
@@ -185,7 +185,7 @@ def parse_allow_hosts(value: str | None) -> frozenset[str]:
     if not value:
         return frozenset()
     entries = [e for e in re.split(r"[\s,]+", value) if e]
-    return frozenset(_host_key(*_split_host_port(e)) for e in entries)
+    return frozenset(host_key(*_split_host_port(e)) for e in entries)
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,7 +208,7 @@ class FetchPolicy:
             raise ValueError("timeouts must be positive")
         if self.max_bytes <= 0 or self.max_redirects < 0 or self.per_host_concurrency < 1:
             raise ValueError("max_bytes, max_redirects and per_host_concurrency must be positive")
-        normalised = frozenset(_host_key(*_split_host_port(e)) for e in self.allow_hosts)
+        normalised = frozenset(host_key(*_split_host_port(e)) for e in self.allow_hosts)
         object.__setattr__(self, "allow_hosts", normalised)
         types = frozenset(t.strip().lower() for t in self.allowed_content_types)
         object.__setattr__(self, "allowed_content_types", types)
@@ -391,7 +391,7 @@ class _GuardedBackend(httpcore.AsyncNetworkBackend):
         socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
     ) -> httpcore.AsyncNetworkStream:
         addresses = await self._resolve(host, port, timeout)
-        trusted = _host_key(host, port) in self._allow_hosts
+        trusted = host_key(host, port) in self._allow_hosts
         if not trusted:
             # Any bad answer refuses the host: we must not let connection order decide.
             for address in addresses:

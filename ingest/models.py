@@ -167,3 +167,12 @@ class CachedEmbedding(Base):
     model: Mapped[str] = mapped_column(String(500), primary_key=True)
     text_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     vector: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class Milestone(Base):
+    """A one-time event this database has been through, by name (e.g. the first run)."""
+
+    __tablename__ = "milestones"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    reached_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -12,13 +13,16 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ingest.errors import InputError
-from ingest.models import GLOBAL_GUILD, Article, Passage, Source
+from ingest.fetch import address_refusal, host_key
+from ingest.models import GLOBAL_GUILD, Article, Milestone, Passage, Source
 from ingest.sanitize import clean_line, web_link
 from ingest.store import insert_source
 
 log = logging.getLogger(__name__)
 
 WEB_SCHEMES = ("http", "https")
+# Reached when a source is first removed: the sample corpus is then never seeded again.
+HAD_SOURCES = "had_sources"
 MAX_NAME_CHARS = 100
 
 
@@ -71,13 +75,46 @@ def validate_web_url(url: str) -> str:
         parts = urlsplit(url)
     except ValueError as error:
         raise InputError(f"not a valid URL: {url!r}") from error
+    if not parts.scheme:
+        raise InputError(
+            f"only http and https sources are allowed, and {url!r} is no URL: give the whole "
+            "address, such as https://example.com/feed.xml"
+        )
     if parts.scheme.lower() not in WEB_SCHEMES:
-        raise InputError(f"only http and https sources are allowed, not {parts.scheme or 'none'}:")
+        raise InputError(f"only http and https sources are allowed, not {parts.scheme}:")
     if not parts.hostname:
         raise InputError(f"the URL has no host: {url!r}")
     if parts.username or parts.password:
         raise InputError("URLs with credentials are not accepted")
     return url
+
+
+def refuse_internal_address(url: str, allow_hosts: frozenset[str] = frozenset()) -> None:
+    """Refuse a URL whose host is or resolves to an internal address, as the fetcher would.
+
+    Checked when a source is added, so the mistake is told to whoever made it rather than
+    found at the next refresh; the fetcher checks again on every request and redirect (DNS
+    answers change). ``allow_hosts`` are ``FetchPolicy.allow_hosts``'s ``host:port`` pairs.
+    A host that does not resolve now is let through: the refresh reports it if it stays so.
+    """
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    try:
+        port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
+    except ValueError:
+        raise InputError(f"the URL has an invalid port: {url!r}") from None
+    if host_key(host, port) in allow_hosts:
+        return
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as error:
+        log.info("adding %s: %s does not resolve now (%s)", url, host, error)
+        return
+    for address in dict.fromkeys(str(info[4][0]) for info in infos):
+        reason = address_refusal(address)
+        if reason is not None:
+            where = reason if host == address else f"{host} resolves to {reason}"
+            raise InputError(f"refused: {where}; newsbot fetches only public addresses")
 
 
 def add_source(
@@ -153,7 +190,21 @@ def remove_source(session: Session, source_id: int, guild_id: int | None = None)
         .where(Article.source_id == source_id)
     )
     removed = Removed(source.name, int(n_articles or 0), int(n_passages or 0))
+    _reach(session, HAD_SOURCES)
     session.delete(source)
     session.flush()
     log.info("source %s removed with %s articles", source_id, removed.articles)
     return removed
+
+
+def never_had_sources(session: Session) -> bool:
+    """True for a database with no source that never had one removed: a first run."""
+    if session.get(Milestone, HAD_SOURCES) is not None:
+        return False
+    return session.scalar(select(func.count(Source.id))) == 0
+
+
+def _reach(session: Session, name: str) -> None:
+    if session.get(Milestone, name) is None:
+        session.add(Milestone(name=name))
+        session.flush()

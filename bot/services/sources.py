@@ -20,6 +20,7 @@ from ingest.sources import (
     SourceStatus,
     add_source,
     list_sources,
+    refuse_internal_address,
     remove_source,
     validate_web_url,
 )
@@ -67,6 +68,7 @@ class SourceService:
 
     def _add(self, url: str, name: str | None, guild_id: int | None) -> SourceStatus:
         owner = GLOBAL_GUILD if guild_id is None else guild_id
+        refuse_internal_address(url, self.context.settings.fetch_policy().allow_hosts)
         with session_scope(self.engine) as session:
             if guild_id is not None:
                 own = [s for s in list_sources(session, guild_id) if s.guild_id == guild_id]

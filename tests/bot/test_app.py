@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from typing import Any
 
 import discord
+import discord.http
 import pytest
 
 from bot.__main__ import run_bot, start_bot
@@ -127,6 +129,67 @@ async def test_a_wrong_token_is_a_clear_error(fake: FakeDiscord, tmp_path: Any) 
     context = AppContext(settings=settings, engine=None)  # type: ignore[arg-type]
     with pytest.raises(InputError, match="Discord rejected DISCORD_TOKEN"):
         await asyncio.to_thread(run_bot, context)
+
+
+async def test_discord_out_of_reach_is_a_clear_error(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Offline, run_bot says Discord could not be reached (not an aiohttp traceback)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setattr(discord.http.Route, "BASE", f"http://127.0.0.1:{port}/api/v10")
+    settings = make_settings(tmp_path, DISCORD_TOKEN="a-token-never-checked")
+    context = AppContext(settings=settings, engine=None)  # type: ignore[arg-type]
+    with pytest.raises(InputError) as refused:
+        await asyncio.to_thread(run_bot, context)
+    message = str(refused.value)
+    assert message.startswith("Discord could not be reached (Cannot connect to host 127.0.0.1:")
+    assert message.endswith("so DISCORD_TOKEN could not be checked: is this machine online?")
+    assert "\n" not in message
+
+
+async def test_a_model_that_cannot_load_is_logged_in_one_line(
+    empty_context: AppContext,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Any,
+) -> None:
+    """At start-up an unloadable NEWSBOT_MODEL is one ERROR line naming it, no traceback."""
+    import huggingface_hub.constants
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", f"http://127.0.0.1:{port}")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setattr(empty_context.settings, "model", "does-not-exist/model")
+    with caplog.at_level(logging.ERROR, logger="bot.app"):
+        await NewsBot(empty_context, background=False).warm_up()
+    [record] = [r for r in caplog.records if r.name == "bot.app"]
+    assert record.getMessage().startswith(
+        "could not load the model or index: cannot load embedding model 'does-not-exist/model'"
+    )
+    assert record.exc_info is None
+
+
+@pytest.mark.slow
+async def test_a_damaged_index_is_told_to_the_member(
+    fake: FakeDiscord, news: AppContext, make_context: MakeContext
+) -> None:
+    """/ask on an index that cannot be read says so and what rebuilds it, not "not found"."""
+    index = news.settings.index_dir
+    version = (index / "CURRENT").read_text().strip()
+    (index / version / "vectors.faiss").write_bytes(b"not a faiss index")
+    context = make_context()  # a bot started afterwards reads the damaged files
+    async with run_client(NewsBot(context, background=False), fake, token=TOKEN):
+        asked = await fake.send_interaction(
+            "ask", {"question": "When does the lantern parade start?"}
+        )
+        shown = (await fake.wait_for_followup(asked, timeout=20)).json
+    assert shown["content"].startswith("The index could not be loaded (")
+    assert shown["content"].endswith("rebuild it with `newsbot reindex` (or /reindex).")
 
 
 async def test_a_missing_token_is_a_clear_error(tmp_path: Any) -> None:

@@ -69,6 +69,22 @@ def test_bad_sources_are_refused_with_one_line(cli: Cli, web_server: LocalServer
     assert "no sources yet" not in cli("sources", "list").output
 
 
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("http://127.0.0.1/feed", "refused: a loopback address (127.0.0.1)"),
+        ("http://localhost:8080/rss", "refused: localhost resolves to a loopback address"),
+    ],
+)
+def test_internal_addresses_are_refused_when_added(cli: Cli, url: str, reason: str) -> None:
+    """`sources add` runs the fetcher's address check, so the mistake shows at once."""
+    result = cli("sources", "add", url)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert f"error: {reason}" in result.output
+    assert "newsbot fetches only public addresses" in result.output
+    assert "no sources yet" in cli("sources", "list").output
+
+
 def test_list_without_sources_says_how_to_add_one(cli: Cli) -> None:
     """An empty database points at `sources add`."""
     assert "newsbot sources add" in cli("sources", "list").output

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import pytest
 
 from bot.console import ConsoleSession
 from bot.context import AppContext
 from bot.services import Services
-from tests.bot.conftest import GUILD_A
+from tests.bot.conftest import GUILD_A, MakeContext
 
 
 class Screen(list[str]):
@@ -149,3 +157,72 @@ async def test_a_bug_in_a_command_does_not_end_the_console(
     monkeypatch.setattr(console.services.about, "about", broken)
     assert await console.run_line("/about")
     assert screen.last == "error: something went wrong (the log has the details)"
+
+
+def damage_index(context: AppContext) -> None:
+    """Overwrite the live version's vectors with bytes FAISS cannot read."""
+    index = context.settings.index_dir
+    version = (index / "CURRENT").read_text().strip()
+    (index / version / "vectors.faiss").write_bytes(b"not a faiss index")
+
+
+@pytest.mark.slow
+async def test_a_damaged_index_is_said_not_taken_for_no_answer(
+    news: AppContext, make_context: MakeContext, screen: Screen
+) -> None:
+    """An index that cannot be read is reported with what to run, not as "couldn't find"."""
+    damage_index(news)
+    console = session_for(make_context(), screen)  # a new process would load it afresh
+    await console.run_line("When does the lantern parade start?")
+    assert screen.last.startswith("error: The index could not be loaded (")
+    assert screen.last.endswith("rebuild it with `newsbot reindex` (or /reindex).")
+
+
+async def test_source_add_asks_for_a_whole_url(empty_context: AppContext, screen: Screen) -> None:
+    """`/source add not-a-url` says what to give instead of "not none:"."""
+    console = session_for(empty_context, screen)
+    await console.run_line("/source add not-a-url")
+    assert screen.last == (
+        "error: only http and https sources are allowed, and 'not-a-url' is no URL: give the "
+        "whole address, such as https://example.com/feed.xml"
+    )
+    await console.run_line("/source add http://localhost:8080/rss")
+    assert screen.last.startswith("error: refused: localhost resolves to a loopback address")
+
+
+def read_until(process: subprocess.Popen[bytes], wanted: bytes, seconds: float = 120) -> bytes:
+    """What the process printed, up to and including ``wanted`` (fails if it never comes)."""
+    assert process.stdout is not None
+    seen = b""
+    deadline = time.monotonic() + seconds
+    while wanted not in seen:
+        ready, _, _ = select.select([process.stdout], [], [], max(0.0, deadline - time.monotonic()))
+        assert ready, f"no {wanted!r} in {seen!r}"
+        chunk = os.read(process.stdout.fileno(), 4096)
+        assert chunk, f"the console ended before {wanted!r}: {seen!r}"
+        seen += chunk
+    return seen
+
+
+def test_ctrl_c_at_the_prompt_stops_the_console(tmp_path: Path) -> None:
+    """Ctrl+C while the console waits for a question ends it at once, saying bye."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSBOT_")}
+    env["NEWSBOT_DATA_DIR"] = str(tmp_path / "data")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "console"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=env,
+        cwd=tmp_path,
+    )
+    try:
+        read_until(process, b"newsbot> ")
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=60) in (0, 130)
+        assert process.stdout is not None
+        rest = process.stdout.read()
+        assert b"bye" in rest and b"Traceback" not in rest
+    finally:
+        process.kill()
+        process.wait()

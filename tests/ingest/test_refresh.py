@@ -655,6 +655,8 @@ async def test_feed_entry_with_a_url_too_long_to_store_is_skipped_alone(
     assert "entry 'Fish market' skipped: URL too long" in outcome.problems[0]
     assert [a.title for a in articles(engine, source_id)] == ["Lock gates"]
     assert dyn.fetches("fish.html") == 0
+
+
 # ------------------------------------------------------------------ deadlines
 
 # Long enough for the fast pages to be fetched and extracted on a busy machine.

@@ -1,4 +1,5 @@
-"""Adding sources: what cannot be stored or shown safely is refused with a one-line reason."""
+"""Adding and removing sources: what cannot be fetched, stored or shown safely is refused with a
+one-line reason, and the first-run marker."""
 
 from __future__ import annotations
 
@@ -7,7 +8,55 @@ from sqlalchemy import Engine
 
 from ingest.db import session_scope
 from ingest.errors import InputError
-from ingest.sources import add_source, list_sources
+from ingest.sources import (
+    add_source,
+    list_sources,
+    never_had_sources,
+    refuse_internal_address,
+    remove_source,
+)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1/feed",
+        "http://localhost:8080/rss",
+        "https://192.168.1.10/news",
+        "http://169.254.169.254/latest/meta-data",
+        "http://[::ffff:127.0.0.1]/feed",
+        "http://0.0.0.0:8000/",
+    ],
+)
+def test_internal_addresses_are_refused(url: str) -> None:
+    """The fetcher's own address check, run on what the host resolves to."""
+    with pytest.raises(InputError, match=r"^refused: .*newsbot fetches only public addresses$"):
+        refuse_internal_address(url)
+
+
+def test_allow_hosts_open_exact_host_port_pairs() -> None:
+    """An allowed host:port passes; the same host on another port does not."""
+    refuse_internal_address("http://127.0.0.1:8080/feed", frozenset({"127.0.0.1:8080"}))
+    with pytest.raises(InputError):
+        refuse_internal_address("http://127.0.0.1:8081/feed", frozenset({"127.0.0.1:8080"}))
+
+
+def test_public_and_unresolvable_hosts_pass() -> None:
+    """A public address passes; a name that does not resolve now is left to the refresh."""
+    refuse_internal_address("https://93.184.215.14/feed")
+    refuse_internal_address("https://no-such-host.invalid/feed")
+
+
+def test_a_database_that_had_a_source_is_never_new_again(engine: Engine) -> None:
+    """Removing the last source does not make the database look new."""
+    with session_scope(engine) as session:
+        assert never_had_sources(session)
+        source = add_source(session, "https://feeds.example/rss.xml")
+        assert not never_had_sources(session)
+    with session_scope(engine) as session:
+        remove_source(session, source.id)
+    with session_scope(engine) as session:
+        assert not never_had_sources(session)
 
 
 @pytest.mark.parametrize(

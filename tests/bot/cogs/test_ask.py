@@ -185,7 +185,7 @@ async def test_abstaining_is_said_plainly_with_the_closest_titles(
     fake: FakeDiscord, make_context: MakeContext
 ) -> None:
     """When nothing is relevant enough, the bot says so and names the closest articles."""
-    context = make_context(min_score=2.0)
+    context = make_context(min_score=1.0)
     store_raw_articles(context.engine, SERVER_A_NEWS, "courier", GUILD_A)
     context.retriever.sync()
     async with run_client(NewsBot(context, background=False), fake, token=TOKEN):

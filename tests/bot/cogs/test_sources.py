@@ -7,7 +7,7 @@ import pytest
 from bot.app import NewsBot
 from bot.context import AppContext
 from ingest.db import session_scope
-from ingest.sources import list_sources
+from ingest.sources import add_source, list_sources
 from tests.bot.conftest import (
     ADMIN_ROLE,
     BOB,
@@ -104,13 +104,31 @@ async def test_lists_and_removal_are_per_server(
     assert stored(empty_context, GUILD_B) == ["https://b.example/feed"]
 
 
+async def test_internal_addresses_are_refused_when_added(
+    fake: FakeDiscord, quiet_bot: NewsBot, empty_context: AppContext
+) -> None:
+    """/source add of a loopback or local URL is refused at once, with the reason."""
+    for url, reason in [
+        ("http://127.0.0.1/feed", "refused: a loopback address (127.0.0.1)"),
+        ("http://localhost:8080/rss", "refused: localhost resolves to a loopback address"),
+    ]:
+        shown = await command(fake, "source add", {"url": url}, roles=[ADMIN_ROLE])
+        assert shown["content"].startswith(reason)
+        assert shown["content"].endswith("; newsbot fetches only public addresses")
+    shown = await command(fake, "source add", {"url": "not-a-url"}, roles=[ADMIN_ROLE])
+    assert shown["content"].startswith("only http and https sources are allowed, and 'not-a-url'")
+    assert stored(empty_context, GUILD_A) == []
+
+
 async def test_refresh_reports_each_source(
-    fake: FakeDiscord, quiet_bot: NewsBot, web_server: LocalServer
+    fake: FakeDiscord, quiet_bot: NewsBot, empty_context: AppContext, web_server: LocalServer
 ) -> None:
     """/source refresh reports each source; internal addresses are refused, not fetched."""
     # This bot's settings allow no local host, so the local test server counts as internal.
+    # Stored directly: a host that was public when added may resolve elsewhere by now.
     url = web_server.url("/site/courier/feed.xml")
-    await command(fake, "source add", {"url": url, "name": "Courier"}, roles=[ADMIN_ROLE])
+    with session_scope(empty_context.engine) as session:
+        add_source(session, url, "Courier", GUILD_A)
     shown = await command(fake, "source refresh", roles=[ADMIN_ROLE])
     assert shown["content"] == (
         f"Courier (#1, web): error: {url}: refused: resolves to a loopback address (127.0.0.1)"

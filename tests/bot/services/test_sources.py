@@ -52,6 +52,46 @@ async def test_only_web_urls_can_be_added(
         await service.add(location, None, A)
 
 
+async def test_a_word_that_is_no_url_is_told_what_to_give(service: SourceService) -> None:
+    """`/source add not-a-url` asks for a whole URL (it used to say "not none:")."""
+    with pytest.raises(InputError) as refused:
+        await service.add("not-a-url", None, A)
+    assert str(refused.value) == (
+        "only http and https sources are allowed, and 'not-a-url' is no URL: give the whole "
+        "address, such as https://example.com/feed.xml"
+    )
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("http://127.0.0.1/feed", "refused: a loopback address (127.0.0.1)"),
+        ("http://localhost:8080/rss", "refused: localhost resolves to a loopback address"),
+        ("http://10.1.2.3/rss", "refused: a private address (10.1.2.3)"),
+        ("http://[::1]:9000/rss", "refused: a loopback address (::1)"),
+        ("http://2130706433/feed", "refused: 2130706433 resolves to a loopback address"),
+    ],
+)
+async def test_internal_addresses_are_refused_when_added(
+    service: SourceService, url: str, reason: str
+) -> None:
+    """The fetcher's address check runs at add time, so the admin hears it at once."""
+    with pytest.raises(InputError, match=reason.replace("(", r"\(").replace(")", r"\)")):
+        await service.add(url, None, A)
+    assert await service.visible(A) == []
+
+
+async def test_allowed_hosts_may_be_added(
+    make_context: MakeContext, web_server: LocalServer
+) -> None:
+    """NEWSBOT_FETCH_ALLOW_HOSTS opens its exact host:port pairs, and only those."""
+    service = SourceService(make_context(fetch_allow_hosts=web_server.host_port))
+    added = await service.add(web_server.url("/site/courier/feed.xml"), None, A)
+    assert added.location == web_server.url("/site/courier/feed.xml")
+    with pytest.raises(InputError, match="loopback"):
+        await service.add(f"http://127.0.0.1:{web_server.port + 1}/feed.xml", None, A)
+
+
 async def test_the_same_url_twice_is_refused(service: SourceService) -> None:
     """Adding a URL the server already has says which source it is."""
     first = await service.add("https://feeds.example/rss.xml", None, A)
@@ -124,10 +164,10 @@ async def test_refresh_touches_only_the_servers_own_sources(
     service: SourceService, web_server: LocalServer
 ) -> None:
     """Another server's refresh fetches nothing of this server's; repeats are slowed down."""
-    await service.add(web_server.url("/status/500"), "Broken", A)
+    await service.add("https://broken.example/feed.xml", "Broken", A)
     report = await service.refresh(B)
     assert report.outcomes == [] and report.index is None
-    with pytest.raises(InputError, match="refreshed a moment ago; try again in 60 s"):
+    with pytest.raises(InputError, match="refreshed a moment ago; try again in"):
         await service.refresh(B)
 
 
