@@ -1,0 +1,28 @@
+"""A ``milestones`` table: a database remembers that it once had sources, so a removed sample
+corpus is not seeded again at the next start.
+
+Revision ID: 0003
+Revises: 0002
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0003"
+down_revision: str | None = "0002"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "milestones",
+        sa.Column("name", sa.String(100), primary_key=True),
+        sa.Column("reached_at", sa.DateTime(timezone=True), nullable=False),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("milestones")
