@@ -198,6 +198,15 @@ def load(root: Path) -> VectorIndex | None:
 _CATALOG_FIELDS = ("ids", "guild_ids", "source_ids", "article_ids", "published", "contents")
 
 
+def read_catalog_ids(root: Path) -> np.ndarray:
+    """The live version's passage ids, without loading its vectors (none if nothing saved)."""
+    version = current_version(root)
+    if version is None:
+        return np.zeros(0, dtype=np.int64)
+    with np.load(root / version / CATALOG_FILE) as data:
+        return np.asarray(data["ids"], dtype=np.int64)
+
+
 def read_manifest(root: Path) -> Manifest | None:
     version = current_version(root)
     if version is None:
@@ -225,22 +234,41 @@ def new_version_name() -> str:
 
 
 def publish(root: Path, staged: Path, version: str) -> None:
-    """Rename the staged folder to ``version`` and atomically point CURRENT at it."""
-    for item in staged.iterdir():
-        _fsync(item)
+    """Rename the staged folder to ``version`` and atomically point CURRENT at it.
+
+    Every file and folder the version holds reaches the disk before the pointer moves: after a
+    power cut CURRENT never names a version with a missing or empty BM25 or title index.
+    """
+    for path in durable_paths(staged):
+        _fsync(path)
     os.replace(staged, root / version)
+    _fsync(root)  # the rename itself
     pointer_tmp = root / f".{POINTER}.{uuid.uuid4().hex}"
     pointer_tmp.write_text(version)
     _fsync(pointer_tmp)
     os.replace(pointer_tmp, root / POINTER)
+    _fsync(root)
     _remove_stale(root, keep=version)
     log.debug("index version %s is live", version)
 
 
+def durable_paths(folder: Path) -> list[Path]:
+    """Everything under ``folder`` to fsync, deepest first: files, then their folders."""
+    found: list[Path] = []
+    for parent, folders, files in os.walk(folder, topdown=False):
+        found.extend(Path(parent) / name for name in files)
+        found.extend(Path(parent) / name for name in folders)
+    found.append(folder)
+    return found
+
+
 def _fsync(path: Path) -> None:
-    if path.is_file():
-        with open(path, "rb") as handle:
-            os.fsync(handle.fileno())
+    # A folder is opened read-only too: fsync on its descriptor makes its entries durable.
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 def _remove_stale(root: Path, keep: str) -> None:

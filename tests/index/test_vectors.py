@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -107,3 +108,30 @@ def test_publishing_removes_old_versions(tmp_path: Path) -> None:
     saved(tmp_path, index)
     latest = saved(tmp_path, index)
     assert [p.name for p in tmp_path.iterdir() if p.is_dir()] == [latest]
+
+
+def test_publishing_fsyncs_every_file_and_folder_of_the_version(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nested files (the BM25 and title indexes) and their folders reach the disk first."""
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def recording_fsync(descriptor: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{descriptor}"))
+        real_fsync(descriptor)
+
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    index = VectorIndex("m", 8)
+    index.add(unit(2), catalog([1, 2]))
+    staged = vectors.new_version_dir(tmp_path)
+    vectors.save_into(index, staged)
+    (staged / "lexical" / "bm25").mkdir(parents=True)
+    (staged / "lexical" / "tokens.npz").write_bytes(b"tokens")
+    (staged / "lexical" / "bm25" / "data.npy").write_bytes(b"scores")
+    (staged / "titles").mkdir()
+    (staged / "titles" / "tokens.npz").write_bytes(b"titles")
+    everything = {str(p) for p in staged.rglob("*")} | {str(staged)}
+    vectors.publish(tmp_path, staged, vectors.new_version_name())
+    pointer_moved = next(i for i, path in enumerate(synced) if f".{vectors.POINTER}." in path)
+    assert everything <= set(synced[:pointer_moved])
