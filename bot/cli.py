@@ -192,11 +192,15 @@ def print_answer(answer: Answer, console: Console) -> None:
 @app.command()
 def stats() -> None:
     """Sources, articles, passages, index size and model."""
-    from index.vectors import read_manifest
+    from index.search import orphan_ids
+    from index.vectors import read_catalog_ids, read_manifest
     from ingest.db import session_scope
     from ingest.store import corpus_stats
 
     settings, context = _context()
+    if len(orphan_ids(context.engine, read_catalog_ids(settings.index_dir))):
+        # An interrupted removal left vectors of deleted passages: repair before counting.
+        context.retriever.sync()
     with session_scope(context.engine) as session:
         counts = corpus_stats(session)
     manifest = read_manifest(settings.index_dir)

@@ -177,6 +177,7 @@ class Retriever:
         self._fresh_build = False
         self._previous_version: str | None = None
         self._saved_sidecar: _Sidecar | None = None
+        self._checked = False  # whether this process compared the index with the database
 
     # --- reading -------------------------------------------------------------------------
 
@@ -192,7 +193,21 @@ class Retriever:
         with self._reload_lock:
             if self._live is None or self._sidecar is None or self._live.version != version:
                 self._live, self._sidecar = self._load_or_empty()
-            return self._live, self._sidecar
+            state = self._live, self._sidecar
+        if not self._checked:
+            # Once per process: a writer killed between its commit and its index sync leaves
+            # vectors of deleted passages, searched and counted until something syncs.
+            self._checked = True
+            orphans = orphan_ids(self.engine, state[0].catalog.ids)
+            if len(orphans):
+                log.warning(
+                    "index %s holds %d passages the database no longer has; repairing it",
+                    state[0].version,
+                    len(orphans),
+                )
+                self.sync()
+                return self._state()
+        return state
 
     def _load_or_empty(self) -> tuple[VectorIndex, _Sidecar]:
         for attempt in range(3):
@@ -613,6 +628,25 @@ class Retriever:
             remember_vectors(self.engine, self.embedder.name, new)
             known.update(new)
         return np.vstack([known[h] for h in hashes]).astype(np.float32), len(todo)
+
+
+def orphan_ids(engine: Engine, indexed: np.ndarray) -> np.ndarray:
+    """Indexed passage ids (ascending) that the database no longer holds.
+
+    Cheap when there are none, the usual case: one count over the indexed id range. Passages
+    stored after the index was synced have higher ids and do not count.
+    """
+    if len(indexed) == 0:
+        return indexed
+    top = int(indexed[-1])
+    with session_scope(engine) as session:
+        stored = session.scalar(select(func.count(Passage.id)).where(Passage.id <= top)) or 0
+        if stored == len(indexed):
+            return np.zeros(0, dtype=np.int64)
+        ids = np.fromiter(
+            session.scalars(select(Passage.id).where(Passage.id <= top)), dtype=np.int64
+        )
+    return indexed[~np.isin(indexed, ids)]
 
 
 def _contents_digest(title: str, text_hash: str) -> int:
