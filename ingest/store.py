@@ -104,10 +104,9 @@ def store_articles(session: Session, source: Source, raws: Sequence[RawArticle])
     if not touched:
         return result
     changed = _record_sightings(session, touched)
-    for article in _articles_to_split(session, touched, changed):
-        added, removed = _resplit(session, article, renew=article.id in retitled)
-        result.passages_added += added
-        result.passages_removed += removed
+    added, removed = _resplit_all(session, _articles_to_split(session, touched, changed), retitled)
+    result.passages_added += added
+    result.passages_removed += removed
     return result
 
 
@@ -272,35 +271,71 @@ def _articles_to_split(
     return touched + [a for a in others if a is not None]
 
 
-def _boilerplate_for(session: Session, article: Article) -> set[str]:
-    own = {h for _, h, _ in _sightings(session, ParagraphSighting.article_id, [article.id])}
-    return _Repeats(session, _scope(article)).boilerplate(own)
+def _boilerplate_of(session: Session, articles: list[Article]) -> dict[int, set[str]]:
+    """Each article's boilerplate paragraph hashes, looked up scope by scope in bulk."""
+    own: dict[int, set[str]] = {a.id: set() for a in articles}
+    for article_id, digest, _ in _sightings(
+        session, ParagraphSighting.article_id, [a.id for a in articles]
+    ):
+        own[article_id].add(digest)
+    by_scope: dict[str, list[Article]] = {}
+    for article in articles:
+        by_scope.setdefault(_scope(article), []).append(article)
+    found: dict[int, set[str]] = {}
+    for scope, members in by_scope.items():
+        repeated = _Repeats(session, scope).boilerplate(set().union(*(own[a.id] for a in members)))
+        found.update((a.id, own[a.id] & repeated) for a in members)
+    return found
 
 
-def _resplit(session: Session, article: Article, renew: bool = False) -> tuple[int, int]:
-    """Replace the article's passages with new rows if their text changed, or if ``renew``.
+def _resplit_all(session: Session, articles: list[Article], renew: set[int]) -> tuple[int, int]:
+    """Re-split these articles; passages (added, removed). See :func:`_resplit`."""
+    boilerplate = _boilerplate_of(session, articles)
+    old: dict[int, list[str]] = {a.id: [] for a in articles}
+    ids = list(old)
+    for start in range(0, len(ids), IN_CHUNK):
+        query = (
+            select(Passage.article_id, Passage.text)
+            .where(Passage.article_id.in_(ids[start : start + IN_CHUNK]))
+            .order_by(Passage.article_id, Passage.position)
+        )
+        for article_id, text in session.execute(query):
+            old[article_id].append(text)
+    added = removed = 0
+    rows: list[dict[str, object]] = []
+    replaced: list[int] = []
+    for article in articles:
+        texts = _resplit(article, boilerplate[article.id], old[article.id], article.id in renew)
+        if texts is None:
+            continue
+        rows.extend(
+            {"article_id": article.id, "position": i, "text": t, "text_hash": text_hash(t)}
+            for i, t in enumerate(texts)
+        )
+        added += len(texts)
+        removed += len(old[article.id])
+        if old[article.id]:
+            replaced.append(article.id)
+    for start in range(0, len(replaced), IN_CHUNK):
+        chunk = replaced[start : start + IN_CHUNK]
+        session.execute(delete(Passage).where(Passage.article_id.in_(chunk)))
+    if rows:
+        # One multi-row insert: ORM objects per passage cost more than the splitting.
+        session.execute(insert(Passage), rows)
+    return added, removed
+
+
+def _resplit(
+    article: Article, boilerplate: set[str], old: list[str], renew: bool
+) -> list[str] | None:
+    """The article's new passage texts, or None when its stored passages stay as they are.
 
     A passage row is never edited: the index keys vectors and BM25 documents (title and
     text) by passage id, so a new title (``renew``) needs new rows too, or search would keep
     the old headline's words. Vectors of unchanged text come from the embedding cache.
     """
-    paragraphs = clean_paragraphs(article.title, article.body, _boilerplate_for(session, article))
-    texts = split_passages(paragraphs)
-    old = list(
-        session.scalars(
-            select(Passage).where(Passage.article_id == article.id).order_by(Passage.position)
-        )
-    )
-    if [p.text for p in old] == texts and not renew:
-        return 0, 0
-    if old:
-        session.execute(delete(Passage).where(Passage.article_id == article.id))
-        session.flush()
-    session.add_all(
-        Passage(article_id=article.id, position=i, text=t, text_hash=text_hash(t))
-        for i, t in enumerate(texts)
-    )
-    return len(texts), len(old)
+    texts = split_passages(clean_paragraphs(article.title, article.body, boilerplate))
+    return None if texts == old and not renew else texts
 
 
 # --- queries used by the index and the answer layer -------------------------------------------
