@@ -17,8 +17,8 @@ import numpy as np
 from sqlalchemy import Engine, func, select
 
 from index import vectors
-from index.cache import cached_vectors, remember_vectors
-from index.embedder import Embedder
+from index.cache import cached_vectors, prune_cache, remember_vectors
+from index.embedder import ENCODE_BATCH, Embedder
 from index.facts import PassageFacts
 from index.lexical import QUESTION_WORDS, LexicalIndex, document_text, tokenize
 from index.query import ParsedQuery, match_outlets, parse_query
@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]
 TEXT_CHUNK = 500
+CACHE_BATCH = ENCODE_BATCH  # embedded passages written to the cache per transaction
 DENSE_CANDIDATES = 200
 LEXICAL_CANDIDATES = 200
 # Tuned on the RealTime QA dev weeks (bench/README.md): articles dated up to this long after
@@ -212,7 +213,7 @@ class Retriever:
     def _load_or_empty(self) -> tuple[VectorIndex, _Sidecar]:
         for attempt in range(3):
             try:
-                loaded = vectors.load(self.root)
+                loaded = vectors.load(self.root, mapped=True)
                 if loaded is not None and self._compatible(loaded):
                     return loaded, self._load_sidecar(loaded)
                 break
@@ -435,13 +436,20 @@ class Retriever:
             if current is None or not self._compatible(current):
                 return self._build(progress, rebuilt=current is not None)
             # A version saved before the lexical index existed gets one now.
-            lacks_sidecar = LexicalIndex.load(self.root / current.version) is None
+            lacks_sidecar = not LexicalIndex.saved_in(self.root / current.version)
             return self._update(current, progress, force_save=lacks_sidecar)
 
     def rebuild(self, progress: Progress | None = None) -> SyncReport:
-        """A fresh index from the database; cached embeddings make unchanged text free."""
+        """A fresh index from the database; cached embeddings make unchanged text free.
+
+        Cached vectors of text no passage holds any more are dropped afterwards.
+        """
         with self._writer():
-            return self._build(progress, rebuilt=True)
+            report = self._build(progress, rebuilt=True)
+        pruned = prune_cache(self.engine)
+        if pruned:
+            log.info("dropped %d cached vectors of text no passage holds", pruned)
+        return report
 
     def _build(self, progress: Progress | None, rebuilt: bool) -> SyncReport:
         fresh = VectorIndex(self.embedder.name, self.embedder.dimension)
@@ -619,15 +627,24 @@ class Retriever:
         text_of = {digest: text for text, digest in texts.values()}
         if progress:
             progress(0, len(todo))
-        if todo:
+        for first in range(0, len(todo), CACHE_BATCH):
+            batch = todo[first : first + CACHE_BATCH]
             fresh = self.embedder.embed(
-                [text_of[h] for h in todo],
-                progress=(lambda done: progress(done, len(todo))) if progress else None,
+                [text_of[h] for h in batch],
+                progress=_offset(progress, first, len(todo)),
             )
-            new = dict(zip(todo, fresh, strict=True))
+            new = dict(zip(batch, fresh, strict=True))
+            # Committed batch by batch: a crash or kill mid-embedding loses one batch at most.
             remember_vectors(self.engine, self.embedder.name, new)
             known.update(new)
         return np.vstack([known[h] for h in hashes]).astype(np.float32), len(todo)
+
+
+def _offset(progress: Progress | None, done: int, total: int) -> Callable[[int], None] | None:
+    """A batch's progress callback reporting to the whole job's ``progress``."""
+    if progress is None:
+        return None
+    return lambda finished: progress(done + finished, total)
 
 
 def orphan_ids(engine: Engine, indexed: np.ndarray) -> np.ndarray:

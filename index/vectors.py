@@ -175,15 +175,20 @@ def current_version(root: Path) -> str | None:
     return name if name and (root / name).is_dir() else None
 
 
-def load(root: Path) -> VectorIndex | None:
-    """The live version under ``root``, or None when nothing was saved yet."""
+def load(root: Path, mapped: bool = False) -> VectorIndex | None:
+    """The live version under ``root``, or None when nothing was saved yet.
+
+    ``mapped`` memory-maps the vectors (for readers: the index cannot change then); start-up
+    reads none of them, and the page cache shares them between processes.
+    """
     version = current_version(root)
     if version is None:
         return None
     folder = root / version
     manifest = Manifest(**json.loads((folder / MANIFEST_FILE).read_text()))
     index = VectorIndex(manifest.model, manifest.dimension)
-    index.faiss = faiss.read_index(str(folder / VECTORS_FILE))
+    flags = faiss.IO_FLAG_MMAP_IFC if mapped else 0
+    index.faiss = faiss.read_index(str(folder / VECTORS_FILE), flags)
     with np.load(folder / CATALOG_FILE) as data:
         unknown = np.full(len(data["ids"]), UNKNOWN_CONTENTS, dtype=np.int64)
         index.catalog = Catalog(
@@ -272,8 +277,8 @@ def _fsync(path: Path) -> None:
 
 
 def _remove_stale(root: Path, keep: str) -> None:
-    # Readers load a version fully into memory, so older folders can go right away; a
-    # leftover .tmp- folder is a save that crashed.
+    # Older folders can go right away: a reader that memory-mapped their files keeps them
+    # until it lets go (POSIX unlink). A leftover .tmp- folder is a save that crashed.
     for child in root.iterdir():
         if child.is_dir() and child.name != keep and child.name.startswith(("v-", ".tmp-")):
             shutil.rmtree(child, ignore_errors=True)

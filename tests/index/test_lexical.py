@@ -96,3 +96,21 @@ def test_rows_of_maps_passage_ids() -> None:
     """Row lookup by passage id, -1 for ids the index lacks."""
     index = LexicalIndex.build(DOCS)
     assert index.rows_of(np.array([12, 99, 10])).tolist() == [2, -1, 0]
+
+
+def test_idf_of_a_loaded_index_counts_passages_holding_each_word(tmp_path: Path) -> None:
+    """Idf is log(1 + N/df) with df the passages holding a word, after updates and a reload,
+    and coverage of a reloaded, memory-mapped index is the same as in memory."""
+    index = LexicalIndex.build(DOCS).updated(np.array([11]), [(13, "tram tram strike fire")])
+    index.save(tmp_path)
+    loaded = LexicalIndex.load(tmp_path)
+    assert loaded is not None and isinstance(loaded.token_ids, np.memmap)
+    bounds = zip(index.offsets[:-1], index.offsets[1:], strict=True)
+    rows = [set(index.token_ids[a:b].tolist()) for a, b in bounds]
+    df = np.array([sum(word in row for row in rows) for word in range(len(index.vocab))])
+    expected = np.log1p(len(rows) / np.maximum(df, 1)).astype(np.float32)
+    assert np.array_equal(loaded.idf(), expected) and np.array_equal(index.idf(), expected)
+    question = "Which tram strike was approved?"
+    assert np.array_equal(
+        loaded.coverage(question, np.arange(3)), index.coverage(question, np.arange(3))
+    )
