@@ -211,6 +211,7 @@ def stats() -> None:
         out.print("index:    not built yet (run `newsbot reindex`)")
     else:
         out.print(f"index:    {manifest.count} vectors, version {manifest.version}")
+        out.print(f"search:   {manifest.describe()}")
         out.print(f"model:    {manifest.model} ({manifest.dimension} dimensions)")
     out.print(f"database: {context.engine.url.render_as_string(hide_password=True)}")
 

@@ -12,6 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from index.answer import DEFAULT_MIN_COVERAGE, DEFAULT_MIN_SCORE
 from index.embedder import DEFAULT_BACKEND, DEFAULT_MODEL, Backend
+from index.vectors import IndexKind
 from ingest.errors import InputError
 from ingest.fetch import FetchPolicy
 
@@ -25,6 +26,8 @@ class Settings(BaseSettings):
     database_url: str | None = None
     model: str = DEFAULT_MODEL
     embedding_backend: Backend = DEFAULT_BACKEND
+    # Vector search: "exact", "ivf" (approximate, trained on the corpus), or "auto" by size.
+    index_type: IndexKind = "auto"
     min_score: float = DEFAULT_MIN_SCORE
     min_coverage: float = Field(default=DEFAULT_MIN_COVERAGE, ge=0.0, le=1.0)
     answer_passages: int = Field(default=3, ge=1, le=10)

@@ -24,7 +24,7 @@ from index.lexical import QUESTION_WORDS, LexicalIndex, document_text, tokenize
 from index.query import ParsedQuery, match_outlets, parse_query
 from index.ranking import DEFAULT_MODEL as DEFAULT_RANKING
 from index.ranking import FEATURES, Candidates, RankingModel, features
-from index.vectors import NO_DATE, Catalog, VectorIndex
+from index.vectors import NO_DATE, Catalog, IndexKind, VectorIndex
 from ingest.db import session_scope
 from ingest.errors import InputError
 from ingest.models import GLOBAL_GUILD, Article, Passage, Source
@@ -166,8 +166,10 @@ class Retriever:
         index_dir: Path,
         model: RankingModel = DEFAULT_RANKING,
         as_of_grace: timedelta = AS_OF_GRACE,
+        index_type: IndexKind = "auto",
     ) -> None:
         self.engine = engine
+        self.index_type = index_type  # exact or IVF search; "auto" chooses by corpus size
         self.embedder = embedder
         self.root = index_dir
         self.model = model
@@ -482,7 +484,12 @@ class Retriever:
         index.add(vectors_missing, catalog.subset(np.isin(catalog.ids, missing)))
         # Dates and owners can change without the text changing: take them from the database.
         index.catalog = catalog.subset(np.isin(catalog.ids, index.catalog.ids))
-        if force_save or removed or len(missing) or retagged:
+        kind = vectors.kind_for(len(index), self.index_type)
+        converted = kind != index.kind
+        if converted:
+            log.info("index of %d passages becomes %s search", len(index), kind)
+            index = index.converted(kind)
+        if force_save or removed or len(missing) or retagged or converted:
             previous = vectors.current_version(self.root)
             staged = vectors.new_version_dir(self.root)
             index.version = vectors.new_version_name()

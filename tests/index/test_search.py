@@ -183,6 +183,7 @@ def test_removal_killed_before_the_index_sync_is_repaired_on_next_open(
     monkeypatch.chdir(tmp_path)
     output = CliRunner().invoke(app, ["stats"], catch_exceptions=False).output
     assert "passages: 1" in output and "index:    1 vectors" in output
+    assert "search:   exact search" in output
     assert Retriever(engine, embedder, data / "index").searchable_count() == 1
 
 
