@@ -293,8 +293,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--passages", type=int, default=100_000)
     parser.add_argument("--data-dir", type=Path, required=True)
+    parser.add_argument(
+        "--index-type",
+        choices=["auto", "exact", "ivf"],
+        help="NEWSBOT_INDEX_TYPE for every step (default: the product's own choice)",
+    )
     parser.add_argument("--answering", action="store_true", help=argparse.SUPPRESS)
     options = parser.parse_args()
+    if options.index_type:
+        os.environ["NEWSBOT_INDEX_TYPE"] = options.index_type  # children inherit it
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     data_dir = options.data_dir.resolve()
     if options.answering:
@@ -311,6 +318,10 @@ def main() -> None:
     index_dir = data_dir / "index"
     version = (index_dir / "CURRENT").read_text().strip()
     rows.append(("disk per version", f"{disk_mb(index_dir / version):.0f} MB"))
+    from index.vectors import read_manifest
+
+    manifest = read_manifest(index_dir)
+    rows.append(("vector search", manifest.describe() if manifest else "none"))
     ask = newsbot(data_dir, "ask", Writer(seed=7).question())
     rows.append(("CLI ask: start-up to first answer", _run(ask)))
     new = Writer(seed=int(time.time()))
