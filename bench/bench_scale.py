@@ -237,9 +237,10 @@ def answering(data_dir: Path) -> dict[str, float]:
     questions = [writer.question() for _ in range(QUESTIONS + WARM_UP + 1)]
     with open_context(get_settings()) as context:
         started = time.perf_counter()
-        retriever = context.retriever
+        retriever = context.retriever  # loads the model
+        model_loaded = time.perf_counter()
         index = retriever.live()
-        loaded = time.perf_counter() - started
+        loaded = time.perf_counter() - model_loaded
         answerer = context.answerer
         answerer.answer(questions[0])
         first = time.perf_counter() - started
@@ -338,8 +339,8 @@ def main() -> None:
         [sys.executable, "-m", "bench.bench_scale", "--answering", "--data-dir", str(data_dir)],
     )
     figures = json.loads(answer.output.strip().splitlines()[-1])
-    rows.append(("in-process: load index", f"{figures['load_s']:.1f} s"))
-    rows.append(("in-process: first answer after load", f"{figures['first_answer_s']:.1f} s"))
+    rows.append(("in-process: load the index (model loaded)", f"{figures['load_s']:.1f} s"))
+    rows.append(("in-process: start-up to first answer", f"{figures['first_answer_s']:.1f} s"))
     rows.append(
         (
             f"question latency p50/p95/p99 ({QUESTIONS} after {WARM_UP} warm-up)",
