@@ -231,11 +231,15 @@ def print_answer(answer: Answer, console: Console) -> None:
 @app.command()
 def stats() -> None:
     """Sources, articles, passages, index size and model."""
-    from index.vectors import read_manifest
+    from index.search import orphan_ids
+    from index.vectors import read_catalog_ids, read_manifest
     from ingest.db import session_scope
     from ingest.store import corpus_stats
 
     settings, context = _context()
+    if len(orphan_ids(context.engine, read_catalog_ids(settings.index_dir))):
+        # An interrupted removal left vectors of deleted passages: repair before counting.
+        context.retriever.sync()
     with session_scope(context.engine) as session:
         counts = corpus_stats(session)
     manifest = read_manifest(settings.index_dir)
@@ -246,6 +250,7 @@ def stats() -> None:
         out.print("index:    not built yet (run `newsbot reindex`)")
     else:
         out.print(f"index:    {manifest.count} vectors, version {manifest.version}")
+        out.print(f"search:   {manifest.describe()}")
         out.print(f"model:    {manifest.model} ({manifest.dimension} dimensions)")
     out.print(f"database: {context.engine.url.render_as_string(hide_password=True)}")
 

@@ -36,7 +36,12 @@ class AppContext:
         with self._lock:
             if self._retriever is None:
                 embedder = Embedder(self.settings.model, backend=self.settings.embedding_backend)
-                self._retriever = Retriever(self.engine, embedder, self.settings.index_dir)
+                self._retriever = Retriever(
+                    self.engine,
+                    embedder,
+                    self.settings.index_dir,
+                    index_type=self.settings.index_type,
+                )
             return self._retriever
 
     @property

@@ -24,6 +24,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from index.answer import DEFAULT_MIN_COVERAGE, DEFAULT_MIN_SCORE
 from index.embedder import DEFAULT_BACKEND, DEFAULT_MODEL, Backend
+from index.vectors import IndexKind
 from ingest.errors import InputError
 from ingest.fetch import DEFAULT_SOURCE_DEADLINE_SECONDS, FetchPolicy
 
@@ -48,6 +49,8 @@ class Settings(BaseSettings):
     database_url: str | None = None
     model: str = DEFAULT_MODEL
     embedding_backend: Backend = DEFAULT_BACKEND
+    # Vector search: "exact", "ivf" (approximate, trained on the corpus), or "auto" by size.
+    index_type: IndexKind = "auto"
     # A cosine similarity: below -1 every answer passes, above 1 none ever could.
     min_score: float = Field(default=DEFAULT_MIN_SCORE, ge=-1.0, le=1.0)
     min_coverage: float = Field(default=DEFAULT_MIN_COVERAGE, ge=0.0, le=1.0)

@@ -17,14 +17,14 @@ import numpy as np
 from sqlalchemy import Engine, func, select
 
 from index import vectors
-from index.cache import cached_vectors, remember_vectors
-from index.embedder import Embedder
+from index.cache import cached_vectors, prune_cache, remember_vectors
+from index.embedder import ENCODE_BATCH, Embedder
 from index.facts import PassageFacts
 from index.lexical import QUESTION_WORDS, LexicalIndex, document_text, tokenize
 from index.query import ParsedQuery, match_outlets, parse_query
 from index.ranking import DEFAULT_MODEL as DEFAULT_RANKING
 from index.ranking import FEATURES, Candidates, RankingModel, features
-from index.vectors import NO_DATE, Catalog, VectorIndex
+from index.vectors import NO_DATE, Catalog, IndexKind, VectorIndex
 from ingest.db import session_scope
 from ingest.errors import InputError, NewsbotError, first_line
 from ingest.models import GLOBAL_GUILD, Article, Passage, Source
@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]
 TEXT_CHUNK = 500
+CACHE_BATCH = ENCODE_BATCH  # embedded passages written to the cache per transaction
 DENSE_CANDIDATES = 200
 LEXICAL_CANDIDATES = 200
 # Tuned on the RealTime QA dev weeks (bench/README.md): articles dated up to this long after
@@ -169,8 +170,10 @@ class Retriever:
         index_dir: Path,
         model: RankingModel = DEFAULT_RANKING,
         as_of_grace: timedelta = AS_OF_GRACE,
+        index_type: IndexKind = "auto",
     ) -> None:
         self.engine = engine
+        self.index_type = index_type  # exact or IVF search; "auto" chooses by corpus size
         self.embedder = embedder
         self.root = index_dir
         self.model = model
@@ -181,6 +184,7 @@ class Retriever:
         self._fresh_build = False
         self._previous_version: str | None = None
         self._saved_sidecar: _Sidecar | None = None
+        self._checked = False  # whether this process compared the index with the database
 
     # --- reading -------------------------------------------------------------------------
 
@@ -196,7 +200,21 @@ class Retriever:
         with self._reload_lock:
             if self._live is None or self._sidecar is None or self._live.version != version:
                 self._live, self._sidecar = self._load_or_empty()
-            return self._live, self._sidecar
+            state = self._live, self._sidecar
+        if not self._checked:
+            # Once per process: a writer killed between its commit and its index sync leaves
+            # vectors of deleted passages, searched and counted until something syncs.
+            self._checked = True
+            orphans = orphan_ids(self.engine, state[0].catalog.ids)
+            if len(orphans):
+                log.warning(
+                    "index %s holds %d passages the database no longer has; repairing it",
+                    state[0].version,
+                    len(orphans),
+                )
+                self.sync()
+                return self._state()
+        return state
 
     def _load_or_empty(self) -> tuple[VectorIndex, _Sidecar]:
         """The live version; empty before the first save or for another model (sync rebuilds).
@@ -207,7 +225,7 @@ class Retriever:
         failure: Exception | None = None
         for attempt in range(3):
             try:
-                loaded = vectors.load(self.root)
+                loaded = vectors.load(self.root, mapped=True)
                 if loaded is not None and self._compatible(loaded):
                     return loaded, self._load_sidecar(loaded)
                 break
@@ -451,13 +469,20 @@ class Retriever:
             if current is None or not self._compatible(current):
                 return self._build(progress, rebuilt=current is not None)
             # A version saved before the lexical index existed gets one now.
-            lacks_sidecar = LexicalIndex.load(self.root / current.version) is None
+            lacks_sidecar = not LexicalIndex.saved_in(self.root / current.version)
             return self._update(current, progress, force_save=lacks_sidecar)
 
     def rebuild(self, progress: Progress | None = None) -> SyncReport:
-        """A fresh index from the database; cached embeddings make unchanged text free."""
+        """A fresh index from the database; cached embeddings make unchanged text free.
+
+        Cached vectors of text no passage holds any more are dropped afterwards.
+        """
         with self._writer():
-            return self._build(progress, rebuilt=True)
+            report = self._build(progress, rebuilt=True)
+        pruned = prune_cache(self.engine)
+        if pruned:
+            log.info("dropped %d cached vectors of text no passage holds", pruned)
+        return report
 
     def _build(self, progress: Progress | None, rebuilt: bool) -> SyncReport:
         fresh = VectorIndex(self.embedder.name, self.embedder.dimension)
@@ -490,7 +515,12 @@ class Retriever:
         index.add(vectors_missing, catalog.subset(np.isin(catalog.ids, missing)))
         # Dates and owners can change without the text changing: take them from the database.
         index.catalog = catalog.subset(np.isin(catalog.ids, index.catalog.ids))
-        if force_save or removed or len(missing) or retagged:
+        kind = vectors.kind_for(len(index), self.index_type)
+        converted = kind != index.kind
+        if converted:
+            log.info("index of %d passages becomes %s search", len(index), kind)
+            index = index.converted(kind)
+        if force_save or removed or len(missing) or retagged or converted:
             previous = vectors.current_version(self.root)
             staged = vectors.new_version_dir(self.root)
             index.version = vectors.new_version_name()
@@ -635,12 +665,14 @@ class Retriever:
         text_of = {digest: text for text, digest in texts.values()}
         if progress:
             progress(0, len(todo))
-        if todo:
+        for first in range(0, len(todo), CACHE_BATCH):
+            batch = todo[first : first + CACHE_BATCH]
             fresh = self.embedder.embed(
-                [text_of[h] for h in todo],
-                progress=(lambda done: progress(done, len(todo))) if progress else None,
+                [text_of[h] for h in batch],
+                progress=_offset(progress, first, len(todo)),
             )
-            new = dict(zip(todo, fresh, strict=True))
+            new = dict(zip(batch, fresh, strict=True))
+            # Committed batch by batch: a crash or kill mid-embedding loses one batch at most.
             remember_vectors(self.engine, self.embedder.name, new)
             known.update(new)
         return np.vstack([known[h] for h in hashes]).astype(np.float32), len(todo)
@@ -652,6 +684,32 @@ def _seconds(moment: datetime, later_by: timedelta) -> int:
         return int((moment + later_by).timestamp())
     except OverflowError:
         return int(datetime.max.replace(tzinfo=UTC).timestamp())
+
+
+def _offset(progress: Progress | None, done: int, total: int) -> Callable[[int], None] | None:
+    """A batch's progress callback reporting to the whole job's ``progress``."""
+    if progress is None:
+        return None
+    return lambda finished: progress(done + finished, total)
+
+
+def orphan_ids(engine: Engine, indexed: np.ndarray) -> np.ndarray:
+    """Indexed passage ids (ascending) that the database no longer holds.
+
+    Cheap when there are none, the usual case: one count over the indexed id range. Passages
+    stored after the index was synced have higher ids and do not count.
+    """
+    if len(indexed) == 0:
+        return indexed
+    top = int(indexed[-1])
+    with session_scope(engine) as session:
+        stored = session.scalar(select(func.count(Passage.id)).where(Passage.id <= top)) or 0
+        if stored == len(indexed):
+            return np.zeros(0, dtype=np.int64)
+        ids = np.fromiter(
+            session.scalars(select(Passage.id).where(Passage.id <= top)), dtype=np.int64
+        )
+    return indexed[~np.isin(indexed, ids)]
 
 
 def _contents_digest(title: str, text_hash: str) -> int:

@@ -19,7 +19,7 @@ import time
 import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import faiss
 import numpy as np
@@ -38,6 +38,31 @@ class IndexMismatch(RuntimeError):
     """The saved index was built with another model or dimension and needs a rebuild."""
 
 
+EXACT = "exact"
+IVF = "ivf"
+IndexKind = Literal["auto", "exact", "ivf"]
+# Exact search of one question over 250k vectors takes ~30 ms on one core; past that an
+# inverted-file index keeps a question's search to a small share of the corpus.
+EXACT_UP_TO = 250_000
+RECALL_TARGET = 0.95
+RECALL_QUERIES = 100
+# Filters that admit fewer passages than this are searched exactly over just those: an
+# inverted-file search probes a few lists and could miss a small server's few passages.
+EXACT_FILTER_BELOW = 20_000
+
+
+IVF_FROM = 1_000  # fewer passages are too few to train inverted lists on
+
+
+def kind_for(count: int, setting: IndexKind = "auto") -> str:
+    """The index type for ``count`` passages: exact up to ``EXACT_UP_TO``, IVF above."""
+    if count < IVF_FROM:
+        return EXACT
+    if setting != "auto":
+        return setting
+    return EXACT if count <= EXACT_UP_TO else IVF
+
+
 @dataclass(frozen=True)
 class Manifest:
     model: str
@@ -45,6 +70,16 @@ class Manifest:
     count: int
     built_at: float
     version: str
+    kind: str = EXACT
+    lists: int = 0  # IVF: inverted lists (trained centroids)
+    probes: int = 0  # IVF: lists searched per question
+    recall_at_10: float | None = None  # IVF: measured against exact search at training
+
+    def describe(self) -> str:
+        if self.kind != IVF:
+            return "exact search"
+        recall = "" if self.recall_at_10 is None else f", recall@10 {self.recall_at_10:.3f}"
+        return f"IVF, {self.lists} lists, {self.probes} probed{recall} vs exact"
 
 
 @dataclass
@@ -91,6 +126,9 @@ class VectorIndex:
         self.faiss: Any = faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
         self.catalog = Catalog.empty()
         self.version = ""
+        self.kind = EXACT
+        self.probes = 0
+        self.recall_at_10: float | None = None
 
     def __len__(self) -> int:
         return int(self.faiss.ntotal)
@@ -111,11 +149,34 @@ class VectorIndex:
         return removed
 
     def vectors_for(self, ids: np.ndarray) -> np.ndarray:
+        if len(ids) and self.kind == IVF:
+            return np.asarray(self.faiss.reconstruct_batch(np.asarray(ids, dtype=np.int64)))
         return (
             np.vstack([self.faiss.reconstruct(int(i)) for i in ids])
             if len(ids)
             else (np.zeros((0, self.dimension), dtype=np.float32))
         )
+
+    def all_vectors(self) -> np.ndarray:
+        """Every vector, row-aligned with ``catalog.ids``."""
+        if self.kind == EXACT and len(self):
+            stored = faiss.vector_to_array(self.faiss.id_map)
+            flat = self.faiss.index.reconstruct_n(0, len(self))
+            order = np.argsort(stored)
+            return np.asarray(flat[order[np.searchsorted(stored[order], self.catalog.ids)]])
+        return self.vectors_for(self.catalog.ids)
+
+    def converted(self, kind: str) -> VectorIndex:
+        """The same vectors and catalog in an index of ``kind``; an IVF is trained on them."""
+        out = VectorIndex(self.model, self.dimension)
+        out.version, out.catalog = self.version, self.catalog
+        data = self.all_vectors()
+        if kind == IVF:
+            out.faiss, out.probes, out.recall_at_10 = _trained_ivf(data, self.catalog.ids)
+            out.kind = IVF
+        elif len(data):
+            out.faiss.add_with_ids(np.ascontiguousarray(data), self.catalog.ids)
+        return out
 
     def search(
         self, query: np.ndarray, k: int, allowed: np.ndarray | None = None
@@ -123,11 +184,19 @@ class VectorIndex:
         """The ``k`` nearest passage ids and their cosine scores, among ``allowed`` ids if given."""
         if len(self) == 0 or k <= 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-        params = None
+        params: Any = None
         if allowed is not None:
             if len(allowed) == 0:
                 return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-            params = faiss.SearchParameters(sel=_bitmap_selector(allowed))  # type: ignore[call-arg]
+            if self.kind == IVF and len(allowed) < EXACT_FILTER_BELOW:
+                return _exact_among(self, query, k, allowed)
+            selector = _bitmap_selector(allowed)
+            if self.kind == IVF:
+                params = faiss.SearchParametersIVF(sel=selector, nprobe=self.probes)  # type: ignore[call-arg]
+            else:
+                params = faiss.SearchParameters(sel=selector)  # type: ignore[call-arg]
+        elif self.kind == IVF:
+            params = faiss.SearchParametersIVF(nprobe=self.probes)  # type: ignore[call-arg]
         k = min(k, len(self))
         # One question is too small a job for two threads: they only wait on each other, and
         # on a busy machine for cores held by other work (bench/bench_question_latency.py).
@@ -146,7 +215,72 @@ class VectorIndex:
             count=len(self),
             built_at=time.time(),
             version=self.version,
+            kind=self.kind,
+            lists=int(self.faiss.nlist) if self.kind == IVF else 0,
+            probes=self.probes,
+            recall_at_10=self.recall_at_10,
         )
+
+
+def _exact_among(
+    index: VectorIndex, query: np.ndarray, k: int, allowed: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    scores = index.vectors_for(allowed) @ query.astype(np.float32)
+    top = np.argsort(-scores, kind="stable")[:k]
+    return np.asarray(allowed, dtype=np.int64)[top], scores[top]
+
+
+def recall_at_10(exact: np.ndarray, found: np.ndarray) -> float:
+    """Share of the true top 10 found, from the scores of both (queries × 10 each).
+
+    A found passage scoring at least the true 10th counts: among equally close passages any
+    10 are a right answer, which comparing ids alone would call misses.
+    """
+    tenth = exact[:, -1:] - 1e-5
+    return float(np.mean(found >= tenth))
+
+
+def _exact_top10_scores(data: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    """Each query's 10 best inner products over ``data``, best first, block by block.
+
+    Blocks, not a second flat index: a copy of every vector would double the build's memory.
+    """
+    best = np.zeros((len(queries), 0), dtype=np.float32)
+    for start in range(0, len(data), 100_000):
+        best = np.concatenate([best, queries @ data[start : start + 100_000].T], axis=1)
+        if best.shape[1] > 10:
+            best = -np.partition(-best, 9, axis=1)[:, :10]
+    return -np.sort(-best, axis=1)
+
+
+def _trained_ivf(data: np.ndarray, ids: np.ndarray) -> tuple[Any, int, float]:
+    """An IVF index of ``data`` trained on it, probing enough lists for recall@10 ≥ 0.95.
+
+    Recall is measured on the spot: a sample of the corpus's own vectors as questions,
+    against exact search over all of them; the probes double until the target is met.
+    """
+    count, dimension = data.shape
+    lists = int(min(max(np.sqrt(count), 16), 4096))
+    rng = np.random.default_rng(0)
+    sample = data[rng.choice(count, min(count, 40 * lists), replace=False)]
+    quantizer = faiss.IndexFlatIP(dimension)
+    ivf: Any = faiss.IndexIVFFlat(quantizer, dimension, lists, faiss.METRIC_INNER_PRODUCT)
+    ivf.cp.niter = 10
+    ivf.train(np.ascontiguousarray(sample))
+    ivf.set_direct_map_type(faiss.DirectMap.Hashtable)  # type: ignore[attr-defined]  # reconstruct and remove by id
+    ivf.add_with_ids(np.ascontiguousarray(data), ids)
+    queries = np.ascontiguousarray(data[rng.choice(count, min(count, RECALL_QUERIES), False)])
+    truth = _exact_top10_scores(data, queries)
+    probes, recall = max(8, lists // 32), 0.0
+    while True:
+        params = faiss.SearchParametersIVF(nprobe=probes)  # type: ignore[call-arg]
+        found, _ = ivf.search(queries, 10, params=params)
+        recall = recall_at_10(truth, found)
+        if recall >= RECALL_TARGET or probes >= lists:
+            break
+        probes = min(probes * 2, lists)
+    log.info("IVF of %d vectors: %d lists, %d probed, recall@10 %.3f", count, lists, probes, recall)
+    return ivf, probes, recall
 
 
 class _BitmapSelector(faiss.IDSelectorBitmap):
@@ -175,27 +309,46 @@ def current_version(root: Path) -> str | None:
     return name if name and (root / name).is_dir() else None
 
 
-def load(root: Path) -> VectorIndex | None:
-    """The live version under ``root``, or None when nothing was saved yet."""
+def load(root: Path, mapped: bool = False) -> VectorIndex | None:
+    """The live version under ``root``, or None when nothing was saved yet.
+
+    ``mapped`` memory-maps the vectors (for readers: the index cannot change then); start-up
+    reads none of them, and the page cache shares them between processes.
+    """
     version = current_version(root)
     if version is None:
         return None
     folder = root / version
     manifest = Manifest(**json.loads((folder / MANIFEST_FILE).read_text()))
     index = VectorIndex(manifest.model, manifest.dimension)
-    index.faiss = faiss.read_index(str(folder / VECTORS_FILE))
+    flags = faiss.IO_FLAG_MMAP_IFC if mapped else 0
+    index.faiss = faiss.read_index(str(folder / VECTORS_FILE), flags)
     with np.load(folder / CATALOG_FILE) as data:
         unknown = np.full(len(data["ids"]), UNKNOWN_CONTENTS, dtype=np.int64)
         index.catalog = Catalog(
             *(data[name] if name in data.files else unknown for name in _CATALOG_FIELDS)
         )
     index.version = version
+    index.kind, index.probes, index.recall_at_10 = (
+        manifest.kind,
+        manifest.probes,
+        manifest.recall_at_10,
+    )
     if len(index) != len(index.catalog.ids):
         raise IndexMismatch(f"index {version} is inconsistent: rebuild it")
     return index
 
 
 _CATALOG_FIELDS = ("ids", "guild_ids", "source_ids", "article_ids", "published", "contents")
+
+
+def read_catalog_ids(root: Path) -> np.ndarray:
+    """The live version's passage ids, without loading its vectors (none if nothing saved)."""
+    version = current_version(root)
+    if version is None:
+        return np.zeros(0, dtype=np.int64)
+    with np.load(root / version / CATALOG_FILE) as data:
+        return np.asarray(data["ids"], dtype=np.int64)
 
 
 def read_manifest(root: Path) -> Manifest | None:
@@ -225,27 +378,46 @@ def new_version_name() -> str:
 
 
 def publish(root: Path, staged: Path, version: str) -> None:
-    """Rename the staged folder to ``version`` and atomically point CURRENT at it."""
-    for item in staged.iterdir():
-        _fsync(item)
+    """Rename the staged folder to ``version`` and atomically point CURRENT at it.
+
+    Every file and folder the version holds reaches the disk before the pointer moves: after a
+    power cut CURRENT never names a version with a missing or empty BM25 or title index.
+    """
+    for path in durable_paths(staged):
+        _fsync(path)
     os.replace(staged, root / version)
+    _fsync(root)  # the rename itself
     pointer_tmp = root / f".{POINTER}.{uuid.uuid4().hex}"
     pointer_tmp.write_text(version)
     _fsync(pointer_tmp)
     os.replace(pointer_tmp, root / POINTER)
+    _fsync(root)
     _remove_stale(root, keep=version)
     log.debug("index version %s is live", version)
 
 
+def durable_paths(folder: Path) -> list[Path]:
+    """Everything under ``folder`` to fsync, deepest first: files, then their folders."""
+    found: list[Path] = []
+    for parent, folders, files in os.walk(folder, topdown=False):
+        found.extend(Path(parent) / name for name in files)
+        found.extend(Path(parent) / name for name in folders)
+    found.append(folder)
+    return found
+
+
 def _fsync(path: Path) -> None:
-    if path.is_file():
-        with open(path, "rb") as handle:
-            os.fsync(handle.fileno())
+    # A folder is opened read-only too: fsync on its descriptor makes its entries durable.
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 def _remove_stale(root: Path, keep: str) -> None:
-    # Readers load a version fully into memory, so older folders can go right away; a
-    # leftover .tmp- folder is a save that crashed.
+    # Older folders can go right away: a reader that memory-mapped their files keeps them
+    # until it lets go (POSIX unlink). A leftover .tmp- folder is a save that crashed.
     for child in root.iterdir():
         if child.is_dir() and child.name != keep and child.name.startswith(("v-", ".tmp-")):
             shutil.rmtree(child, ignore_errors=True)

@@ -134,7 +134,12 @@ class ParagraphSighting(Base):
     """A candidate paragraph seen in an article: repeats across an outlet mark boilerplate."""
 
     __tablename__ = "paragraph_sightings"
-    __table_args__ = (Index("ix_sightings_scope_hash", "scope", "paragraph_hash"),)
+    __table_args__ = (
+        Index("ix_sightings_scope_hash", "scope", "paragraph_hash"),
+        # Boilerplate lookups go from a paragraph to the articles holding it (ingest/store.py);
+        # without this SQLite scans the whole table for each, and storing slows as it grows.
+        Index("ix_sightings_hash_scope_article", "paragraph_hash", "scope", "article_id"),
+    )
 
     article_id: Mapped[int] = mapped_column(
         ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True

@@ -189,11 +189,10 @@ def store_articles(session: Session, source: Source, raws: Sequence[RawArticle])
     session.flush()
     if not touched:
         return result
-    _record_sightings(session, touched)
-    for article in _articles_to_split(session, touched):
-        added, removed = _resplit(session, article, renew=article.id in retitled)
-        result.passages_added += added
-        result.passages_removed += removed
+    changed = _record_sightings(session, touched)
+    added, removed = _resplit_all(session, _articles_to_split(session, touched, changed), retitled)
+    result.passages_added += added
+    result.passages_removed += removed
     return result
 
 
@@ -227,18 +226,39 @@ def _scope(article: Article) -> str:
     return f"{article.source_id}:{article.outlet}"
 
 
-def _record_sightings(session: Session, articles: list[Article]) -> None:
+def _record_sightings(session: Session, articles: list[Article]) -> set[tuple[str, str]]:
+    """Record the paragraphs the articles hold now.
+
+    Returns the (scope, paragraph hash) pairs whose boilerplate status this changed: only
+    older articles holding one of those need splitting again. A newsletter footer that is
+    already boilerplate stays so, and its thousands of older holders are left alone.
+    """
     ids = [a.id for a in articles]
-    for start in range(0, len(ids), IN_CHUNK):
-        chunk = ids[start : start + IN_CHUNK]
-        session.execute(delete(ParagraphSighting).where(ParagraphSighting.article_id.in_(chunk)))
-    rows = [
-        {"article_id": a.id, "paragraph_hash": h, "scope": _scope(a)}
+    seen = [
+        (a.id, h, _scope(a))
         for a in articles
         for h in {paragraph_hash(p) for p in candidate_paragraphs(a.title, a.body)}
     ]
+    affected: dict[str, set[str]] = {}
+    for _, digest, scope in [*_sightings(session, ParagraphSighting.article_id, ids), *seen]:
+        affected.setdefault(scope, set()).add(digest)
+    rows = [{"article_id": a, "paragraph_hash": h, "scope": s} for a, h, s in seen]
+    before = _boilerplate_pairs(session, affected)
+    for start in range(0, len(ids), IN_CHUNK):
+        chunk = ids[start : start + IN_CHUNK]
+        session.execute(delete(ParagraphSighting).where(ParagraphSighting.article_id.in_(chunk)))
     if rows:
         session.execute(insert(ParagraphSighting), rows)
+    return before ^ _boilerplate_pairs(session, affected)
+
+
+def _boilerplate_pairs(session: Session, hashes: dict[str, set[str]]) -> set[tuple[str, str]]:
+    """The (scope, hash) pairs among ``hashes`` (hashes by scope) that are boilerplate now."""
+    return {
+        (scope, digest)
+        for scope, digests in hashes.items()
+        for digest in _Repeats(session, scope).boilerplate(digests)
+    }
 
 
 def _sightings(
@@ -263,68 +283,155 @@ def _sightings(
     return rows
 
 
-def _articles_to_split(session: Session, touched: list[Article]) -> list[Article]:
-    """The touched articles, plus older ones that share a paragraph with them."""
-    scopes = {_scope(a) for a in touched}
-    touched_hashes = {
-        row[1] for row in _sightings(session, ParagraphSighting.article_id, [a.id for a in touched])
-    }
-    sharing = {
-        article_id
-        for article_id, _, scope in _sightings(
-            session, ParagraphSighting.paragraph_hash, touched_hashes, scopes
-        )
-        if scope in scopes
-    }
+class _Repeats:
+    """Which paragraphs of one scope (source and outlet) are boilerplate, hash by hash.
+
+    Each lookup reads a hash's first few holders by index, never every article of the
+    outlet: a paragraph is boilerplate once two independent articles hold it, and
+    :func:`boilerplate_hashes` decides that in article-id order.
+    """
+
+    PAGE = 16
+
+    def __init__(self, session: Session, scope: str) -> None:
+        self.session = session
+        self.scope = scope
+        self._hashes_of: dict[int, set[str]] = {}
+
+    def boilerplate(self, hashes: Iterable[str]) -> set[str]:
+        repeated: list[str] = []
+        wanted = sorted(set(hashes))
+        for start in range(0, len(wanted), IN_CHUNK):
+            query = (
+                select(ParagraphSighting.paragraph_hash)
+                .where(
+                    ParagraphSighting.scope == self.scope,
+                    ParagraphSighting.paragraph_hash.in_(wanted[start : start + IN_CHUNK]),
+                )
+                .group_by(ParagraphSighting.paragraph_hash)
+                .having(func.count() >= 2)
+            )
+            repeated.extend(self.session.scalars(query))
+        return {digest for digest in repeated if self._is_boilerplate(digest)}
+
+    def _is_boilerplate(self, digest: str) -> bool:
+        holders: dict[int, set[str]] = {}
+        after = -1
+        while True:
+            page = list(
+                self.session.scalars(
+                    select(ParagraphSighting.article_id)
+                    .where(
+                        ParagraphSighting.paragraph_hash == digest,
+                        ParagraphSighting.scope == self.scope,
+                        ParagraphSighting.article_id > after,
+                    )
+                    .order_by(ParagraphSighting.article_id)
+                    .limit(self.PAGE)
+                )
+            )
+            if not page:
+                return False
+            holders.update((article_id, self._hashes(article_id)) for article_id in page)
+            # The first holders in id order decide, as over the whole outlet.
+            if digest in boilerplate_hashes(holders):
+                return True
+            after = page[-1]
+
+    def _hashes(self, article_id: int) -> set[str]:
+        if article_id not in self._hashes_of:
+            query = select(ParagraphSighting.paragraph_hash).where(
+                ParagraphSighting.article_id == article_id, ParagraphSighting.scope == self.scope
+            )
+            self._hashes_of[article_id] = set(self.session.scalars(query))
+        return self._hashes_of[article_id]
+
+
+def _articles_to_split(
+    session: Session, touched: list[Article], changed: set[tuple[str, str]]
+) -> list[Article]:
+    """The touched articles, plus older ones holding a paragraph whose status ``changed``."""
+    by_scope: dict[str, list[str]] = {}
+    for scope, digest in changed:
+        by_scope.setdefault(scope, []).append(digest)
+    sharing: set[int] = set()
+    for scope, digests in by_scope.items():
+        for start in range(0, len(digests), IN_CHUNK):
+            query = select(ParagraphSighting.article_id).where(
+                ParagraphSighting.paragraph_hash.in_(digests[start : start + IN_CHUNK]),
+                ParagraphSighting.scope == scope,
+            )
+            sharing.update(session.scalars(query))
     sharing -= {a.id for a in touched}
     others = [session.get(Article, article_id) for article_id in sorted(sharing)]
     return touched + [a for a in others if a is not None]
 
 
-def _boilerplate_for(session: Session, article: Article) -> set[str]:
-    scope = _scope(article)
-    own = {h for _, h, _ in _sightings(session, ParagraphSighting.article_id, [article.id])}
-    holders = [
-        row
-        for row in _sightings(session, ParagraphSighting.paragraph_hash, own, [scope])
-        if row[2] == scope
-    ]
-    shared_ids = {article_id for article_id, _, _ in holders}
-    if len(shared_ids) < 2:
-        return set()
-    hashes_of: dict[int, set[str]] = {}
-    for article_id, digest, row_scope in _sightings(
-        session, ParagraphSighting.article_id, shared_ids
+def _boilerplate_of(session: Session, articles: list[Article]) -> dict[int, set[str]]:
+    """Each article's boilerplate paragraph hashes, looked up scope by scope in bulk."""
+    own: dict[int, set[str]] = {a.id: set() for a in articles}
+    for article_id, digest, _ in _sightings(
+        session, ParagraphSighting.article_id, [a.id for a in articles]
     ):
-        if row_scope == scope:
-            hashes_of.setdefault(article_id, set()).add(digest)
-    return boilerplate_hashes(hashes_of) & own
+        own[article_id].add(digest)
+    by_scope: dict[str, list[Article]] = {}
+    for article in articles:
+        by_scope.setdefault(_scope(article), []).append(article)
+    found: dict[int, set[str]] = {}
+    for scope, members in by_scope.items():
+        repeated = _Repeats(session, scope).boilerplate(set().union(*(own[a.id] for a in members)))
+        found.update((a.id, own[a.id] & repeated) for a in members)
+    return found
 
 
-def _resplit(session: Session, article: Article, renew: bool = False) -> tuple[int, int]:
-    """Replace the article's passages with new rows if their text changed, or if ``renew``.
+def _resplit_all(session: Session, articles: list[Article], renew: set[int]) -> tuple[int, int]:
+    """Re-split these articles; passages (added, removed). See :func:`_resplit`."""
+    boilerplate = _boilerplate_of(session, articles)
+    old: dict[int, list[str]] = {a.id: [] for a in articles}
+    ids = list(old)
+    for start in range(0, len(ids), IN_CHUNK):
+        query = (
+            select(Passage.article_id, Passage.text)
+            .where(Passage.article_id.in_(ids[start : start + IN_CHUNK]))
+            .order_by(Passage.article_id, Passage.position)
+        )
+        for article_id, text in session.execute(query):
+            old[article_id].append(text)
+    added = removed = 0
+    rows: list[dict[str, object]] = []
+    replaced: list[int] = []
+    for article in articles:
+        texts = _resplit(article, boilerplate[article.id], old[article.id], article.id in renew)
+        if texts is None:
+            continue
+        rows.extend(
+            {"article_id": article.id, "position": i, "text": t, "text_hash": text_hash(t)}
+            for i, t in enumerate(texts)
+        )
+        added += len(texts)
+        removed += len(old[article.id])
+        if old[article.id]:
+            replaced.append(article.id)
+    for start in range(0, len(replaced), IN_CHUNK):
+        chunk = replaced[start : start + IN_CHUNK]
+        session.execute(delete(Passage).where(Passage.article_id.in_(chunk)))
+    if rows:
+        # One multi-row insert: ORM objects per passage cost more than the splitting.
+        session.execute(insert(Passage), rows)
+    return added, removed
+
+
+def _resplit(
+    article: Article, boilerplate: set[str], old: list[str], renew: bool
+) -> list[str] | None:
+    """The article's new passage texts, or None when its stored passages stay as they are.
 
     A passage row is never edited: the index keys vectors and BM25 documents (title and
     text) by passage id, so a new title (``renew``) needs new rows too, or search would keep
     the old headline's words. Vectors of unchanged text come from the embedding cache.
     """
-    paragraphs = clean_paragraphs(article.title, article.body, _boilerplate_for(session, article))
-    texts = split_passages(paragraphs)
-    old = list(
-        session.scalars(
-            select(Passage).where(Passage.article_id == article.id).order_by(Passage.position)
-        )
-    )
-    if [p.text for p in old] == texts and not renew:
-        return 0, 0
-    if old:
-        session.execute(delete(Passage).where(Passage.article_id == article.id))
-        session.flush()
-    session.add_all(
-        Passage(article_id=article.id, position=i, text=t, text_hash=text_hash(t))
-        for i, t in enumerate(texts)
-    )
-    return len(texts), len(old)
+    texts = split_passages(clean_paragraphs(article.title, article.body, boilerplate))
+    return None if texts == old and not renew else texts
 
 
 # --- queries used by the index and the answer layer -------------------------------------------

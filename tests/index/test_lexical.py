@@ -96,3 +96,42 @@ def test_rows_of_maps_passage_ids() -> None:
     """Row lookup by passage id, -1 for ids the index lacks."""
     index = LexicalIndex.build(DOCS)
     assert index.rows_of(np.array([12, 99, 10])).tolist() == [2, -1, 0]
+
+
+def test_idf_of_a_loaded_index_counts_passages_holding_each_word(tmp_path: Path) -> None:
+    """Idf is log(1 + N/df) with df the passages holding a word, after updates and a reload,
+    and coverage of a reloaded, memory-mapped index is the same as in memory."""
+    index = LexicalIndex.build(DOCS).updated(np.array([11]), [(13, "tram tram strike fire")])
+    index.save(tmp_path)
+    loaded = LexicalIndex.load(tmp_path)
+    assert loaded is not None and isinstance(loaded.token_ids, np.memmap)
+    bounds = zip(index.offsets[:-1], index.offsets[1:], strict=True)
+    rows = [set(index.token_ids[a:b].tolist()) for a, b in bounds]
+    df = np.array([sum(word in row for row in rows) for word in range(len(index.vocab))])
+    expected = np.log1p(len(rows) / np.maximum(df, 1)).astype(np.float32)
+    assert np.array_equal(loaded.idf(), expected) and np.array_equal(index.idf(), expected)
+    question = "Which tram strike was approved?"
+    assert np.array_equal(
+        loaded.coverage(question, np.arange(3)), index.coverage(question, np.arange(3))
+    )
+
+
+def test_the_score_matrix_is_bit_for_bit_the_one_bm25s_builds() -> None:
+    """Vectorized build, same floats: repeated words, empty passages, unused vocabulary."""
+    import bm25s
+
+    from index.lexical import bm25_matrix
+
+    rng = np.random.default_rng(3)
+    rows = [rng.integers(0, 300, int(rng.integers(0, 60))).tolist() for _ in range(500)]
+    columns = 320  # ids 300-319 never occur
+    reference = bm25s.BM25()
+    vocab = {str(i): i for i in range(columns)}
+    reference.index((rows, vocab), create_empty_token=False, show_progress=False)
+    offsets = np.concatenate([[0], np.cumsum([len(r) for r in rows])])
+    tokens = np.array([t for r in rows for t in r], dtype=np.int32)
+    built = bm25_matrix(offsets, tokens, columns, reference.k1, reference.b)
+    for name in ("data", "indices", "indptr"):
+        ours, theirs = np.asarray(built[name]), reference.scores[name]
+        assert ours.dtype == theirs.dtype and np.array_equal(ours, theirs), name
+    assert built["num_docs"] == reference.scores["num_docs"]

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -135,3 +139,65 @@ def test_reader_keeps_old_index_until_swap(
     assert reader.searchable_count() == 1
     writer.sync()
     assert reader.searchable_count() == 2
+
+
+KILLED_BEFORE_SYNC = """
+import os, signal, sys
+import index.search
+# The process dies the moment it would start the index sync, after its commit.
+index.search.Retriever.sync = lambda *args, **kwargs: os.kill(os.getpid(), signal.SIGKILL)
+from bot.cli import app
+app(sys.argv[1:])
+"""
+
+
+def test_removal_killed_before_the_index_sync_is_repaired_on_next_open(
+    embedder: Embedder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After `sources remove` dies by SIGKILL between commit and sync, the next `ask`/`stats`
+    searches and counts only the passages still stored."""
+    from typer.testing import CliRunner
+
+    from bot.cli import app
+    from ingest.db import open_engine
+
+    data = tmp_path / "data"
+    engine = open_engine(f"sqlite:///{data / 'newsbot.db'}")
+    store_raw_articles(engine, [TRAM], "ledger")
+    fire = store_raw_articles(engine, [FIRE], "courier")
+    Retriever(engine, embedder, data / "index").sync()
+    env = {**os.environ, "NEWSBOT_DATA_DIR": str(data)}
+    env.pop("NEWSBOT_DATABASE_URL", None)
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_BEFORE_SYNC, "sources", "remove", str(fire.source_id)],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        timeout=120,
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    manifest = vectors.read_manifest(data / "index")
+    assert manifest is not None and manifest.count == 2  # the orphan is still indexed
+    monkeypatch.setenv("NEWSBOT_DATA_DIR", str(data))
+    monkeypatch.delenv("NEWSBOT_DATABASE_URL", raising=False)
+    monkeypatch.chdir(tmp_path)
+    output = CliRunner().invoke(app, ["stats"], catch_exceptions=False).output
+    assert "passages: 1" in output and "index:    1 vectors" in output
+    assert "search:   exact search" in output
+    assert Retriever(engine, embedder, data / "index").searchable_count() == 1
+
+
+def test_a_reader_opening_an_index_with_orphans_repairs_it(
+    engine: Engine, embedder: Embedder, tmp_path: Path
+) -> None:
+    """A process that opens an index holding deleted passages syncs it before answering."""
+    store_raw_articles(engine, [TRAM], "ledger")
+    fire = store_raw_articles(engine, [FIRE], "courier")
+    Retriever(engine, embedder, tmp_path / "index").sync()
+    with session_scope(engine) as session:
+        remove_source(session, fire.source_id)
+    reader = Retriever(engine, embedder, tmp_path / "index")
+    assert reader.searchable_count() == 1
+    assert len(reader.search("wildfire contained", k=5)) == 1  # the orphan is not found
+    manifest = vectors.read_manifest(tmp_path / "index")
+    assert manifest is not None and manifest.count == 1

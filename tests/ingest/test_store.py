@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, func, select
+import pytest
+from sqlalchemy import Engine, event, func, select
 
+from ingest import store
 from ingest.db import session_scope
 from ingest.extract import RawArticle
 from ingest.models import Article, Passage
@@ -136,26 +139,72 @@ def test_a_corrected_date_or_outlet_counts_as_an_update(engine: Engine) -> None:
         assert (stored.published_at, stored.outlet) == (when + timedelta(days=2), "Harbour Post")
 
 
-def test_storing_never_scans_the_paragraph_sightings(sqlite_engine: Engine) -> None:
-    """Every look-up of paragraph sightings while storing uses an index, so a write
-    transaction does not grow with the whole corpus (a scan per article held the lock)."""
-    from sqlalchemy import event
+FOOTER = "Sign up for the Ledger's morning briefing to get every story in your inbox daily."
+PLACES = "Alder Birch Cedar Dogwood Elm Fir Gorse Hazel Ivy Juniper Larch Maple Oak Pine".split()
 
+
+def story(number: int, footer: bool = True) -> RawArticle:
+    """An article of its own (no near-copy of another) ending in the outlet's footer."""
+    place = f"{PLACES[number % len(PLACES)]} Street number {number}"
+    lines = [
+        f"Crews on {place} began replacing the water main on Monday after a burst flooded cellars.",
+        f"Residents of {place} will have water from a tanker until the work ends in {number} days.",
+    ]
+    return article(f"story-{number}", "\n\n".join(lines + [FOOTER] * footer), title=place)
+
+
+def passages_with_footer(engine: Engine) -> int:
+    with session_scope(engine) as session:
+        query = select(func.count(Passage.id)).where(Passage.text.contains("morning briefing"))
+        return session.scalar(query) or 0
+
+
+def test_a_shared_footer_leaves_older_articles_once_it_repeats(engine: Engine) -> None:
+    """The first article keeps the line until a second story repeats it; then both lose it."""
+    store_raw_articles(engine, [story(1)], "ledger")
+    assert passages_with_footer(engine) == 1
+    store_raw_articles(engine, [story(2)], "ledger")
+    assert passages_with_footer(engine) == 0
+    store_raw_articles(engine, [story(2, footer=False)], "ledger")
+    assert passages_with_footer(engine) == 1  # no longer repeated: story 1 gets it back
+
+
+def test_storing_batches_that_share_a_footer_splits_older_articles_at_most_once(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """New batches of an outlet with a footer split only the new articles, not every older one."""
+    split: list[int] = []
+    real_resplit = store._resplit
+
+    def counting_resplit(article: Article, *args: Any) -> list[str] | None:
+        split.append(article.id)
+        return real_resplit(article, *args)
+
+    monkeypatch.setattr(store, "_resplit", counting_resplit)
+    for batch in range(5):
+        store_raw_articles(engine, [story(batch * 10 + i) for i in range(10)], "ledger")
+    assert passages_with_footer(engine) == 0
+    assert max(Counter(split).values()) <= 2  # its own split, and once when the footer repeated
+    assert len(split) <= 50 + 1
+
+
+def test_boilerplate_lookups_use_an_index(sqlite_engine: Engine) -> None:
+    """Every query on paragraph_sightings while storing searches an index, never scans."""
+    store_raw_articles(sqlite_engine, [story(i) for i in range(3)], "ledger")
     statements: list[tuple[str, Any]] = []
 
-    def record(conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        if statement.lstrip().upper().startswith("SELECT") and "paragraph_sightings" in statement:
+    def remember(connection, cursor, statement, parameters, context, executemany) -> None:
+        if "paragraph_sightings" in statement and statement.lstrip().startswith("SELECT"):
             statements.append((statement, parameters))
 
-    event.listen(sqlite_engine, "before_cursor_execute", record)
+    event.listen(sqlite_engine, "before_cursor_execute", remember)
     try:
-        ingest_paths(sqlite_engine, [SAMPLE_CORPUS], "sample")
-        store_raw_articles(sqlite_engine, [article("bridge", BODY)], "sample")
+        store_raw_articles(sqlite_engine, [story(i) for i in range(3, 6)], "ledger")
     finally:
-        event.remove(sqlite_engine, "before_cursor_execute", record)
+        event.remove(sqlite_engine, "before_cursor_execute", remember)
     assert statements
     with sqlite_engine.connect() as connection:
         for statement, parameters in statements:
             plan = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
-            steps = [row[-1] for row in plan]
-            assert not any(step.startswith("SCAN paragraph_sightings") for step in steps), steps
+            details = [row[-1] for row in plan]
+            assert not any(d.startswith("SCAN paragraph_sightings") for d in details), details

@@ -1,0 +1,367 @@
+"""How newsbot holds up as the corpus grows: a synthetic corpus of N passages, one table.
+
+    .venv/bin/python -m bench.bench_scale --passages 100000 --data-dir /tmp/scale-100k
+
+The first run fills DIR through the product's own store (``ingest.store.store_articles``, in
+big transactions) with synthetic articles of five passages each, and pre-fills the embedding
+cache with a cheap deterministic vector per passage (a bag of random word vectors, so that
+nearby texts have nearby vectors as with a real model), so nothing of the corpus is embedded.
+A later run reuses DIR. DIR stays an ordinary data directory: check any figure with
+
+    NEWSBOT_DATA_DIR=DIR /usr/bin/time -v .venv/bin/newsbot ask "..."   (or stats, ingest)
+
+Measured, each in its own process as a user runs it (wall time, peak RSS, bytes written):
+``newsbot reindex``; ``newsbot ask`` (start-up to first answer); ``newsbot ingest`` of 20 new
+articles (the real model embeds their passages); and in one process as the bot answers: load,
+first answer, then question latency p50/p95/p99 after warm-up, and recall@10 of the live index
+against exact search.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+from scipy import sparse
+from sqlalchemy import Engine, func, select
+
+from ingest.db import default_database_url, open_engine, session_scope
+from ingest.extract import RawArticle
+from ingest.models import Passage
+
+log = logging.getLogger("bench.bench_scale")
+
+PASSAGES_PER_ARTICLE = 5
+STORE_BATCH = 2000  # articles per transaction while building
+SOURCES = 4
+OUTLETS = [f"Outlet {chr(65 + i)}" for i in range(12)]
+VOCABULARY = 40_000
+DIMENSION = 384
+SYLLABLES = "ka lo mi ren tas vu bel dor fin gal hum jor kel lun mar nop pra qui sol tur".split()
+WORD = re.compile(r"[a-z]+")
+FIRST_DAY = datetime(2025, 1, 1, tzinfo=UTC)
+QUESTIONS = 200
+WARM_UP = 20
+
+# Runs a ``newsbot`` command and leaves its /proc/self/io in a file as it exits.
+CLI_CHILD = """
+import atexit, sys
+report = sys.argv.pop(1)
+def leave_io() -> None:
+    with open("/proc/self/io") as io, open(report, "w") as out:
+        out.write(io.read())
+atexit.register(leave_io)
+sys.argv[0] = "newsbot"
+from bot.cli import main
+main()
+"""
+
+
+@dataclass
+class Run:
+    seconds: float
+    peak_rss_mb: float
+    written_mb: float
+    output: str
+
+
+def words_of(rng: np.random.Generator) -> list[str]:
+    found: dict[str, None] = {}
+    while len(found) < VOCABULARY:
+        size = int(rng.integers(2, 5))
+        found["".join(rng.choice(SYLLABLES, size))] = None
+    return list(found)
+
+
+class Writer:
+    """Synthetic news text: Zipf-distributed words in sentences of 10-20 words."""
+
+    def __init__(self, seed: int) -> None:
+        self.rng = np.random.default_rng(seed)
+        self.words = words_of(np.random.default_rng(0))  # the same vocabulary in every run
+        ranks = np.arange(1, len(self.words) + 1, dtype=np.float64)
+        weights = 1 / (ranks + 20)
+        self.cumulative = np.cumsum(weights / weights.sum())
+
+    def pick(self, count: int) -> np.ndarray:
+        drawn = np.searchsorted(self.cumulative, self.rng.random(count))
+        return np.minimum(drawn, len(self.words) - 1)
+
+    def sentence(self) -> str:
+        text = " ".join(self.words[i] for i in self.pick(int(self.rng.integers(10, 21))))
+        return text[0].upper() + text[1:] + "."
+
+    def paragraph(self) -> str:
+        # Over TARGET_PASSAGE_CHARS (500): one paragraph makes one passage.
+        sentences: list[str] = []
+        while sum(len(s) + 1 for s in sentences) < 540:
+            sentences.append(self.sentence())
+        return " ".join(sentences)
+
+    def article(self, key: str) -> RawArticle:
+        day = FIRST_DAY + timedelta(minutes=int(self.rng.integers(0, 365 * 24 * 60)))
+        title = self.sentence().rstrip(".")[:120]
+        body = "\n\n".join(self.paragraph() for _ in range(PASSAGES_PER_ARTICLE))
+        outlet = OUTLETS[int(self.rng.integers(0, len(OUTLETS)))]
+        return RawArticle(title, body, key, f"https://{key}", outlet, day)
+
+    def question(self) -> str:
+        return f"What happened with {' '.join(self.words[i] for i in self.pick(4))}?"
+
+
+def build(data_dir: Path, passages: int, model: str) -> float:
+    """Store synthetic articles until ``data_dir`` holds ``passages``; cache their vectors."""
+    from ingest.store import get_or_create_source, store_articles
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    engine = open_engine(default_database_url(data_dir))
+    have = stored_passages(engine)
+    started = time.perf_counter()
+    writer = Writer(seed=have + 1)
+    batch = 0
+    while have < passages:
+        count = min(STORE_BATCH, -(-(passages - have) // PASSAGES_PER_ARTICLE))
+        name = f"synthetic-{batch % SOURCES}"
+        articles = [writer.article(f"s{have}-{i}.example/{batch}") for i in range(count)]
+        with session_scope(engine) as session:
+            source = get_or_create_source(session, name, "local", f"local:{name}")
+            result = store_articles(session, source, articles)
+        have += result.passages_added
+        batch += 1
+        rate = have / (time.perf_counter() - started)
+        log.info("stored %d/%d passages (%.0f/s)", have, passages, rate)
+    fill_cache(engine, model)
+    engine.dispose()
+    return time.perf_counter() - started
+
+
+def stored_passages(engine: Engine) -> int:
+    with session_scope(engine) as session:
+        return int(session.scalar(select(func.count(Passage.id))) or 0)
+
+
+def word_vectors() -> np.ndarray:
+    vectors = np.random.default_rng(1).normal(size=(VOCABULARY, DIMENSION)).astype(np.float32)
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def text_vectors(texts: list[str], vocabulary: dict[str, int], table: np.ndarray) -> np.ndarray:
+    """A unit bag-of-words vector per text: texts sharing words point the same way."""
+    rows: list[int] = []
+    cols: list[int] = []
+    for row, text in enumerate(texts):
+        ids = [vocabulary[w] for w in WORD.findall(text.lower()) if w in vocabulary]
+        rows.extend([row] * len(ids))
+        cols.extend(ids)
+    counts = sparse.csr_matrix(
+        (np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=(len(texts), len(table))
+    )
+    out = np.asarray(counts @ table, dtype=np.float32)
+    return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-6)
+
+
+def fill_cache(engine: Engine, model: str) -> None:
+    """Cached vectors for every stored passage the cache lacks, so no reindex embeds any."""
+    from index.cache import cached_vectors, remember_vectors
+
+    vocabulary = {w: i for i, w in enumerate(words_of(np.random.default_rng(0)))}
+    table = word_vectors()
+    last = 0
+    while True:
+        with session_scope(engine) as session:
+            rows = session.execute(
+                select(Passage.id, Passage.text, Passage.text_hash)
+                .where(Passage.id > last)
+                .order_by(Passage.id)
+                .limit(50_000)
+            ).all()
+        if not rows:
+            return
+        last = rows[-1][0]
+        known = cached_vectors(engine, model, [h for _, _, h in rows])
+        todo = {h: t for _, t, h in rows if h not in known}
+        if todo:
+            made = text_vectors(list(todo.values()), vocabulary, table)
+            remember_vectors(engine, model, dict(zip(todo, made, strict=True)))
+        log.info("cached vectors up to passage %d", last)
+
+
+def newsbot(data_dir: Path, *args: str) -> Run:
+    """``newsbot ARGS`` in a fresh process against ``data_dir``."""
+    env = {**os.environ, "NEWSBOT_DATA_DIR": str(data_dir)}
+    env.pop("NEWSBOT_DATABASE_URL", None)
+    with tempfile.NamedTemporaryFile("r", suffix=".io") as io:
+        run = child(env, [sys.executable, "-c", CLI_CHILD, io.name, *args])
+        fields = dict(line.split(": ") for line in io.read().splitlines() if ": " in line)
+    run.written_mb = int(fields.get("write_bytes", 0)) / 2**20
+    return run
+
+
+def child(env: dict[str, str], command: list[str]) -> Run:
+    """Run ``command``; its wall time, peak RSS and output."""
+    with tempfile.TemporaryFile() as out:
+        started = time.perf_counter()
+        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(process.pid, 0)
+        seconds = time.perf_counter() - started
+        process.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        output = out.read().decode(errors="replace")
+    if process.returncode != 0:
+        raise SystemExit(f"{' '.join(command[3:])} failed:\n{output}")
+    return Run(seconds, usage.ru_maxrss / 1024, 0.0, output)
+
+
+def answering(data_dir: Path) -> dict[str, float]:
+    """In this process, as the bot: load, first answer, latency after warm-up, recall@10."""
+    import resource
+
+    from bot.context import open_context
+    from bot.settings import get_settings
+
+    os.environ["NEWSBOT_DATA_DIR"] = str(data_dir)
+    os.environ.pop("NEWSBOT_DATABASE_URL", None)
+    writer = Writer(seed=12345)
+    questions = [writer.question() for _ in range(QUESTIONS + WARM_UP + 1)]
+    with open_context(get_settings()) as context:
+        started = time.perf_counter()
+        retriever = context.retriever  # loads the model
+        model_loaded = time.perf_counter()
+        index = retriever.live()
+        loaded = time.perf_counter() - model_loaded
+        answerer = context.answerer
+        answerer.answer(questions[0])
+        first = time.perf_counter() - started
+        for question in questions[1 : WARM_UP + 1]:
+            answerer.answer(question)
+        times = []
+        for question in questions[WARM_UP + 1 :]:
+            began = time.perf_counter()
+            answerer.answer(question)
+            times.append((time.perf_counter() - began) * 1000)
+        recall = recall_at_10(index, writer)
+    cuts = statistics.quantiles(times, n=100)
+    return {
+        "load_s": loaded,
+        "first_answer_s": first,
+        "p50_ms": statistics.median(times),
+        "p95_ms": cuts[94],
+        "p99_ms": cuts[98],
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "recall_at_10": recall,
+    }
+
+
+def recall_at_10(index: object, writer: Writer) -> float:
+    """Share of exact search's top 10 that the live index finds, for passage-like queries."""
+    import faiss
+
+    from index import vectors
+
+    assert isinstance(index, vectors.VectorIndex)
+    if len(index) == 0:
+        return float("nan")
+    vocabulary = {w: i for i, w in enumerate(writer.words)}
+    queries = text_vectors(
+        [" ".join(writer.sentence() for _ in range(3)) for _ in range(50)],
+        vocabulary,
+        word_vectors(),
+    )
+    exact = faiss.IndexFlatIP(index.dimension)
+    exact.add(index.all_vectors())
+    truth, _ = exact.search(queries, 10)
+    found = np.stack([index.search(query, 10)[1] for query in queries])
+    return vectors.recall_at_10(truth, found)
+
+
+def disk_mb(folder: Path) -> float:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 2**20
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--passages", type=int, default=100_000)
+    parser.add_argument("--data-dir", type=Path, required=True)
+    parser.add_argument(
+        "--index-type",
+        choices=["auto", "exact", "ivf"],
+        help="NEWSBOT_INDEX_TYPE for every step (default: the product's own choice)",
+    )
+    parser.add_argument("--answering", action="store_true", help=argparse.SUPPRESS)
+    options = parser.parse_args()
+    if options.index_type:
+        os.environ["NEWSBOT_INDEX_TYPE"] = options.index_type  # children inherit it
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    data_dir = options.data_dir.resolve()
+    if options.answering:
+        print(json.dumps(answering(data_dir)))
+        return
+    from index.embedder import Embedder
+
+    model = Embedder().name
+    built = build(data_dir, options.passages, model)
+    rows: list[tuple[str, str]] = [("passages stored", f"{options.passages:,}")]
+    rows.append(("build corpus (store + cache vectors)", f"{built:.0f} s"))
+    reindex = newsbot(data_dir, "reindex", "--quiet")
+    rows.append(("reindex from cache", _run(reindex)))
+    index_dir = data_dir / "index"
+    version = (index_dir / "CURRENT").read_text().strip()
+    rows.append(("disk per version", f"{disk_mb(index_dir / version):.0f} MB"))
+    from index.vectors import read_manifest
+
+    manifest = read_manifest(index_dir)
+    rows.append(("vector search", manifest.describe() if manifest else "none"))
+    ask = newsbot(data_dir, "ask", Writer(seed=7).question())
+    rows.append(("CLI ask: start-up to first answer", _run(ask)))
+    new = Writer(seed=int(time.time()))
+    with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as batch:
+        for i in range(20):
+            raw = new.article(f"new-{time.time_ns()}-{i}.example/")
+            record = {"title": raw.title, "body": raw.body, "url": raw.url, "source": raw.outlet}
+            batch.write(json.dumps(record) + "\n")
+    ingest = newsbot(data_dir, "ingest", batch.name, "--source", "bench-new", "--quiet")
+    os.unlink(batch.name)
+    rows.append(("ingest 20 new articles (embedding included)", _run(ingest)))
+    answer = child(
+        {**os.environ},
+        [sys.executable, "-m", "bench.bench_scale", "--answering", "--data-dir", str(data_dir)],
+    )
+    figures = json.loads(answer.output.strip().splitlines()[-1])
+    rows.append(("in-process: load the index (model loaded)", f"{figures['load_s']:.1f} s"))
+    rows.append(("in-process: start-up to first answer", f"{figures['first_answer_s']:.1f} s"))
+    rows.append(
+        (
+            f"question latency p50/p95/p99 ({QUESTIONS} after {WARM_UP} warm-up)",
+            f"{figures['p50_ms']:.0f} / {figures['p95_ms']:.0f} / {figures['p99_ms']:.0f} ms",
+        )
+    )
+    rows.append(("peak RSS while answering", f"{figures['peak_rss_mb']:.0f} MB"))
+    rows.append(("recall@10 of the live index vs exact", f"{figures['recall_at_10']:.3f}"))
+    db = data_dir / "newsbot.db"
+    rows.append(("database size", f"{db.stat().st_size / 2**20:.0f} MB"))
+    width = max(len(name) for name, _ in rows)
+    print(f"\n| {'measure'.ljust(width)} | value |\n|{'-' * (width + 2)}|-------|")
+    for name, value in rows:
+        print(f"| {name.ljust(width)} | {value} |")
+
+
+def _run(run: Run) -> str:
+    return (
+        f"{run.seconds:.1f} s, {run.peak_rss_mb:.0f} MB peak RSS, {run.written_mb:.0f} MB written"
+    )
+
+
+if __name__ == "__main__":
+    main()
