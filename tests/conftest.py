@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -33,26 +34,39 @@ def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
     engine.dispose()
 
 
-@pytest.fixture
-def postgres_engine() -> Iterator[Engine]:
-    """A fresh schema on the local PostgreSQL server, dropped afterwards."""
+@contextmanager
+def postgres_schema_url() -> Iterator[str]:
+    """A new schema on the local PostgreSQL server, dropped afterwards; yields a URL into it."""
     if not POSTGRES_URL:
         pytest.skip("NEWSBOT_TEST_POSTGRES_URL is not set")
     schema = f"t_{uuid.uuid4().hex[:12]}"
     admin = create_engine(POSTGRES_URL)
     with admin.begin() as connection:
         connection.execute(text(f"CREATE SCHEMA {schema}"))
-    engine = open_engine_in_schema(POSTGRES_URL, schema)
-    yield engine
-    engine.dispose()
-    with admin.begin() as connection:
-        connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-    admin.dispose()
+    try:
+        yield url_in_schema(POSTGRES_URL, schema)
+    finally:
+        with admin.begin() as connection:
+            connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+
+@pytest.fixture
+def postgres_engine() -> Iterator[Engine]:
+    """A fresh schema on the local PostgreSQL server, dropped afterwards."""
+    with postgres_schema_url() as url:
+        engine = open_engine(url)
+        yield engine
+        engine.dispose()
+
+
+def url_in_schema(url: str, schema: str) -> str:
+    separator = "&" if "?" in url else "?"
+    return f"{url}{separator}options=-csearch_path%3D{schema}"
 
 
 def open_engine_in_schema(url: str, schema: str) -> Engine:
-    separator = "&" if "?" in url else "?"
-    return open_engine(f"{url}{separator}options=-csearch_path%3D{schema}")
+    return open_engine(url_in_schema(url, schema))
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

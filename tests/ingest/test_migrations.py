@@ -8,9 +8,7 @@ import shutil
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -26,7 +24,7 @@ from ingest.db import open_engine
 from ingest.migrations import FIRST_REVISION, SchemaError, alembic_config, head_revision
 from ingest.models import Base
 from ingest.sample import SAMPLE_CORPUS
-from tests.conftest import POSTGRES_URL
+from tests.conftest import postgres_schema_url
 
 
 def _release_schema() -> MetaData:
@@ -36,36 +34,14 @@ def _release_schema() -> MetaData:
     return schema
 
 
-def _in_schema(url: str, schema: str) -> str:
-    separator = "&" if "?" in url else "?"
-    return f"{url}{separator}options=-csearch_path%3D{schema}"
-
-
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """The URL of an empty database: a new SQLite file, or a new PostgreSQL schema."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'newsbot.db'}"
         return
-    with _postgres_schema() as url:
+    with postgres_schema_url() as url:
         yield url
-
-
-@contextmanager
-def _postgres_schema() -> Iterator[str]:
-    """A new schema on the local PostgreSQL server, dropped afterwards; yields its URL."""
-    if not POSTGRES_URL:
-        pytest.skip("NEWSBOT_TEST_POSTGRES_URL is not set")
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(POSTGRES_URL)
-    with admin.begin() as connection:
-        connection.execute(text(f"CREATE SCHEMA {schema}"))
-    try:
-        yield _in_schema(POSTGRES_URL, schema)
-    finally:
-        with admin.begin() as connection:
-            connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
 
 
 def _revision(url: str) -> str | None:
@@ -362,5 +338,5 @@ def test_processes_opening_a_new_database_at_once_all_start(backend: str, tmp_pa
         if backend == "sqlite":
             assert _first_opens_at_once(f"sqlite:///{folder / 'newsbot.db'}", folder) == []
             continue
-        with _postgres_schema() as url:
+        with postgres_schema_url() as url:
             assert _first_opens_at_once(url, folder) == []
