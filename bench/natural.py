@@ -47,6 +47,8 @@ STYLES = (
     "lowercase",
     "plain",
 )
+# Other spellings of the same styles (the RealTime QA set's), read as the names above.
+STYLE_ALIASES = {"how": "why-how", "why": "why-how", "yesno": "yes-no", "lower": "lowercase"}
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,7 @@ class NaturalQuestion:
         question = cls(
             id=str(record["id"]),
             corpus=str(record["corpus"]),
-            style=str(record.get("style", "plain")),
+            style=STYLE_ALIASES.get(str(record.get("style")), str(record.get("style", "plain"))),
             text=str(record["question"]),
             answerable=bool(record["answerable"]),
             answers=tuple(record.get("answers") or ()),
