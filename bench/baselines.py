@@ -41,6 +41,7 @@ class Retrieved:
     text: str
     article: str
     score: float
+    title: str = ""
 
 
 Search = Callable[[str, datetime, int], list[Retrieved]]
@@ -51,7 +52,7 @@ class PassageTable:
 
     def __init__(self, engine: Engine) -> None:
         query = (
-            select(Passage.id, Passage.text, Article.url, Article.published_at)
+            select(Passage.id, Passage.text, Article.url, Article.published_at, Article.title)
             .join(Article, Passage.article_id == Article.id)
             .order_by(Passage.id)
         )
@@ -60,6 +61,7 @@ class PassageTable:
         self.ids = np.array([r[0] for r in rows], dtype=np.int64)
         self.texts = [r[1] for r in rows]
         self.articles = [r[2] or "" for r in rows]
+        self.titles = [r[4] or "" for r in rows]
         self.published = np.array(
             [int(r[3].timestamp()) if r[3] else NO_DATE for r in rows], dtype=np.int64
         )
@@ -73,7 +75,7 @@ class PassageTable:
 
     def retrieved(self, rows: np.ndarray, scores: np.ndarray) -> list[Retrieved]:
         return [
-            Retrieved(self.texts[r], self.articles[r], float(s))
+            Retrieved(self.texts[r], self.articles[r], float(s), self.titles[r])
             for r, s in zip(rows.tolist(), scores.tolist(), strict=True)
         ]
 
@@ -151,6 +153,7 @@ class ChunkBaseline:
         )
         self.texts: list[str] = []
         self.articles: list[str] = []
+        self.titles: list[str] = []
         published: list[int] = []
         for article in articles:
             when = article.published_at
@@ -158,6 +161,7 @@ class ChunkBaseline:
             for chunk in splitter.split_text(article.text):
                 self.texts.append(chunk)
                 self.articles.append(article.key)
+                self.titles.append(article.title)
                 published.append(stamp)
         self.published = np.array(published, dtype=np.int64)
         self.embedder = embedder
@@ -175,7 +179,7 @@ class ChunkBaseline:
         params = faiss.SearchParameters(sel=selector)  # type: ignore[call-arg]
         scores, found = self.index.search(query, k, params=params)
         return [
-            Retrieved(self.texts[i], self.articles[i], float(s))
+            Retrieved(self.texts[i], self.articles[i], float(s), self.titles[i])
             for i, s in zip(found[0].tolist(), scores[0].tolist(), strict=True)
             if i >= 0
         ]

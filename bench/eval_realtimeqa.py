@@ -30,7 +30,15 @@ from bench.baselines import (
 )
 from bench.realtimeqa import DEV_WEEKS_UNTIL, Question, contains_answer
 from bench.setup import RESULTS, SHIFT, Bench, prepared, single_threaded
-from index.answer import ANSWERABILITY_DEPTH, DEFAULT_MIN_COVERAGE, Answerer
+from index.answer import (
+    ANSWERABILITY_DEPTH,
+    DEFAULT_MIN_COVERAGE,
+    DEFAULT_MIN_SCORE,
+    NO_BARS,
+    Answerer,
+    QuoteBars,
+    answerability,
+)
 from index.context import QUOTE_CHARS
 from index.search import SearchFilters
 
@@ -38,14 +46,15 @@ log = logging.getLogger(__name__)
 
 K = 10
 MAX_QUOTE_CHARS = 1024  # a Discord embed field
-ROWS = ("bm25", "dense", "rrf", "langchain", "passage", "product")
-PRODUCT_ROWS = ("passage", "product")
+ROWS = ("bm25", "dense", "rrf", "langchain", "passage", "padded", "product")
+PRODUCT_ROWS = ("passage", "padded", "product")
 LABELS = {
     "bm25": "BM25 alone",
     "dense": "Dense alone (exact)",
     "rrf": "RRF(BM25, dense)",
     "langchain": "LangChain 1000/100 dense",
     "passage": "newsbot, ranked passage alone",
+    "padded": "newsbot, unrelated quotes not dropped",
     "product": "newsbot (product)",
 }
 
@@ -153,9 +162,16 @@ def run_row(name: str, ask: Ask, bench: Bench) -> RowResult:
     return result
 
 
-def product_asker(bench: Bench, quote_chars: int | None = QUOTE_CHARS) -> Ask:
+def product_asker(
+    bench: Bench, quote_chars: int | None = QUOTE_CHARS, bars: QuoteBars | None = None
+) -> Ask:
     """The product's answers; ``quote_chars=None`` quotes the ranked passages unwidened."""
-    answerer = Answerer(bench.corpus.engine, bench.corpus.retriever, quote_chars=quote_chars)
+    answerer = Answerer(
+        bench.corpus.engine,
+        bench.corpus.retriever,
+        quote_chars=quote_chars,
+        bars=bars or QuoteBars(),
+    )
 
     def ask(question: Question) -> Outcome:
         answer = answerer.answer(question.text, k=K, filters=SearchFilters(as_of=question.as_of))
@@ -166,25 +182,28 @@ def product_asker(bench: Bench, quote_chars: int | None = QUOTE_CHARS) -> Ask:
     return ask
 
 
-CALIBRATION_THRESHOLDS = (0.0, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55)
+CALIBRATION_THRESHOLDS = (0.0, 0.4, 0.45, 0.5, DEFAULT_MIN_SCORE, 0.6, 0.65, 0.7)
 
 
 def calibrate(bench: Bench) -> list[dict[str, float]]:
-    """Abstention rates and AnsRecall@5 for several ``min_coverage`` thresholds.
+    """Abstention rates and AnsRecall@5 for several answerability thresholds (``min_score``).
 
-    Every question is answered once without the coverage rule; each threshold is then applied
-    to the answers as ``Answerer`` applies it (the first passages' best coverage), so the
-    rows show what the setting trades: answerable questions refused against unanswerable ones.
+    Every question is answered once without abstention; each threshold is then applied to
+    the answers as ``Answerer`` applies it (with the product's coverage floor), so the rows
+    show what the setting trades: answerable questions refused against unanswerable ones.
     """
-    answerer = Answerer(bench.corpus.engine, bench.corpus.retriever, min_coverage=0.0)
+    answerer = Answerer(
+        bench.corpus.engine, bench.corpus.retriever, min_score=0.0, min_coverage=0.0
+    )
 
     def judged(question: Question) -> tuple[bool, float, bool]:
-        """(abstained anyway, the coverage the rule reads, answer in the first five quotes)"""
+        """(refused whatever the threshold, answerability, answer in the first five quotes)"""
         answer = answerer.answer(question.text, k=K, filters=SearchFilters(as_of=question.as_of))
         shown = answer.passages or answer.closest
         coverage = max((q.coverage for q in shown[:ANSWERABILITY_DEPTH]), default=0.0)
         found = any(contains_answer(q.text, question.answer) for q in answer.passages[:5])
-        return answer.abstained, coverage, found
+        refused = answer.abstained or coverage < DEFAULT_MIN_COVERAGE
+        return refused, answerability(shown), found
 
     answerable = [judged(q) for q in bench.answerable]
     unanswerable = [judged(u.shifted) for u in bench.unanswerable]
@@ -196,7 +215,7 @@ def calibrate(bench: Bench) -> list[dict[str, float]]:
 
         rows.append(
             {
-                "min_coverage": threshold,
+                "min_score": threshold,
                 "abstained_answerable": sum(map(refused, answerable)) / max(len(answerable), 1),
                 "abstained_unanswerable": (
                     sum(map(refused, unanswerable)) / max(len(unanswerable), 1)
@@ -210,12 +229,12 @@ def calibrate(bench: Bench) -> list[dict[str, float]]:
 
 def format_calibration(rows: list[dict[str, float]]) -> str:
     lines = [
-        "| min_coverage | Abstain ans. | Abstain unans. | AnsR@5 |",
+        "| min_score | Abstain ans. | Abstain unans. | AnsR@5 |",
         "|---|---|---|---|",
     ]
     for row in rows:
         lines.append(
-            f"| {row['min_coverage']:.2f} | {100 * row['abstained_answerable']:.1f} "
+            f"| {row['min_score']:.3f} | {100 * row['abstained_answerable']:.1f} "
             f"| {100 * row['abstained_unanswerable']:.1f} | {100 * row['ans_recall@5']:.1f} |"
         )
     return "\n".join(lines)
@@ -302,6 +321,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             askers["product"] = product_asker(bench)
         if "passage" in rows:
             askers["passage"] = product_asker(bench, quote_chars=None)
+        if "padded" in rows:
+            askers["padded"] = product_asker(bench, bars=NO_BARS)
         single_threaded()  # after any embedding of new text, which wants every core
         results = []
         for name in ROWS:
@@ -345,7 +366,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     path.write_text(json.dumps(report, indent=2))
     print(format_table(summaries))
     if calibration:
-        print(f"\nAbstention by min_coverage (the product uses {DEFAULT_MIN_COVERAGE}):")
+        print(f"\nAbstention by min_score (the product uses {DEFAULT_MIN_SCORE}):")
         print(format_calibration(calibration))
     print(f"\nresults: {path}")
     return 0

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Engine
 
 from bot.settings import Settings
-from index.answer import Answerer
+from index.answer import NO_BARS, Answerer, QuoteBars
 from index.embedder import Embedder
 from index.search import Retriever
 from ingest.db import open_database
@@ -51,6 +51,7 @@ class AppContext:
             self.retriever,
             min_score=self.settings.min_score,
             min_coverage=self.settings.min_coverage,
+            bars=QuoteBars() if self.settings.related_quotes_only else NO_BARS,
         )
 
 

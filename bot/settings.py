@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     min_score: float = Field(default=DEFAULT_MIN_SCORE, ge=-1.0, le=1.0)
     min_coverage: float = Field(default=DEFAULT_MIN_COVERAGE, ge=0.0, le=1.0)
     answer_passages: int = Field(default=3, ge=1, le=10)
+    # Quotes after the first only when relevant in their own right (index/answer.py's bars);
+    # off: every answer fills its pages with the next best passages, related or not.
+    related_quotes_only: bool = True
     log_level: str = "INFO"
 
     discord_token: SecretStr | None = Field(

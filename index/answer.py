@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import re
 from collections.abc import Collection
 from dataclasses import dataclass, field, replace
@@ -22,16 +23,41 @@ log = logging.getLogger(__name__)
 
 MAX_QUESTION_CHARS = 500
 DEFAULT_K = 3
-# The bot says it does not know when its best passages are off topic (cosine similarity to
-# the question below DEFAULT_MIN_SCORE, for questions about nothing indexed) or on topic but
-# without the question's key words (idf-weighted share below DEFAULT_MIN_COVERAGE in each of
-# the first ANSWERABILITY_DEPTH passages: the story the question asks about is not indexed).
-# Both are read off dev questions of bench/eval_realtimeqa.py (see bench/README.md): the
-# coverage rule abstains on about 40% of questions asked before their news existed, for
-# 1.7 points of AnsRecall@5 (most questions it refuses would have been quoted wrongly).
-DEFAULT_MIN_SCORE = 0.35
-DEFAULT_MIN_COVERAGE = 0.4
+# The bot says it does not know when its best passages probably do not answer: a logistic
+# model over what the first passages show (the ranking's score of the best one, the best
+# cosine to the question, the best idf-weighted share of the question's key words) gives the
+# probability that the question is answerable, and below DEFAULT_MIN_SCORE the bot abstains.
+# Weights and threshold are fitted on the dev questions of bench/eval_natural.py by
+# bench/tune_answers.py (see bench/README.md): the threshold is where at most 3% of
+# answerable dev questions are refused. DEFAULT_MIN_COVERAGE is a floor on that share of key
+# words in the first passages: a question whose names the index has never seen ("the
+# airport", in a city whose airport no article mentions) is refused however close the
+# topic; 0.2 is the highest floor that refuses no answerable dev question.
 ANSWERABILITY_DEPTH = 3
+ANSWERABILITY_WEIGHTS = {"top_logit": -0.2505, "top_cosine": 3.5171, "top_coverage": 1.9103}
+ANSWERABILITY_BIAS = -2.522
+DEFAULT_MIN_SCORE = 0.539
+DEFAULT_MIN_COVERAGE = 0.2
+# A quote after the first is shown only when it is itself relevant: its ranking score at
+# least SAME_ARTICLE_BAR of the first quote's when its article is already quoted (the same
+# story), NEW_ARTICLE_BAR when it would bring in another article, and MIN_QUOTE_SCORE in any
+# case. Fitted with the model above (bench/tune_answers.py): what is left below the bars is
+# mostly filler from unrelated stories.
+SAME_ARTICLE_BAR = 0.0
+NEW_ARTICLE_BAR = 0.7
+MIN_QUOTE_SCORE = 0.03
+
+
+@dataclass(frozen=True)
+class QuoteBars:
+    """How relevant a quote after the first must be to be shown (see ``SAME_ARTICLE_BAR``)."""
+
+    same_article: float = SAME_ARTICLE_BAR
+    new_article: float = NEW_ARTICLE_BAR
+    min_score: float = MIN_QUOTE_SCORE
+
+
+NO_BARS = QuoteBars(0.0, 0.0, 0.0)
 CANDIDATES_PER_ANSWER = 8
 # Each passage already quoted from an article scales that article's next ones by this factor:
 # the ranking score is probability-like, so the penalty must be relative, not a fixed amount.
@@ -109,11 +135,13 @@ class Answerer:
         min_score: float = DEFAULT_MIN_SCORE,
         quote_chars: int | None = QUOTE_CHARS,
         min_coverage: float = DEFAULT_MIN_COVERAGE,
+        bars: QuoteBars = QuoteBars(),
     ) -> None:
         self.engine = engine
         self.retriever = retriever
         self.min_score = min_score
         self.min_coverage = min_coverage
+        self.bars = bars
         self.quote_chars = quote_chars  # None: quote the ranked passage alone
 
     def answer(
@@ -150,22 +178,23 @@ class Answerer:
         ranked = diversify(
             quotes, [records[q.passage_id] for q in quotes], max(wanted, ANSWERABILITY_DEPTH)
         )
-        if not ranked or not self._answers(ranked, k):
+        if not ranked or not self._answers(ranked):
             closest = [
                 replace(q, highlight=best_sentence(question, q.text, focus)) for q in ranked[:k]
             ]
             return Answer(question, True, [], searched, closest=closest)
-        chosen = self._in_context(question, ranked[:wanted], records)
+        relevant = related(ranked, [records[q.passage_id] for q in ranked], self.bars)
+        chosen = self._in_context(question, relevant[:wanted], records)
         # Highlighting only what is shown keeps a 30-candidate answer within its time budget.
         chosen = [replace(q, highlight=best_sentence(question, q.text, focus)) for q in chosen]
         return Answer(question, False, chosen[:k], searched, more=chosen[k:])
 
-    def _answers(self, chosen: list[Quote], k: int) -> bool:
-        """Whether the best passages are on topic and hold the question's key words."""
-        on_topic = max(q.similarity for q in chosen[:k]) >= self.min_score
-        return on_topic and any(
-            q.coverage >= self.min_coverage for q in chosen[:ANSWERABILITY_DEPTH]
-        )
+    def _answers(self, ranked: list[Quote]) -> bool:
+        """Whether the best passages probably answer: answerability, and the coverage floor."""
+        shown = ranked[:ANSWERABILITY_DEPTH]
+        if max(q.coverage for q in shown) < self.min_coverage:
+            return False
+        return answerability(ranked) >= self.min_score
 
     def _records(self, hits: list[Hit]) -> dict[int, PassageRecord]:
         with session_scope(self.engine) as session:
@@ -223,6 +252,45 @@ class Answerer:
             similarity=hit.similarity,
             coverage=hit.coverage,
         )
+
+
+def answerability_features(ranked: list[Quote]) -> dict[str, float]:
+    """What the answerability model reads off the first passages of a ranked answer."""
+    shown = ranked[:ANSWERABILITY_DEPTH]
+    best = min(max(ranked[0].score, 1e-6), 1 - 1e-6)
+    return {
+        "top_logit": math.log(best / (1 - best)),
+        "top_cosine": max(q.similarity for q in shown),
+        "top_coverage": max(q.coverage for q in shown),
+    }
+
+
+def answerability(ranked: list[Quote]) -> float:
+    """The probability (0-1) that these ranked passages answer the question."""
+    if not ranked:
+        return 0.0
+    features = answerability_features(ranked)
+    logit = ANSWERABILITY_BIAS + sum(
+        w * features[name] for name, w in ANSWERABILITY_WEIGHTS.items()
+    )
+    return 1.0 / (1.0 + math.exp(-logit))
+
+
+def related(
+    ranked: list[Quote], records: list[PassageRecord], bars: QuoteBars = QuoteBars()
+) -> list[Quote]:
+    """The first quote, then each later one that clears its bar (see ``SAME_ARTICLE_BAR``)."""
+    if not ranked:
+        return []
+    top = ranked[0].score
+    kept = [ranked[0]]
+    quoted = {records[0].article_id}
+    for quote, record in zip(ranked[1:], records[1:], strict=True):
+        bar = bars.same_article if record.article_id in quoted else bars.new_article
+        if quote.score >= max(bars.min_score, bar * top):
+            kept.append(quote)
+            quoted.add(record.article_id)
+    return kept
 
 
 def diversify(quotes: list[Quote], records: list[PassageRecord], wanted: int) -> list[Quote]:

@@ -126,8 +126,10 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "data_dir": tmp_path,
         # These tests check the bot, not the abstention threshold (the index tests calibrate
-        # it): answer whenever anything is found; tests of abstaining raise it instead.
+        # it): answer whenever anything is found; tests of abstaining raise it instead. Pages
+        # of further passages, whatever their relevance, exercise paging on a few articles.
         "min_score": 0.0,
+        "related_quotes_only": False,
         "ask_cooldown_seconds": 0,
         "moderator_role_id": MODERATOR_ROLE,
         "admin_role_id": ADMIN_ROLE,

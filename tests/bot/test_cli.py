@@ -46,8 +46,10 @@ def test_ingest_then_ask_json(cli) -> None:
     assert "12 new" in result.output
     result = cli("ask", "How many jobs is Brightloom Software cutting?", "--json", "--k", "2")
     data = json.loads(result.stdout)
-    assert data["abstained"] is False and len(data["passages"]) == 2
+    assert data["abstained"] is False and 1 <= len(data["passages"]) <= 2
     assert "1,150" in data["passages"][0]["text"]
+    # No filler: a second quote only from the same story (none from the dockworkers' strike).
+    assert all(p["title"].startswith("Brightloom Software") for p in data["passages"])
     assert data["passages"][0]["source"] == "Valley Wire"
 
 

@@ -134,3 +134,51 @@ def test_highlight_favours_the_focus_over_the_rest_of_the_search() -> None:
     assert best_sentence(search, passage, focus="And the mobile library van?").startswith(
         "The mobile library van"
     )
+
+
+# Chat-style questions the issue saw refused although the sample corpus answers them, each
+# with words the first quote must hold.
+ONCE_REFUSED = {
+    "What did the council approve?": "approve the Eastshore tram line",
+    "What happened at the port?": "23-day strike",
+    "Tell me about the wildfire": "65 percent contained",
+    "Who is Tomás Ferrer?": "Tomás Ferrer scored the winner",
+}
+OFF_TOPIC = (
+    "How do I bake a sourdough loaf?",
+    "What's the best way to learn the guitar?",
+    "How many moons does Neptune have?",
+    "Who won the Westmere marathon?",
+)
+
+
+@pytest.mark.parametrize("question", ONCE_REFUSED)
+def test_vague_and_who_questions_are_answered(answerer: Answerer, question: str) -> None:
+    """Questions as members type them get a first quote that answers them, not a refusal."""
+    answer = answerer.answer(question)
+    assert not answer.abstained
+    assert ONCE_REFUSED[question] in answer.passages[0].text
+
+
+@pytest.mark.parametrize("question", OFF_TOPIC)
+def test_off_topic_chat_questions_abstain(answerer: Answerer, question: str) -> None:
+    """A question about nothing indexed is refused, with the closest titles listed."""
+    answer = answerer.answer(question)
+    assert answer.abstained and answer.passages == []
+    assert answer.closest
+
+
+@pytest.mark.parametrize(
+    ("question", "title"),
+    [
+        ("How many jobs is Brightloom cutting?", "Brightloom Software to cut 1,150 jobs"),
+        ("Why is the Old Mill Bridge closing?", "Old Mill Bridge to close for 14 months"),
+    ],
+)
+def test_an_answer_about_one_story_quotes_no_other_story(
+    answerer: Answerer, question: str, title: str
+) -> None:
+    """No filler: every quote shown, and every "More passages" page, is from that story."""
+    answer = answerer.answer(question, k=3, extra=6)
+    assert not answer.abstained
+    assert all(q.title.startswith(title) for q in answer.passages + answer.more)
