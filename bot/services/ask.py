@@ -471,17 +471,27 @@ class AskService:
         again = self._answer(pair, filters, focus=question)
         if self._answers_in_story(again, question, earlier) or fresh.abstained:
             return again
+        # The earlier answer may have shown the whole story (only relevant quotes are shown,
+        # so a short article is shown in full): another story's leftovers are no answer.
+        if self._leads_with_story(again, earlier) and not self._leads_with_story(fresh, earlier):
+            return again
         return fresh
+
+    def _leads_with_story(self, answer: Answer, earlier: Conversation) -> bool:
+        """Whether ``answer`` quotes a passage of the earlier story first."""
+        if answer.abstained or not answer.passages:
+            return False
+        first = answer.passages[0].passage_id
+        return self.context.retriever.article_ids([first])[0] in earlier.articles
 
     def _answers_in_story(self, answer: Answer, question: str, earlier: Conversation) -> bool:
         """Whether ``answer`` leads with a passage of the earlier story holding the follow-up's
         own words (any passage of it, for a follow-up with none: "Why?")."""
-        if answer.abstained or not answer.passages:
+        if not self._leads_with_story(answer, earlier):
             return False
         first = answer.passages[0]
-        story = self.context.retriever.article_ids([first.passage_id])[0] in earlier.articles
         topic = topic_words(question)
-        return story and (not topic or bool(topic & set(tokenize(f"{first.title} {first.text}"))))
+        return not topic or bool(topic & set(tokenize(f"{first.title} {first.text}")))
 
     def _answer(
         self,

@@ -250,7 +250,8 @@ async def test_ask_json_holds_what_slash_ask_shows(
 ) -> None:
     """`ask --json` and /ask quote the same passages in the same order, or list the same
     closest articles when they refuse."""
-    context = make_context(min_score=DEFAULT_MIN_SCORE)
+    # The product's defaults on both sides (the bot fixtures pad answers for their paging tests).
+    context = make_context(min_score=DEFAULT_MIN_SCORE, related_quotes_only=True)
     ingest_paths(context.engine, [SAMPLE_CORPUS], "sample")
     context.retriever.sync()
     bot = NewsBot(context, background=False)
