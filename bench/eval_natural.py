@@ -12,7 +12,6 @@ weeks after it) and writes ``bench/results/natural-<split>-<time>.json``. See be
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import logging
 import statistics
@@ -39,7 +38,7 @@ from bench.baselines import (
 )
 from bench.natural import NaturalQuestion, load_split, rtqa_article_urls
 from bench.realtimeqa import DATA_DIR, CorpusArticle, canonical_url, load_corpus
-from bench.setup import CACHE, RESULTS, single_threaded
+from bench.setup import CACHE, RESULTS, bench_logging, chosen_rows, single_threaded
 from bench.vector_cache import VectorCache
 from index.answer import Answer, Answerer
 from index.embedder import Embedder
@@ -318,20 +317,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="Then run the RealTime QA bench on these weeks and print its table too.",
     )
     args = parser.parse_args(argv)
-    rows = [r for r in args.rows.split(",") if r]
-    unknown = set(rows) - set(ROWS)
-    if unknown:
-        parser.error(f"unknown rows: {', '.join(sorted(unknown))}")
-    if "langchain" in rows and importlib.util.find_spec("langchain_text_splitters") is None:
-        parser.error(
-            "the LangChain row needs the bench extra: .venv/bin/pip install -e '.[bench]' "
-            "(or leave it out: --rows bm25,dense,rrf,product)"
-        )
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    for noisy in ("sentence_transformers", "transformers", "faiss", "bm25s"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    rows = chosen_rows(parser, args.rows, ROWS, "bm25,dense,rrf,product")
+    bench_logging()
     splits = ("dev", "test") if args.split == "all" else (args.split,)
     questions = [q for name in splits for q in load_split(name)]
     if not questions:

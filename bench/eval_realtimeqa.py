@@ -10,7 +10,6 @@ the code behind ``/ask`` and ``newsbot ask``. Prints one table and writes
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import logging
 import statistics
@@ -29,7 +28,7 @@ from bench.baselines import (
     RrfBaseline,
 )
 from bench.realtimeqa import DEV_WEEKS_UNTIL, Question, contains_answer
-from bench.setup import RESULTS, SHIFT, Bench, prepared, single_threaded
+from bench.setup import RESULTS, SHIFT, Bench, bench_logging, chosen_rows, prepared, single_threaded
 from index.answer import (
     ANSWERABILITY_DEPTH,
     DEFAULT_MIN_COVERAGE,
@@ -299,21 +298,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--passage-target", type=int, default=None, help="Experiment: another passage size."
     )
     args = parser.parse_args(argv)
-    rows = [r for r in args.rows.split(",") if r]
-    unknown = set(rows) - set(ROWS)
-    if unknown:
-        parser.error(f"unknown rows: {', '.join(sorted(unknown))}")
-    if "langchain" in rows and importlib.util.find_spec("langchain_text_splitters") is None:
-        # Checked before the hour-long first run embeds anything, not after.
-        parser.error(
-            "the LangChain row needs the bench extra: .venv/bin/pip install -e '.[bench]' "
-            "(or leave it out: --rows bm25,dense,rrf,passage,product)"
-        )
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    for noisy in ("sentence_transformers", "transformers", "faiss", "bm25s"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    rows = chosen_rows(parser, args.rows, ROWS, "bm25,dense,rrf,passage,product")
+    bench_logging()
     started = datetime.now(UTC)
     with prepared(args.weeks, args.limit, args.reingest, args.passage_target) as bench:
         askers = baseline_askers(bench, rows)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 import hashlib
+import importlib.util
 import logging
 import shutil
 import sqlite3
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -66,6 +68,32 @@ class Bench:
     @cached_property
     def article_keys(self) -> set[str]:
         return {a.key for a in self.articles}
+
+
+def chosen_rows(
+    parser: argparse.ArgumentParser, value: str, known: Sequence[str], without_langchain: str
+) -> list[str]:
+    """The ``--rows`` asked for, refused at once (before any embedding) when unknown or when
+    the LangChain row lacks its package; ``without_langchain`` is the rows to suggest then."""
+    rows = [r for r in value.split(",") if r]
+    unknown = set(rows) - set(known)
+    if unknown:
+        parser.error(f"unknown rows: {', '.join(sorted(unknown))}")
+    if "langchain" in rows and importlib.util.find_spec("langchain_text_splitters") is None:
+        parser.error(
+            "the LangChain row needs the bench extra: .venv/bin/pip install -e '.[bench]' "
+            f"(or leave it out: --rows {without_langchain})"
+        )
+    return rows
+
+
+def bench_logging() -> None:
+    """INFO progress lines, without the libraries' own chatter."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    for noisy in ("sentence_transformers", "transformers", "faiss", "bm25s"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def single_threaded() -> None:
