@@ -51,8 +51,8 @@ class Settings(BaseSettings):
     embedding_backend: Backend = DEFAULT_BACKEND
     # Vector search: "exact", "ivf" (approximate, trained on the corpus), or "auto" by size.
     index_type: IndexKind = "auto"
-    # A cosine similarity: below -1 every answer passes, above 1 none ever could.
-    min_score: float = Field(default=DEFAULT_MIN_SCORE, ge=-1.0, le=1.0)
+    # The answerability model's probability that the index answers the question.
+    min_score: float = Field(default=DEFAULT_MIN_SCORE, ge=0.0, le=1.0)
     min_coverage: float = Field(default=DEFAULT_MIN_COVERAGE, ge=0.0, le=1.0)
     answer_passages: int = Field(default=3, ge=1, le=10)
     # Quotes after the first only when relevant in their own right (index/answer.py's bars);

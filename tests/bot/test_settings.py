@@ -121,3 +121,11 @@ def test_a_misspelt_setting_in_the_environment_is_warned_about(
 def test_every_line_of_env_example_is_a_setting() -> None:
     """The shipped example names no variable that newsbot would warn about."""
     assert misspelt_settings(REPO / ".env.example", environ={}) == []
+
+
+def test_env_example_holds_the_defaults() -> None:
+    """Copying .env.example to .env, as the README says, changes no setting (a stale value
+    there once brought back the old abstention for every new user)."""
+    shipped = get_settings(_env_file=REPO / ".env.example")
+    defaults = get_settings(_env_file=None)
+    assert shipped.model_dump() == defaults.model_dump()
