@@ -28,6 +28,7 @@ from tests.fakes.discord_server import (
     FakeMember,
     FakeRole,
     FakeUser,
+    RecordedRequest,
     run_client,
 )
 
@@ -237,3 +238,15 @@ async def command(
         return dict(callback.json["data"])
     assert callback.json == {"type": 5, "data": {"flags": EPHEMERAL}}
     return dict((await fake.wait_for_followup(interaction)).json)
+
+
+def replying_to(message: dict[str, Any]) -> Callable[[RecordedRequest], bool]:
+    """Matches the bot's reply to ``message``."""
+
+    def match(request: RecordedRequest) -> bool:
+        if request.method != "POST" or not isinstance(request.json, dict):
+            return False
+        reference = request.json.get("message_reference") or {}
+        return str(reference.get("message_id")) == message["id"]
+
+    return match

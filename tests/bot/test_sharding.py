@@ -15,7 +15,7 @@ import logging
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,7 @@ from tests.bot.conftest import (
     MakeContext,
     command,
     make_settings,
+    replying_to,
     two_servers,
 )
 from tests.bot.test_app import until_indexed
@@ -96,16 +97,6 @@ async def shard_processes(
             await stack.enter_async_context(run_client(bot, fake, token=TOKEN))
             bots[shard] = bot
         yield bots
-
-
-def replying_to(message: dict[str, Any]) -> Callable[[RecordedRequest], bool]:
-    def match(request: RecordedRequest) -> bool:
-        if request.method != "POST" or not isinstance(request.json, dict):
-            return False
-        reference = request.json.get("message_reference") or {}
-        return str(reference.get("message_id")) == message["id"]
-
-    return match
 
 
 async def test_each_mention_is_answered_once_by_the_process_holding_its_server(

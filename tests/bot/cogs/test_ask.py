@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import random
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -30,6 +30,7 @@ from tests.bot.conftest import (
     MakeContext,
     article,
     index_news,
+    replying_to,
 )
 from tests.fakes.discord_server import (
     OWNER_ID,
@@ -435,18 +436,6 @@ async def test_other_messages_are_ignored(fake: FakeDiscord, newsbot: NewsBot) -
     await fake.wait_for_request("POST", f"/channels/{CHANNEL_A}/messages", timeout=20)
     replies = [r for r in fake.requests if r.matches("POST", f"/channels/{CHANNEL_A}/messages")]
     assert len(replies) == 1
-
-
-def replying_to(message: dict[str, Any]) -> Callable[[RecordedRequest], bool]:
-    """Matches the bot's reply to ``message``."""
-
-    def match(request: RecordedRequest) -> bool:
-        if request.method != "POST" or not isinstance(request.json, dict):
-            return False
-        reference = request.json.get("message_reference") or {}
-        return str(reference.get("message_id")) == message["id"]
-
-    return match
 
 
 def replies(fake: FakeDiscord) -> list[RecordedRequest]:
