@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -183,3 +183,28 @@ class ChunkBaseline:
             for i, s in zip(found[0].tolist(), scores[0].tolist(), strict=True)
             if i >= 0
         ]
+
+
+def baseline_searches(
+    engine: Engine,
+    index: VectorIndex,
+    embedder: Embedder,
+    rows: Sequence[str],
+    chunks: Callable[[], ChunkBaseline],
+) -> dict[str, Search]:
+    """The search of each baseline row in ``rows``, by row name; each built only when asked
+    (``chunks`` makes the LangChain row, which embeds its own chunks)."""
+    wanted = set(rows)
+    table = PassageTable(engine)
+    searches: dict[str, Search] = {}
+    bm25 = Bm25Baseline(table) if {"bm25", "rrf"} & wanted else None
+    dense = DenseBaseline(table, index, embedder) if {"dense", "rrf"} & wanted else None
+    if bm25 is not None and "bm25" in wanted:
+        searches["bm25"] = bm25.search
+    if dense is not None and "dense" in wanted:
+        searches["dense"] = dense.search
+    if bm25 is not None and dense is not None and "rrf" in wanted:
+        searches["rrf"] = RrfBaseline(bm25, dense).search
+    if "langchain" in wanted:
+        searches["langchain"] = chunks().search
+    return searches

@@ -28,14 +28,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from bench import datadir
-from bench.baselines import (
-    Bm25Baseline,
-    ChunkBaseline,
-    DenseBaseline,
-    PassageTable,
-    Retrieved,
-    RrfBaseline,
-)
+from bench.baselines import ChunkBaseline, Retrieved, Search, baseline_searches
 from bench.natural import NaturalQuestion, load_split, rtqa_article_urls
 from bench.realtimeqa import DATA_DIR, CorpusArticle, canonical_url, load_corpus
 from bench.setup import CACHE, RESULTS, bench_logging, chosen_rows, single_threaded
@@ -196,28 +189,15 @@ def product_asker(corpus: Corpus, answerer: Answerer | None = None) -> Ask:
 
 
 def baseline_askers(corpus: Corpus, embedder: Embedder, rows: Sequence[str]) -> dict[str, Ask]:
-    table = PassageTable(corpus.engine)
-    askers: dict[str, Ask] = {}
-    bm25 = Bm25Baseline(table) if {"bm25", "rrf"} & set(rows) else None
-    dense = (
-        DenseBaseline(table, corpus.retriever.live(), embedder)
-        if {"dense", "rrf"} & set(rows)
-        else None
-    )
+    def chunks() -> ChunkBaseline:
+        return ChunkBaseline(corpus.articles, embedder, VectorCache(CACHE / "chunks.db"))
 
-    def asker(search: Callable[[str, datetime, int], list[Retrieved]]) -> Ask:
+    searches = baseline_searches(corpus.engine, corpus.retriever.live(), embedder, rows, chunks)
+
+    def asker(search: Search) -> Ask:
         return lambda q: Shown(search(q.text, NO_DATE_LIMIT, SHOWN), abstained=False)
 
-    if bm25 is not None and "bm25" in rows:
-        askers["bm25"] = asker(bm25.search)
-    if dense is not None and "dense" in rows:
-        askers["dense"] = asker(dense.search)
-    if bm25 is not None and dense is not None and "rrf" in rows:
-        askers["rrf"] = asker(RrfBaseline(bm25, dense).search)
-    if "langchain" in rows:
-        cache = VectorCache(CACHE / "chunks.db")
-        askers["langchain"] = asker(ChunkBaseline(corpus.articles, embedder, cache).search)
-    return askers
+    return {row: asker(search) for row, search in searches.items()}
 
 
 def sample_articles() -> list[CorpusArticle]:

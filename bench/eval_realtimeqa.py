@@ -19,14 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from bench.baselines import (
-    Bm25Baseline,
-    ChunkBaseline,
-    DenseBaseline,
-    PassageTable,
-    Retrieved,
-    RrfBaseline,
-)
+from bench.baselines import ChunkBaseline, Retrieved, Search, baseline_searches
 from bench.realtimeqa import DEV_WEEKS_UNTIL, Question, contains_answer
 from bench.setup import RESULTS, SHIFT, Bench, bench_logging, chosen_rows, prepared, single_threaded
 from index.answer import (
@@ -240,29 +233,18 @@ def format_calibration(rows: list[dict[str, float]]) -> str:
 
 
 def baseline_askers(bench: Bench, rows: Sequence[str]) -> dict[str, Ask]:
-    table = PassageTable(bench.corpus.engine)
-    askers: dict[str, Ask] = {}
-    bm25 = Bm25Baseline(table) if {"bm25", "rrf"} & set(rows) else None
-    dense = (
-        DenseBaseline(table, bench.corpus.retriever.live(), bench.embedder)
-        if {"dense", "rrf"} & set(rows)
-        else None
+    def chunks() -> ChunkBaseline:
+        return ChunkBaseline(bench.articles, bench.embedder, bench.chunk_cache)
+
+    corpus = bench.corpus
+    searches = baseline_searches(
+        corpus.engine, corpus.retriever.live(), bench.embedder, rows, chunks
     )
 
-    def asker(search: Callable[[str, datetime, int], list[Retrieved]]) -> Ask:
+    def asker(search: Search) -> Ask:
         return lambda q: Outcome(search(q.text, q.as_of, K), abstained=False)
 
-    if bm25 is not None and "bm25" in rows:
-        askers["bm25"] = asker(bm25.search)
-    if dense is not None and "dense" in rows:
-        askers["dense"] = asker(dense.search)
-    if bm25 is not None and dense is not None and "rrf" in rows:
-        askers["rrf"] = asker(RrfBaseline(bm25, dense).search)
-    if "langchain" in rows:
-        askers["langchain"] = asker(
-            ChunkBaseline(bench.articles, bench.embedder, bench.chunk_cache).search
-        )
-    return askers
+    return {row: asker(search) for row, search in searches.items()}
 
 
 def format_table(summaries: list[dict]) -> str:
