@@ -12,6 +12,7 @@ from datetime import UTC, datetime, time
 from bot import limits
 from bot.services.about import About
 from bot.services.ask import AnswerPage, Scope
+from bot.services.feedback import VoteShare
 from bot.services.reindex import ReindexProgress
 from bot.services.sources import RefreshReport
 from index.answer import Answer, Quote
@@ -179,8 +180,16 @@ def about_as_text(about: About) -> str:
     built = day(about.index_built) if about.index_built else "not built yet"
     return (
         f"Indexed: {about.sources:,} sources, {about.articles:,} articles, "
-        f"{about.passages:,} passages. Last refresh: {refreshed}. Index built: {built}.\n{USAGE}"
+        f"{about.passages:,} passages. Last refresh: {refreshed}. Index built: {built}.\n"
+        f"Helpful votes: {vote_share(about.votes)}.\n{USAGE}"
     )
+
+
+def vote_share(votes: VoteShare) -> str:
+    """ "75% of 12 votes in the last 30 days", or that there were none."""
+    if votes.share is None:
+        return f"no votes in the last {votes.days} days"
+    return f"{votes.share:.0%} of {votes.total:,} votes in the last {votes.days} days"
 
 
 def refreshed_text(report: RefreshReport) -> str:

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from bot.context import AppContext
 from bot.services.about import AboutService
 from bot.services.ask import AskService
+from bot.services.check import CheckService
+from bot.services.feedback import FeedbackService
 from bot.services.reindex import ReindexService
 from bot.services.sources import SourceService
 from ingest.models import GLOBAL_GUILD
@@ -30,12 +32,17 @@ class Services:
     reindex: ReindexService
     sources: SourceService
     about: AboutService
+    check: CheckService
+    feedback: FeedbackService
 
     @classmethod
     def create(cls, context: AppContext, cooldown_seconds: float | None = None) -> Services:
+        ask = AskService(context, cooldown_seconds)
         return cls(
-            ask=AskService(context, cooldown_seconds),
+            ask=ask,
             reindex=ReindexService(context),
             sources=SourceService(context),
             about=AboutService(context),
+            check=CheckService(context, ask),
+            feedback=FeedbackService(context),
         )

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from bot.context import AppContext
+from bot.services.feedback import VoteShare, helpful_share
 from index.vectors import read_manifest
 from ingest.db import session_scope
 from ingest.sources import list_sources
@@ -20,6 +21,7 @@ class About:
     passages: int
     last_refresh: datetime | None
     index_built: datetime | None
+    votes: VoteShare = field(default_factory=lambda: VoteShare(0, 0))  # the last 30 days
 
 
 class AboutService:
@@ -34,6 +36,7 @@ class AboutService:
         with session_scope(self.context.engine) as session:
             stats = corpus_stats(session, guild_id)
             fetched = [s.last_success_at for s in list_sources(session, guild_id)]
+        votes = helpful_share(self.context.engine, guild_id)
         manifest = read_manifest(self.context.settings.index_dir)
         return About(
             sources=stats.sources,
@@ -41,4 +44,5 @@ class AboutService:
             passages=stats.passages,
             last_refresh=max((f for f in fetched if f is not None), default=None),
             index_built=datetime.fromtimestamp(manifest.built_at, UTC) if manifest else None,
+            votes=votes,
         )
