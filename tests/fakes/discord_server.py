@@ -2622,6 +2622,7 @@ class FakeDiscord:
         user_name: str | None = None,
         permissions: str | int | discord.Permissions | None = None,
         roles: Sequence[int] | None = None,
+        app_permissions: str | int | discord.Permissions | None = None,
         locale: str = "en-US",
         check_component: bool = True,
     ) -> FakeInteraction:
@@ -2660,7 +2661,7 @@ class FakeDiscord:
             user=user,
             roles=roles,
             permissions=permissions,
-            app_permissions=None,
+            app_permissions=app_permissions,
             locale=locale,
             message=msg_payload,
         )
