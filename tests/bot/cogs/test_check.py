@@ -138,8 +138,9 @@ async def test_linked_indexed_article_comes_first_with_its_closest_passage(
     linked, rest = answer.json["embeds"]
     assert linked["title"] == "The linked article"
     assert linked["description"].startswith(f"{COURIER} · Lantern festival moves to the harbour")
-    assert "**Councillor Mira Okafor said the harbour wall had been repaired in time.**" in (
-        linked["description"]
+    assert (
+        "**Councillor Mira Okafor said the harbour wall had been repaired in time.**"
+        in (linked["description"])
     )
     # The linked passage is not quoted a second time below it.
     assert "harbour wall had been repaired" not in rest["description"]
