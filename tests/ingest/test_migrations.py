@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -340,3 +341,48 @@ def test_processes_opening_a_new_database_at_once_all_start(backend: str, tmp_pa
             continue
         with postgres_schema_url() as url:
             assert _first_opens_at_once(url, folder) == []
+
+
+def _migrate(url: str, revision: str, *, down: bool = False) -> None:
+    engine = create_engine(url)
+    config = alembic_config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        (command.downgrade if down else command.upgrade)(config, revision)
+    engine.dispose()
+
+
+def test_database_at_0003_gets_the_vote_tables_and_can_go_back(empty_url: str) -> None:
+    """0003 → 0004 adds answers, answer_quotes and votes, rows kept; the downgrade drops them."""
+    _migrate(empty_url, "0003")
+    engine = create_engine(empty_url)
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO sources (guild_id, name, kind, location, created_at, failures) "
+                "VALUES (0, 'Old Gazette', 'local', '/srv/old', CURRENT_TIMESTAMP, 0)"
+            )
+        )
+    engine.dispose()
+
+    open_engine(empty_url).dispose()
+    engine = create_engine(empty_url)
+    with engine.begin() as connection:
+        tables = set(inspect(connection).get_table_names())
+        names = connection.execute(text("SELECT name FROM sources")).scalars().all()
+    engine.dispose()
+    assert {"answers", "answer_quotes", "votes"} <= tables
+    assert names == ["Old Gazette"]
+    assert _differences_from_the_models(empty_url) == []
+
+    _migrate(empty_url, "0003", down=True)
+    assert _revision(empty_url) == "0003"
+    assert "votes" not in set(_tables(empty_url))
+
+
+def _tables(url: str) -> list[str]:
+    engine = create_engine(url)
+    with engine.connect() as connection:
+        names = inspect(connection).get_table_names()
+    engine.dispose()
+    return names
