@@ -127,7 +127,7 @@ def test_a_checked_message_with_a_linked_article_fits_in_one_message() -> None:
 
     embeds = render.check_embeds(CheckResult(answer(*quotes), linked), page)
 
-    assert [e.title for e in embeds][0] == "The linked article"
+    assert [e.title for e in embeds] == ["The linked article", answer().question]
     for embed in embeds:
         within_limits(embed)
     assert sum(len(embed) for embed in embeds) <= limits.EMBED_TOTAL
