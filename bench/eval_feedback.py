@@ -28,6 +28,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from bot.context import AppContext, open_context
 from bot.settings import get_settings
@@ -55,7 +56,7 @@ class VotedAnswer:
 def load_votes(lines: Iterable[str]) -> tuple[list[VotedAnswer], list[str]]:
     """Answers judged by majority, and one problem line per unusable input line (skipped)."""
     tallies: dict[int, list[int]] = defaultdict(lambda: [0, 0])
-    answers: dict[int, dict[str, object]] = {}
+    answers: dict[int, dict[str, Any]] = {}
     problems: list[str] = []
     for number, line in enumerate(lines, start=1):
         if not line.strip():
@@ -74,11 +75,11 @@ def load_votes(lines: Iterable[str]) -> tuple[list[VotedAnswer], list[str]]:
         if yes == no:
             continue
         record = answers[answer_id]
-        quotes = sorted(record["quotes"], key=lambda quote: quote["rank"])  # type: ignore[arg-type,index]
+        quotes = sorted(record["quotes"], key=lambda quote: quote["rank"])
         judged.append(
             VotedAnswer(
                 answer_id=answer_id,
-                guild_id=int(record["guild_id"]),  # type: ignore[call-overload]
+                guild_id=int(record["guild_id"]),
                 question=str(record["question"]),
                 asked_at=datetime.fromisoformat(str(record["asked_at"])),
                 abstained=bool(record["abstained"]),
