@@ -2307,6 +2307,16 @@ class FakeDiscord:
                 return cmd, None
         return None, None
 
+    def _command_id(self, cmd: Mapping[str, Any] | None, name: str, ctype: int) -> str:
+        """The synced command's id; an unsynced one still gets a stable id (reused if it is
+        synced later)."""
+        if cmd is not None:
+            return str(cmd["id"])
+        key = (None, name, ctype)
+        if key not in self._command_ids:
+            self._command_ids[key] = self.new_id()
+        return str(self._command_ids[key])
+
     def _command_data(
         self,
         command: str,
@@ -2347,14 +2357,7 @@ class FakeDiscord:
                 )
             if guild is None and cmd.get("contexts") is not None and 1 not in cmd["contexts"]:
                 raise CommandNotAvailable(f"/{name} is not available in DMs")
-        if cmd is not None:
-            command_id = cmd["id"]
-        else:  # an unsynced command still gets a stable id (reused if it is synced later)
-            key = (None, name, 1)
-            if key not in self._command_ids:
-                self._command_ids[key] = self.new_id()
-            command_id = str(self._command_ids[key])
-        data: dict[str, Any] = {"id": command_id, "name": name, "type": 1}
+        data: dict[str, Any] = {"id": self._command_id(cmd, name, 1), "name": name, "type": 1}
         if registered_guild is not None:
             data["guild_id"] = str(registered_guild)
         resolved: dict[str, dict[str, Any]] = {}
@@ -2534,18 +2537,11 @@ class FakeDiscord:
             require_synced = self.require_synced_commands
         if cmd is None and require_synced:
             raise CommandNotAvailable(f"message command {name!r} was never synced")
-        if cmd is not None:
-            command_id = cmd["id"]
-        else:
-            key = (None, name, 3)
-            if key not in self._command_ids:
-                self._command_ids[key] = self.new_id()
-            command_id = str(self._command_ids[key])
         resolved_message = dict(message)
         if guild is not None:
             resolved_message["guild_id"] = str(guild.id)
         data: dict[str, Any] = {
-            "id": command_id,
+            "id": self._command_id(cmd, name, 3),
             "name": name,
             "type": 3,
             "target_id": str(mid),

@@ -92,15 +92,7 @@ def test_new_database_is_made_by_the_migrations_and_matches_the_models(empty_url
 def test_release_database_is_adopted_and_upgraded(empty_url: str, cli) -> None:
     """A database made by 0.1.0's create_all (no alembic_version) keeps its rows and works."""
     _create_all(empty_url, _release_schema())
-    engine = create_engine(empty_url)
-    with engine.begin() as connection:
-        connection.execute(
-            text(
-                "INSERT INTO sources (guild_id, name, kind, location, created_at, failures) "
-                "VALUES (0, 'Old Gazette', 'local', '/srv/old', CURRENT_TIMESTAMP, 0)"
-            )
-        )
-    engine.dispose()
+    _insert_old_source(empty_url)
 
     added = cli(empty_url, "sources", "add", str(SAMPLE_CORPUS), "--name", "sample")
     stats = cli(empty_url, "stats")
@@ -109,6 +101,19 @@ def test_release_database_is_adopted_and_upgraded(empty_url: str, cli) -> None:
     assert "sources:  2" in stats.output
     assert _revision(empty_url) == head_revision()
     assert _differences_from_the_models(empty_url) == []
+
+
+def _insert_old_source(url: str) -> None:
+    """One source row, written as an older newsbot would (plain SQL, no models)."""
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO sources (guild_id, name, kind, location, created_at, failures) "
+                "VALUES (0, 'Old Gazette', 'local', '/srv/old', CURRENT_TIMESTAMP, 0)"
+            )
+        )
+    engine.dispose()
 
 
 def _migrations_with_a_language_column(tmp_path: Path, then: str = "") -> Path:
@@ -144,15 +149,7 @@ def test_older_database_missing_a_column_gets_it(
     """A database one revision behind gets the column the next revision adds, rows kept."""
     scripts = _migrations_with_a_language_column(tmp_path)
     open_engine(empty_url).dispose()  # the shipped revisions: no "language" yet
-    engine = create_engine(empty_url)
-    with engine.begin() as connection:
-        connection.execute(
-            text(
-                "INSERT INTO sources (guild_id, name, kind, location, created_at, failures) "
-                "VALUES (0, 'Old Gazette', 'local', '/srv/old', CURRENT_TIMESTAMP, 0)"
-            )
-        )
-    engine.dispose()
+    _insert_old_source(empty_url)
     monkeypatch.setattr(migrations, "MIGRATIONS", scripts)
 
     engine = open_engine(empty_url)
@@ -355,15 +352,7 @@ def _migrate(url: str, revision: str, *, down: bool = False) -> None:
 def test_database_at_0003_gets_the_vote_tables_and_can_go_back(empty_url: str) -> None:
     """0003 → 0004 adds answers, answer_quotes and votes, rows kept; the downgrade drops them."""
     _migrate(empty_url, "0003")
-    engine = create_engine(empty_url)
-    with engine.begin() as connection:
-        connection.execute(
-            text(
-                "INSERT INTO sources (guild_id, name, kind, location, created_at, failures) "
-                "VALUES (0, 'Old Gazette', 'local', '/srv/old', CURRENT_TIMESTAMP, 0)"
-            )
-        )
-    engine.dispose()
+    _insert_old_source(empty_url)
 
     open_engine(empty_url).dispose()
     engine = create_engine(empty_url)
