@@ -94,6 +94,8 @@ def check_embeds(result: CheckResult, page: AnswerPage) -> list[discord.Embed]:
     article = discord.Embed(
         title="The linked article", description=f"{cite}\n{quoted}", colour=COLOUR
     )
+    if page.answer.abstained:  # "not found" would deny the article just quoted
+        return [article.set_footer(text=text.NOTHING_ELSE)]
     room = limits.EMBED_TOTAL - len(article)
     answer = answer_embed(page, min(limits.EMBED_DESCRIPTION, room))
     excess = len(article) + len(answer) - limits.EMBED_TOTAL

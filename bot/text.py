@@ -12,6 +12,7 @@ from datetime import UTC, datetime, time
 from bot import limits
 from bot.services.about import About
 from bot.services.ask import AnswerPage, Scope
+from bot.services.check import CheckResult
 from bot.services.feedback import VoteShare
 from bot.services.reindex import ReindexProgress
 from bot.services.sources import RefreshReport
@@ -20,6 +21,7 @@ from index.search import SyncReport
 from ingest.sources import Removed, SourceStatus
 
 NOT_FOUND = "I couldn't find this in the indexed news."
+NOTHING_ELSE = "No other indexed article speaks to this message."
 # How much of the earlier question a follow-up's answer repeats (a question has up to 500):
 # a reminder, not a transcript, and a Discord embed must stay within limits.EMBED_TOTAL.
 EARLIER_CHARS = 200
@@ -46,9 +48,12 @@ def citation(quote: Quote) -> str:
 def quotes_as_text(quotes: list[Quote], first_number: int = 1) -> str:
     blocks = []
     for number, quote in enumerate(quotes, start=first_number):
-        quoted = "\n".join("> " + line if line else ">" for line in quote.text.splitlines())
-        blocks.append(f"[{number}] {citation(quote)}\n{quoted}")
+        blocks.append(f"[{number}] {citation(quote)}\n{block_quote(quote.text)}")
     return "\n\n".join(blocks)
+
+
+def block_quote(passage: str) -> str:
+    return "\n".join("> " + line if line else ">" for line in passage.splitlines())
 
 
 def answer_as_text(answer: Answer) -> str:
@@ -70,6 +75,18 @@ def page_as_text(page: AnswerPage) -> str:
     if not page.is_last:
         text += "\n/more shows more passages."
     return text
+
+
+def check_as_text(result: CheckResult, page: AnswerPage) -> str:
+    """A checked message: the article it links to (if indexed) first, then the answer (or,
+    when nothing else answers, that nothing else does)."""
+    answer = page_as_text(page)
+    if result.linked is None:
+        return answer
+    linked = result.linked
+    if page.answer.abstained:
+        answer = NOTHING_ELSE
+    return f"The linked article: {citation(linked)}\n{block_quote(linked.text)}\n\n{answer}"
 
 
 def read_with_line(page: AnswerPage) -> str:

@@ -87,8 +87,9 @@ class CheckService:
         self.context = context
         self.asks = asks
 
-    async def check(self, claim: Claim, guild_id: int) -> CheckResult:
-        """What ``guild_id``'s news says about ``claim``: its linked article first, if indexed.
+    async def check(self, claim: Claim, guild_id: int | None) -> CheckResult:
+        """What ``guild_id``'s news (None: every server's) says about ``claim``: its linked
+        article first, if indexed.
 
         A claim with no text of its own is answered with the linked article's title.
         """
@@ -100,7 +101,7 @@ class CheckService:
         answer = await self.asks.answer(question, guild_id, exclude=shown)
         return CheckResult(answer, linked)
 
-    def linked_quote(self, claim: Claim, guild_id: int) -> Quote | None:
+    def linked_quote(self, claim: Claim, guild_id: int | None) -> Quote | None:
         """The passage of the first linked, indexed article that best matches the claim."""
         article = self._linked_article(claim.links, guild_id)
         if article is None:
@@ -134,7 +135,7 @@ class CheckService:
             similarity=similarity,
         )
 
-    def _linked_article(self, links: Sequence[str], guild_id: int) -> Article | None:
+    def _linked_article(self, links: Sequence[str], guild_id: int | None) -> Article | None:
         if not links:
             return None
         wanted: list[str] = []
@@ -147,11 +148,10 @@ class CheckService:
         query = (
             select(Article)
             .join(Source, Source.id == Article.source_id)
-            .where(
-                Source.guild_id.in_([GLOBAL_GUILD, guild_id]),
-                or_(Article.url.in_(wanted), Article.key.in_(wanted)),
-            )
+            .where(or_(Article.url.in_(wanted), Article.key.in_(wanted)))
         )
+        if guild_id is not None:
+            query = query.where(Source.guild_id.in_([GLOBAL_GUILD, guild_id]))
         with session_scope(self.context.engine) as session:
             found: dict[str | None, Article] = {}
             for article in session.scalars(query):

@@ -135,6 +135,15 @@ def test_a_checked_message_with_a_linked_article_fits_in_one_message() -> None:
     assert (embeds[1].description or "").count(f"**{SENTENCE}**") == 10
 
 
+def test_a_linked_article_and_nothing_else_is_not_called_not_found() -> None:
+    """When only the linked article speaks to a message, it is shown alone, without "not found"."""
+    refused = Answer("Was the wall fixed?", True, [], 10, closest=[quote(2)])
+    embeds = render.check_embeds(CheckResult(refused, quote(1)), paginate(refused, 3)[0])
+    assert len(embeds) == 1
+    assert embeds[0].footer.text == text.NOTHING_ELSE
+    assert text.NOT_FOUND not in (embeds[0].description or "")
+
+
 def test_a_long_link_is_dropped_before_it_could_be_cut() -> None:
     """When a citation has no room for its link, the link is left out, never cut."""
     line = render.citation_line(quote(url="https://news.example/" + "x" * 500), 200)

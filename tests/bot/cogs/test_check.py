@@ -12,7 +12,7 @@ from bot.app import NewsBot
 from bot.cogs.check import MENU_NAME
 from bot.context import AppContext
 from bot.services.check import NO_TEXT, NO_TEXT_NOR_ARTICLE
-from bot.text import NOT_FOUND
+from bot.text import NOT_FOUND, NOTHING_ELSE
 from tests.bot.conftest import (
     BOB,
     CHANNEL_A,
@@ -132,8 +132,8 @@ async def test_linked_indexed_article_comes_first_with_its_closest_passage(
     """A link to an indexed article (tracking parameters and all) names it and quotes it."""
     _, _, answer = await check(
         fake,
-        "Apparently they fixed the harbour wall just in time "
-        "https://news.example/lanterns?utm_source=chat",
+        "Apparently they fixed the harbour wall just in time, and the fish market opens "
+        "on Sundays https://news.example/lanterns?utm_source=chat",
     )
     linked, rest = answer.json["embeds"]
     assert linked["title"] == "The linked article"
@@ -142,8 +142,21 @@ async def test_linked_indexed_article_comes_first_with_its_closest_passage(
         "**Councillor Mira Okafor said the harbour wall had been repaired in time.**"
         in (linked["description"])
     )
-    # The linked passage is not quoted a second time below it.
+    # The linked passage is not quoted a second time below it; the rest of the news is.
     assert "harbour wall had been repaired" not in rest["description"]
+    assert "Fish market opens on Sundays" in rest["description"]
+
+
+async def test_only_the_linked_article_speaking_to_it_is_not_called_not_found(
+    fake: FakeDiscord, newsbot: NewsBot
+) -> None:
+    """When nothing but the linked article covers the message, it is shown alone."""
+    _, _, answer = await check(
+        fake, "they fixed the harbour wall just in time https://news.example/lanterns"
+    )
+    (linked,) = answer.json["embeds"]
+    assert "harbour wall had been repaired" in linked["description"]
+    assert linked["footer"]["text"] == NOTHING_ELSE
 
 
 async def test_a_bare_link_to_an_indexed_article_is_checked_by_its_title(
