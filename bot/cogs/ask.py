@@ -176,18 +176,14 @@ class AskCog(commands.Cog):
             return
         thread_id = message.channel.id if isinstance(message.channel, discord.Thread) else None
         earlier = self.threads.get(thread_id) if thread_id is not None else None
+        guild = guild_scope(message.guild.id if message.guild else None)
         try:
             cleaned = self.asks.admit(question, message.author.id)
             async with message.channel.typing():
-                reply = await self.asks.answer_follow_up(
-                    cleaned, earlier, guild_scope(message.guild.id if message.guild else None)
-                )
+                reply = await self.asks.answer_follow_up(cleaned, earlier, guild)
             pages = paginate(reply.answer, self.asks.per_page, read_with=reply.read_with)
-            answer_id = await self.votes.record(
-                reply.answer,
-                guild_scope(message.guild.id if message.guild else None),
-                "thread" if thread_id is not None else "mention",
-            )
+            kind = "thread" if thread_id is not None else "mention"
+            answer_id = await self.votes.record(reply.answer, guild, kind)
             view = self._view(pages, message.author.id, answer_id)
             extra: dict[str, Any] = {"view": view} if view is not None else {}
             sent = await message.reply(
