@@ -17,6 +17,7 @@ from bot.render import NO_MENTIONS, answer_embed
 from bot.respond import follow_up, send_private, think
 from bot.services import guild_scope
 from bot.services.ask import AnswerPage, Conversation, paginate
+from bot.services.feedback import AnswerKind
 from index.answer import MAX_QUESTION_CHARS
 
 if TYPE_CHECKING:
@@ -182,7 +183,7 @@ class AskCog(commands.Cog):
             async with message.channel.typing():
                 reply = await self.asks.answer_follow_up(cleaned, earlier, guild)
             pages = paginate(reply.answer, self.asks.per_page, read_with=reply.read_with)
-            kind = "thread" if thread_id is not None else "mention"
+            kind: AnswerKind = "thread" if thread_id is not None else "mention"
             answer_id = await self.votes.record(reply.answer, guild, kind)
             view = self._view(pages, message.author.id, answer_id)
             extra: dict[str, Any] = {"view": view} if view is not None else {}
