@@ -81,6 +81,15 @@ async def test_votes_are_counted_once_per_member_and_can_change(
     assert quoted and quoted[0][0] == 1 and all(score > 0 for _, _, score in quoted)
 
 
+async def test_paging_keeps_the_vote_buttons(fake: FakeDiscord, newsbot: NewsBot) -> None:
+    """ "More passages" shows the next page with the same answer's vote buttons under it."""
+    message_id, ids = await asked(fake, "What is new in Brindle Bay?")
+    more = await fake.send_component_interaction(message_id, "newsbot:answer:more")
+    page = await fake.wait_for_callback(more)
+    assert page.json["type"] == 7
+    assert vote_ids(page.json["data"]) == ids
+
+
 async def test_anyone_may_vote_on_a_paged_answer_even_after_its_pages_expire(
     fake: FakeDiscord, newsbot: NewsBot
 ) -> None:
