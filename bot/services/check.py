@@ -24,6 +24,7 @@ from ingest.models import GLOBAL_GUILD, Article, Passage, Source
 from ingest.urls import canonical_url
 
 URL = re.compile(r"<?(https?://[^\s<>]+)>?")
+MASKED_LINK = re.compile(r"\[([^\]\n]*)\]\(<?(https?://[^\s()<>]+)>?\)")  # [words](url)
 # Discord's markup for users, roles, channels, commands, custom emoji and timestamps.
 MARKUP = re.compile(r"<(?:@[!&]?\d+|#\d+|/[^>\s]+:\d+|a?:\w+:\d+|t:-?\d+(?::\w)?)>")
 EVERYONE = re.compile(r"@(?:everyone|here)\b")
@@ -57,6 +58,7 @@ def read_claim(content: str, embeds: Sequence[tuple[str, str, str]] = ()) -> Cla
     A message with no text of its own (a feed bot's post) is read from its embeds.
     Raises ``InputError`` when there is neither text nor a link.
     """
+    content = MASKED_LINK.sub(r"\1 \2", content)
     links = [match.group(1).rstrip(".,;:!?)]'\"") for match in URL.finditer(content)]
     links += [url for _, _, url in embeds if url]
     text = _plain(content)

@@ -20,6 +20,12 @@ def test_links_mentions_and_emoji_are_stripped_and_links_kept() -> None:
     assert claim == Claim("says the ferry is 12% dearer see and", ("https://news.example/ferry",))
 
 
+def test_a_masked_link_keeps_its_words_and_gives_its_link() -> None:
+    """ "[fares rise](url)", as webhooks and bots write links: the words stay, the link counts."""
+    claim = read_claim("Told you: [ferry fares rise](https://news.example/ferry) in July")
+    assert claim == Claim("Told you: ferry fares rise in July", ("https://news.example/ferry",))
+
+
 def test_only_the_first_500_characters_are_read_cut_between_words() -> None:
     """A long message is cut to 500 characters at a word boundary."""
     claim = read_claim("harbour " * 100)
