@@ -8,7 +8,8 @@ the checked message's id and works from the private answer's own embeds, across 
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from collections import OrderedDict
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import discord
 from discord import app_commands
@@ -29,6 +30,8 @@ MENU_NAME = "Check the news"
 POST_ID = "newsbot:post:{answer}:{message}"
 POST_TEMPLATE = r"newsbot:post:(?P<answer>[0-9]{1,18}):(?P<message>[0-9]{1,20})"
 POST, POSTED = "Post publicly", "Posted"
+ALREADY_POSTED = "This answer has been posted already."
+REMEMBERED_POSTS = 10_000
 NO_ANSWER = 0  # in a post button's id: the answer was not recorded, so the post has no votes
 THREAD_TYPES = (
     discord.ChannelType.public_thread,
@@ -68,7 +71,13 @@ def may_post(interaction: discord.Interaction) -> bool:
 
 
 class PostPublicly(discord.ui.DynamicItem[discord.ui.Button[Any]], template=POST_TEMPLATE):
-    """Posts a private "Check the news" answer as a reply to the message it checked."""
+    """Posts a private "Check the news" answer as a reply to the message it checked.
+
+    Once per private answer: a second click before the button is greyed out (or a click that
+    reaches the bot anyway) is told it was posted, rather than posting it twice.
+    """
+
+    posted: ClassVar[OrderedDict[int, None]] = OrderedDict()  # private answers' message ids
 
     def __init__(self, answer_id: int, message_id: int) -> None:
         super().__init__(
@@ -97,13 +106,20 @@ class PostPublicly(discord.ui.DynamicItem[discord.ui.Button[Any]], template=POST
             threads = " in Threads" if in_thread else ""
             await send_private(interaction, CANNOT_POST.format(threads=threads))
             return
+        private = interaction.message
+        key = private.id if private is not None else 0
+        if key in self.posted:
+            await send_private(interaction, ALREADY_POSTED)
+            return
+        self.posted[key] = None
+        while len(self.posted) > REMEMBERED_POSTS:
+            self.posted.popitem(last=False)
         await interaction.response.defer()
         # The channel where the member checked the message, by id: a thread or forum post
         # the bot has not cached is as good as any.
         channel = interaction.client.get_partial_messageable(
             interaction.channel_id or 0, guild_id=interaction.guild_id
         )
-        private = interaction.message
         embeds = private.embeds if private is not None else []
         answer_id = self.answer_id if self.answer_id != NO_ANSWER else None
         extra: dict[str, Any] = {}

@@ -9,7 +9,7 @@ import discord
 import pytest
 
 from bot.app import NewsBot
-from bot.cogs.check import MENU_NAME
+from bot.cogs.check import ALREADY_POSTED, MENU_NAME
 from bot.context import AppContext
 from bot.services.check import NO_TEXT, NO_TEXT_NOR_ARTICLE
 from bot.text import NOT_FOUND, NOTHING_ELSE
@@ -124,6 +124,25 @@ async def test_post_publicly_replies_to_the_checked_message(
     assert edited.json["content"].startswith("Posted: https://discord.com/channels/")
     shown = buttons(edited.json)[0]
     assert (shown["label"], shown["disabled"]) == ("Posted", True)
+
+
+async def test_a_private_answer_is_posted_once_however_often_it_is_clicked(
+    fake: FakeDiscord, newsbot: NewsBot
+) -> None:
+    """Two clicks at once post one reply; the second click is told it was posted."""
+    posted, interaction, answer = await check(fake, "When does the lantern parade start?")
+    assert interaction.original_message_id is not None
+    post = buttons(answer.json)[0]["custom_id"]
+
+    first = await fake.send_component_interaction(interaction.original_message_id, post)
+    second = await fake.send_component_interaction(
+        interaction.original_message_id, post, check_component=False
+    )
+    await fake.wait_for_edit(first)
+    told = await fake.wait_for_callback(second)
+
+    assert told.json["data"]["content"] == ALREADY_POSTED
+    assert len([r for r in fake.requests if replying_to(posted)(r)]) == 1
 
 
 async def test_linked_indexed_article_comes_first_with_its_closest_passage(
