@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import trafilatura
 from trafilatura.settings import Document
 
+from ingest.dates import parse_iso
 from ingest.errors import FetchError
 
 logger = logging.getLogger(__name__)
@@ -90,16 +91,9 @@ def _paragraphs(body: Any) -> list[str]:
 def _parse_date(value: str | None) -> datetime | None:
     if not value:
         return None
-    text = value.strip()
-    # Python 3.11 fromisoformat does not take "+0000"; give it "+00:00".
-    text = re.sub(r"([+-]\d\d)(\d\d)$", r"\1:\2", text)
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
+    parsed = parse_iso(value)
+    if parsed is None:
         logger.debug("unparseable date from trafilatura: %r", value)
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
     return parsed
 
 
