@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ from sqlalchemy import Engine, select
 
 from ingest.db import session_scope
 from ingest.errors import InputError
-from ingest.fetch import FetchPolicy, SafeFetcher
+from ingest.fetch import FetchPolicy, FetchResult, SafeFetcher
 from ingest.models import Article, Passage, Source
 from ingest.refresh import DEFAULT_INTERVAL, Backoff, refresh_source, refresh_sources
 from ingest.sources import add_source, list_sources, remove_source
@@ -569,6 +570,40 @@ async def test_refresh_source_names_the_articles_and_passages_it_stored(
     # Nothing changed: nothing to hand on.
     again = await refresh_source(sqlite_engine, fetcher, source_id, now=NOW)
     assert (again.article_ids, again.passage_ids) == ([], [])
+
+
+class HeldFetcher(SafeFetcher):
+    """A real fetcher whose first fetch waits until the test lets it go."""
+
+    def __init__(self, policy: FetchPolicy) -> None:
+        super().__init__(policy)
+        self.started = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def fetch(self, url: str, **conditions: str | None) -> FetchResult:
+        if not self.started.is_set():
+            self.started.set()
+            await self.release.wait()
+        return await super().fetch(url, **conditions)
+
+
+async def test_a_source_is_refreshed_once_at_a_time(
+    sqlite_engine: Engine, web_server: LocalServer, dyn: Dynamic
+) -> None:
+    """A refresh of a source this process is already refreshing skips it as busy."""
+    source_id = add(sqlite_engine, dyn.put("locks.html", story("Lock gates", LOCKS)))
+    policy = FetchPolicy(allow_hosts=frozenset({web_server.host_port}))
+    async with HeldFetcher(policy) as fetcher:
+        first = asyncio.create_task(refresh_source(sqlite_engine, fetcher, source_id, now=NOW))
+        await fetcher.started.wait()
+        second = await refresh_source(sqlite_engine, fetcher, source_id, now=NOW)
+        fetcher.release.set()
+        done = await first
+        assert second.busy and second.summary().endswith("skipped: already being refreshed")
+        assert (done.status, done.added, done.busy) == ("ok", 1, False)
+        # Once the first is done, the source can be refreshed again.
+        again = await refresh_source(sqlite_engine, fetcher, source_id, now=NOW)
+    assert (again.status, again.busy) == ("not_modified", False)  # its ETag, sent back
 
 
 def test_backoff_grows_exponentially_and_is_capped() -> None:
