@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.context import AppContext
+from bot.resources import Resources
 from bot.services.about import AboutService
 from bot.services.ask import AskService
 from bot.services.reindex import ReindexService
@@ -32,10 +32,10 @@ class Services:
     about: AboutService
 
     @classmethod
-    def create(cls, context: AppContext, cooldown_seconds: float | None = None) -> Services:
+    def create(cls, resources: Resources, cooldown_seconds: float | None = None) -> Services:
         return cls(
-            ask=AskService(context, cooldown_seconds),
-            reindex=ReindexService(context),
-            sources=SourceService(context),
-            about=AboutService(context),
+            ask=AskService(resources, cooldown_seconds),
+            reindex=ReindexService(resources),
+            sources=SourceService(resources),
+            about=AboutService(resources),
         )
