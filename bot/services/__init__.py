@@ -1,6 +1,8 @@
 """What the bot does, without Discord: each command awaits one of these services.
 
-The Discord cogs and the local console call the same methods, so both behave alike.
+The Discord cogs, the local console and the command line call the same methods, so all three
+behave alike. Each service is handed the process's ``Resources`` (``bot/resources.py``) and
+opens nothing of its own.
 """
 
 from __future__ import annotations
