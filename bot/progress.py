@@ -59,13 +59,18 @@ def progress_bars(
     with Progress(*columns, console=console, transient=False) as bar:
 
         def driving(description: str, unit: str, shown: bool) -> Report:
-            shown_as: list[TaskID] = [bar.add_task(description, total=None, unit=unit)] * shown
+            task: list[TaskID] = []  # its bar, once shown
+
+            def show() -> None:
+                task.append(bar.add_task(description, total=None, unit=unit))
 
             def report(done: int, total: int) -> None:
-                if not shown_as:
-                    shown_as.append(bar.add_task(description, total=None, unit=unit))
-                bar.update(shown_as[0], completed=done, total=total)
+                if not task:
+                    show()
+                bar.update(task[0], completed=done, total=total)
 
+            if shown:
+                show()
             return report
 
         yield [driving(*step, shown=at == 0) for at, step in enumerate(steps)]
