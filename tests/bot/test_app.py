@@ -14,6 +14,7 @@ import pytest
 from bot.__main__ import run_bot, start_bot
 from bot.app import INVITE_PERMISSIONS, NewsBot, intents_for, invite_url
 from bot.resources import Resources
+from bot.services.sources import RefreshReport
 from ingest.db import session_scope
 from ingest.errors import InputError
 from ingest.pipeline import store_raw_articles
@@ -228,6 +229,32 @@ async def test_due_sources_are_fetched_on_schedule(
         )
         answer = await fake.wait_for_followup(interaction, timeout=20)
     assert web_server.url("/site/courier/") in answer.json["embeds"][0]["description"]
+
+
+async def test_a_failed_scheduled_refresh_is_logged_and_tried_again(
+    empty_context: Resources, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A refresh that raises is logged, and the schedule keeps polling afterwards."""
+    bot = NewsBot(empty_context, background=False)
+    polls: list[int] = []
+
+    async def flaky() -> RefreshReport:
+        polls.append(len(polls))
+        if len(polls) == 1:
+            raise RuntimeError("the feed server is on fire")
+        return RefreshReport([], None)
+
+    monkeypatch.setattr(bot.services.sources, "refresh_due", flaky)
+    bot.refresh_schedule.change_interval(seconds=0.01)
+    with caplog.at_level(logging.ERROR, logger="bot.app"):
+        bot.refresh_schedule.start()
+        for _ in range(500):
+            if len(polls) >= 2:
+                break
+            await asyncio.sleep(0.01)
+        bot.refresh_schedule.cancel()
+    assert len(polls) >= 2
+    assert "scheduled refresh failed; trying again later" in caplog.messages
 
 
 def test_invite_link_asks_for_both_scopes_and_few_permissions() -> None:
