@@ -20,6 +20,7 @@ Votes never change ranking by themselves; this is how a change is checked agains
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import logging
 import sys
@@ -30,7 +31,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from bot.context import AppContext, open_context
+from bot.resources import Resources, resources_on
 from bot.settings import get_settings
 from index.search import SearchFilters
 
@@ -108,9 +109,9 @@ class Rerun:
         return "unhelpful first" if self.first == voted.quoted[0] else "unhelpful replaced"
 
 
-def rerun(context: AppContext, voted: list[VotedAnswer], k: int = DEFAULT_K) -> list[Rerun]:
+def rerun(resources: Resources, voted: list[VotedAnswer], k: int = DEFAULT_K) -> list[Rerun]:
     """Each voted question asked again, as of when it was asked, in its server's scope."""
-    answerer = context.answerer
+    answerer = resources.answerer
     reruns = []
     for answer in voted:
         filters = SearchFilters(guild_id=answer.guild_id, as_of=answer.asked_at)
@@ -157,8 +158,8 @@ def main(argv: list[str] | None = None) -> int:
     voted, problems = load_votes(lines)
     for problem in problems:
         print(f"skipped: {problem}", file=sys.stderr)
-    with open_context(get_settings()) as context:
-        reruns = rerun(context, voted, args.k)
+    with asyncio.Runner() as runner, resources_on(runner, get_settings()) as resources:
+        reruns = rerun(resources, voted, args.k)
     if args.rows:
         for row in reruns:
             print(f"{row.voted.answer_id}\t{row.outcome}\t{row.voted.question}")

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from sqlalchemy import or_, select
 
-from bot.context import AppContext
+from bot.resources import Resources
 from bot.services.ask import AskService
 from index.answer import MAX_QUESTION_CHARS, Answer, Quote, best_sentence
 from ingest.db import session_scope
@@ -85,8 +85,8 @@ def _first_chars(text: str, limit: int) -> str:
 
 
 class CheckService:
-    def __init__(self, context: AppContext, asks: AskService) -> None:
-        self.context = context
+    def __init__(self, resources: Resources, asks: AskService) -> None:
+        self.resources = resources
         self.asks = asks
 
     async def check(self, claim: Claim, guild_id: int | None) -> CheckResult:
@@ -108,7 +108,7 @@ class CheckService:
         article = self._linked_article(claim.links, guild_id)
         if article is None:
             return None
-        with session_scope(self.context.engine) as session:
+        with session_scope(self.resources.engine) as session:
             passages = session.execute(
                 select(Passage.id, Passage.text)
                 .where(Passage.article_id == article.id)
@@ -119,7 +119,7 @@ class CheckService:
             return None
         best, similarity = 0, 0.0
         if claim.text and len(passages) > 1:
-            embedder = self.context.retriever.embedder
+            embedder = self.resources.retriever.embedder
             vectors = embedder.embed([text for _, text in passages])
             similarities = vectors @ embedder.embed_query(claim.text)
             best = int(np.argmax(similarities))
@@ -154,7 +154,7 @@ class CheckService:
         )
         if guild_id is not None:
             query = query.where(Source.guild_id.in_([GLOBAL_GUILD, guild_id]))
-        with session_scope(self.context.engine) as session:
+        with session_scope(self.resources.engine) as session:
             found: dict[str | None, Article] = {}
             for article in session.scalars(query):
                 session.expunge(article)

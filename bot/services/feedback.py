@@ -21,7 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, selectinload
 
-from bot.context import AppContext
+from bot.resources import Resources
 from index.answer import Answer
 from ingest.db import session_scope
 from ingest.errors import InputError
@@ -57,8 +57,8 @@ class VoteShare:
 
 
 class FeedbackService:
-    def __init__(self, context: AppContext) -> None:
-        self.context = context
+    def __init__(self, resources: Resources) -> None:
+        self.resources = resources
 
     async def record(self, answer: Answer, guild_id: int, kind: AnswerKind) -> int | None:
         """Store ``answer`` as given in ``guild_id``; returns the id its vote buttons carry.
@@ -67,7 +67,7 @@ class FeedbackService:
         """
         try:
             return await asyncio.to_thread(
-                record_answer, self.context.engine, answer, guild_id, kind
+                record_answer, self.resources.engine, answer, guild_id, kind
             )
         except SQLAlchemyError:
             log.exception("could not record an answer for votes (guild %s)", guild_id)
@@ -79,8 +79,12 @@ class FeedbackService:
         An answer that is unknown, or was given in another server, raises ``InputError``.
         """
         return await asyncio.to_thread(
-            cast_vote, self.context.engine, answer_id, guild_id, user_id, helpful
+            cast_vote, self.resources.engine, answer_id, guild_id, user_id, helpful
         )
+
+    def export_blocking(self, path: Path, guild_id: int | None = None) -> int:
+        """``newsbot feedback export``: the votes (of one server, or all) as JSONL."""
+        return export_votes(self.resources.engine, path, guild_id)
 
 
 def record_answer(engine: Engine, answer: Answer, guild_id: int, kind: AnswerKind) -> int:

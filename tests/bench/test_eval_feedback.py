@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bench.eval_feedback import load_votes, main, rerun, summary
-from bot.context import AppContext
+from bot.resources import Resources
 from bot.services.feedback import cast_vote, export_votes, record_answer
 from index.search import SearchFilters
 from tests.bot.conftest import GUILD_A
@@ -17,12 +17,12 @@ from tests.bot.conftest import GUILD_A
 pytestmark = pytest.mark.slow
 
 
-def _answered(context: AppContext, question: str):
+def _answered(context: Resources, question: str):
     return context.answerer.answer(question, k=3, filters=SearchFilters(guild_id=GUILD_A))
 
 
 def test_unchanged_ranking_keeps_helpful_quotes_first_and_replaces_unhelpful_ones(
-    news: AppContext, tmp_path: Path
+    news: Resources, tmp_path: Path
 ) -> None:
     """Helpful answers still lead with their quote; an answer that led with a wrong passage
     is replaced; a tie is left out; a bad line is reported."""
@@ -52,7 +52,7 @@ def test_unchanged_ranking_keeps_helpful_quotes_first_and_replaces_unhelpful_one
 
 
 def test_command_prints_the_summary(
-    news: AppContext,
+    news: Resources,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],

@@ -10,7 +10,7 @@ import pytest
 
 from bot.app import NewsBot
 from bot.cogs.check import ALREADY_POSTED, MENU_NAME
-from bot.context import AppContext
+from bot.resources import Resources
 from bot.services.check import NO_TEXT, NO_TEXT_NOR_ARTICLE
 from bot.text import NOT_FOUND, NOTHING_ELSE
 from tests.bot.conftest import (
@@ -230,7 +230,7 @@ async def test_unrelated_message_says_nothing_indexed_covers_it(
     fake: FakeDiscord, make_context: MakeContext
 ) -> None:
     """A claim the news never mentions gets the honest "not found"."""
-    context = make_context(min_score=0.99)
+    context = await make_context(min_score=0.99)
     index_news(context)
     async with run_client(NewsBot(context, background=False), fake, token=TOKEN):
         _, _, answer = await check(fake, "The moon is made of green cheese, scientists confirm")
@@ -275,7 +275,7 @@ async def test_post_is_refused_privately_where_the_bot_cannot_post(
     assert not [r for r in fake.requests if replying_to(posted)(r)]
 
 
-async def test_post_button_works_after_a_restart(fake: FakeDiscord, news: AppContext) -> None:
+async def test_post_button_works_after_a_restart(fake: FakeDiscord, news: Resources) -> None:
     """A private answer from before a restart can still be posted: the button carries all."""
     async with run_client(NewsBot(news, background=False), fake, token=TOKEN):
         posted, interaction, answer = await check(fake, "When does the lantern parade start?")

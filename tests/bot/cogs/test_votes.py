@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.app import NewsBot
-from bot.context import AppContext
+from bot.resources import Resources
 from ingest.db import session_scope
 from ingest.models import AnswerRecord, Vote
 from tests.bot.conftest import (
@@ -52,7 +52,7 @@ async def vote(fake: FakeDiscord, message_id: int, custom_id: str, **kw: Any) ->
 
 
 async def test_votes_are_counted_once_per_member_and_can_change(
-    fake: FakeDiscord, newsbot: NewsBot, news: AppContext
+    fake: FakeDiscord, newsbot: NewsBot, news: Resources
 ) -> None:
     """Two members vote, one changes their mind: each is told the counts privately."""
     message_id, ids = await asked(fake, "When does the lantern parade start?")
@@ -109,7 +109,7 @@ async def test_anyone_may_vote_on_a_paged_answer_even_after_its_pages_expire(
     assert "So far 1 found it helpful" in told["content"]
 
 
-async def test_votes_work_after_a_restart(fake: FakeDiscord, news: AppContext) -> None:
+async def test_votes_work_after_a_restart(fake: FakeDiscord, news: Resources) -> None:
     """Buttons of an answer given before a restart still record the vote."""
     async with run_client(NewsBot(news, background=False), fake, token=TOKEN):
         message_id, ids = await asked(fake, "When does the lantern parade start?")
@@ -130,7 +130,7 @@ async def test_mention_and_thread_answers_get_votes_too(
         assert list(vote_ids(reply.json)) == ["Helpful", "Not helpful"], kind
         told = await vote(fake, int(reply.response["id"]), vote_ids(reply.json)["Helpful"])
         assert "So far 1 found it helpful" in told["content"]
-    context = newsbot.context
+    context = newsbot.resources
     with session_scope(context.engine) as session:
         kinds = session.scalars(select(AnswerRecord.kind).order_by(AnswerRecord.id)).all()
     assert kinds == ["mention", "thread"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.context import AppContext
+from bot.resources import Resources
 from bot.services import Services
 from bot.services.check import NO_TEXT, Claim, read_claim
 from ingest.errors import InputError
@@ -46,7 +46,7 @@ def test_no_text_and_no_link_is_refused() -> None:
 
 
 @pytest.mark.slow
-async def test_linked_article_is_found_only_among_the_servers_sources(news: AppContext) -> None:
+async def test_linked_article_is_found_only_among_the_servers_sources(news: Resources) -> None:
     """Server A's article is linked in A; in B the same link names nothing."""
     checks = Services.create(news).check
     claim = read_claim("the harbour wall was repaired https://NEWS.example/lanterns#top")
