@@ -323,6 +323,16 @@ def diversify(quotes: list[Quote], records: list[PassageRecord], wanted: int) ->
     return chosen
 
 
+def word_shingles(text: str) -> set[str]:
+    """The word trigrams near-duplicate texts are compared by (see :func:`near_duplicate`)."""
+    return _shingles(text)
+
+
+def near_duplicate(a: set[str], b: set[str]) -> bool:
+    """Whether two texts' shingles make them the same text (a wire story in two outlets)."""
+    return _overlap(a, b) >= NEAR_DUPLICATE
+
+
 def _shingles(text: str) -> set[str]:
     words = [w.casefold() for w in WORD.findall(text)]
     return {" ".join(words[i : i + 3]) for i in range(max(1, len(words) - 2))}

@@ -8,7 +8,7 @@ import random
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TypeVar, cast
 
@@ -48,6 +48,9 @@ class StoreResult:
     duplicates: int = 0
     passages_added: int = 0
     passages_removed: int = 0
+    # Articles stored anew or with new text (their passages are new rows): what a followed
+    # story is matched against once the index has them.
+    stored_article_ids: list[int] = field(default_factory=list)
 
     def merge(self, other: StoreResult) -> None:
         self.added += other.added
@@ -56,6 +59,7 @@ class StoreResult:
         self.duplicates += other.duplicates
         self.passages_added += other.passages_added
         self.passages_removed += other.passages_removed
+        self.stored_article_ids.extend(other.stored_article_ids)
 
 
 @contextmanager
@@ -193,6 +197,7 @@ def store_articles(session: Session, source: Source, raws: Sequence[RawArticle])
     added, removed = _resplit_all(session, _articles_to_split(session, touched, changed), retitled)
     result.passages_added += added
     result.passages_removed += removed
+    result.stored_article_ids = [a.id for a in touched]
     return result
 
 

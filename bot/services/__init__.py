@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from bot.context import AppContext
 from bot.services.about import AboutService
 from bot.services.ask import AskService
+from bot.services.follow import FollowService
 from bot.services.reindex import ReindexService
 from bot.services.sources import SourceService
 from ingest.models import GLOBAL_GUILD
@@ -30,6 +31,7 @@ class Services:
     reindex: ReindexService
     sources: SourceService
     about: AboutService
+    follows: FollowService
 
     @classmethod
     def create(cls, context: AppContext, cooldown_seconds: float | None = None) -> Services:
@@ -38,4 +40,5 @@ class Services:
             reindex=ReindexService(context),
             sources=SourceService(context),
             about=AboutService(context),
+            follows=FollowService(context),
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -33,6 +34,10 @@ MAX_SOURCES_PER_GUILD = 50
 REFRESH_COOLDOWN_SECONDS = 60.0
 
 
+# Called after a refresh's new articles are indexed, with their ids (followed stories).
+StoredArticlesHook = Callable[[list[int]], Awaitable[None]]
+
+
 def _log_failure(task: asyncio.Task[SyncReport]) -> None:
     if not task.cancelled() and (error := task.exception()) is not None:
         log.error("index sync after removing a source failed", exc_info=error)
@@ -59,6 +64,15 @@ class SourceService:
         self.refresh_cooldowns = Cooldowns(refresh_cooldown)
         self._refreshing: set[int | None] = set()
         self._background: set[asyncio.Task[SyncReport]] = set()
+        self._subscribers: list[StoredArticlesHook] = []
+
+    def subscribe(self, hook: StoredArticlesHook) -> Callable[[], None]:
+        """Call ``hook`` with the ids of the articles each refresh stores, once indexed.
+
+        Returns the function that unsubscribes it.
+        """
+        self._subscribers.append(hook)
+        return lambda: self._subscribers.remove(hook)
 
     async def add(self, url: str, name: str | None, guild_id: int | None) -> SourceStatus:
         """Store a web source for this server (it is fetched at the next refresh)."""
@@ -159,4 +173,14 @@ class SourceService:
             return RefreshReport(outcomes, None)
         # In the thread: the first use of the retriever loads the model.
         index = await asyncio.to_thread(lambda: self.context.retriever.sync())
+        await self._announce([a for o in outcomes for a in o.stored_article_ids])
         return RefreshReport(outcomes, index)
+
+    async def _announce(self, article_ids: list[int]) -> None:
+        if not article_ids:
+            return
+        for hook in list(self._subscribers):
+            try:
+                await hook(article_ids)
+            except Exception:  # the refresh itself succeeded; say what failed and go on
+                log.exception("a subscriber to stored articles failed")
