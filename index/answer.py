@@ -178,7 +178,7 @@ class Answerer:
         ranked = diversify(
             quotes, [records[q.passage_id] for q in quotes], max(wanted, ANSWERABILITY_DEPTH)
         )
-        if not ranked or not self._answers(ranked):
+        if not ranked or not self.answers(ranked):
             closest = [
                 replace(q, highlight=best_sentence(question, q.text, focus)) for q in ranked[:k]
             ]
@@ -189,7 +189,7 @@ class Answerer:
         chosen = [replace(q, highlight=best_sentence(question, q.text, focus)) for q in chosen]
         return Answer(question, False, chosen[:k], searched, more=chosen[k:])
 
-    def _answers(self, ranked: list[Quote]) -> bool:
+    def answers(self, ranked: list[Quote]) -> bool:
         """Whether the best passages probably answer: answerability, and the coverage floor."""
         shown = ranked[:ANSWERABILITY_DEPTH]
         if max(q.coverage for q in shown) < self.min_coverage:

@@ -166,12 +166,12 @@ def handled_articles(session: Session, follow_id: int, article_ids: Sequence[int
 
 
 def recent_posted_passages(session: Session, follow_id: int, now: datetime) -> list[int]:
-    """Passages the follow quoted lately (newest first): a new copy of one is not news."""
+    """Passages the follow showed lately (newest first): a new copy of one is not news."""
     query = (
         select(FollowPost.passage_id)
         .where(
             FollowPost.follow_id == follow_id,
-            FollowPost.status == POSTED,
+            FollowPost.status.in_([POSTED, NAMED]),
             FollowPost.passage_id.is_not(None),
             FollowPost.at >= now - RECENT_POSTS,
         )

@@ -19,7 +19,7 @@ from typing import TypeVar
 from sqlalchemy.orm import Session
 
 from bot.context import AppContext
-from index.answer import Quote, near_duplicate, validate_question, word_shingles
+from index.answer import NO_BARS, Answerer, Quote, near_duplicate, validate_question, word_shingles
 from index.search import SearchFilters
 from ingest.db import session_scope
 from ingest.errors import InputError
@@ -55,6 +55,9 @@ MAX_TOPIC_CHARS = 200
 # One post quotes its best story and names at most this many other matching stories.
 STORIES_PER_POST = 4
 CAP_WINDOW = timedelta(hours=1)
+# Passages ranked per refresh and follow, beyond the stories of one post: room for a few
+# passages of each story, which its own abstention decision reads.
+CANDIDATES = 12
 
 
 @dataclass(frozen=True)
@@ -228,7 +231,18 @@ class FollowService:
                 filters = self.context.retriever.narrowed(filters, source)
             except InputError:
                 return []  # its source is gone, or has no articles yet
-        answer = self.context.answerer.answer(topic, k=STORIES_PER_POST * 2, filters=filters)
+        # Every story is judged on its own, as an answer quoting it first would be: the
+        # answer's abstention over that story's passages. (The bars a second quote of one
+        # answer must clear would make a story's fate depend on what arrived with it.)
+        settings = self.context.settings
+        answerer = Answerer(
+            self.engine,
+            self.context.retriever,
+            min_score=settings.min_score,
+            min_coverage=settings.min_coverage,
+            bars=NO_BARS,
+        )
+        answer = answerer.answer(topic, k=STORIES_PER_POST, filters=filters, extra=CANDIDATES)
         if answer.abstained:
             return []
         quotes = [*answer.passages, *answer.more]
@@ -238,12 +252,16 @@ class FollowService:
                 article: (outlet, [word_shingles(p) for p in passages])
                 for article, (outlet, passages) in passage_texts(session, article_ids).items()
             }
+        by_article: dict[int, list[Quote]] = {}
+        for quote in quotes:
+            by_article.setdefault(records[quote.passage_id].article_id, []).append(quote)
+        answered = {article for article, own in by_article.items() if answerer.answers(own)}
         stories: list[Story] = []
         taken: set[int] = set()
         for quote in quotes:
             article = records[quote.passage_id].article_id
-            if article in taken:
-                continue  # another passage of a story already chosen
+            if article in taken or article not in answered:
+                continue  # another passage of a story already chosen, or not about the topic
             mine = word_shingles(records[quote.passage_id].text)
             copies = [
                 (other, outlet)
