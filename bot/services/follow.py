@@ -103,17 +103,22 @@ class FollowService:
         self, guild_id: int, channel_id: int, topic: str, source: str | None, user_id: int
     ) -> FollowRecord:
         topic = validate_topic(topic)
-        source = " ".join(source.split()) if source and source.strip() else None
-        if source is not None:
-            # The name must mean something now (a typo would follow nothing, silently).
-            filters = SearchFilters(guild_id=guild_id)
-            await asyncio.to_thread(self.context.retriever.narrowed, filters, source)
+        source = await self.check_source(guild_id, source)
 
         return await asyncio.to_thread(
             write_with_retry,
             self.engine,
             lambda session: add_follow(session, guild_id, channel_id, topic, source, user_id),
         )
+
+    async def check_source(self, guild_id: int | None, source: str | None) -> str | None:
+        """The source or outlet name, tidied, or ``InputError`` when it names nothing here:
+        a typo would otherwise follow nothing, silently."""
+        source = " ".join(source.split()) if source and source.strip() else None
+        if source is not None:
+            filters = SearchFilters(guild_id=guild_id)
+            await asyncio.to_thread(self.context.retriever.narrowed, filters, source)
+        return source
 
     async def listed(self, guild_id: int) -> list[FollowRecord]:
         return await asyncio.to_thread(
@@ -181,10 +186,23 @@ class FollowService:
                 found.append(news)
         return found
 
+    async def stories_in(
+        self, topic: str, guild_id: int | None, article_ids: list[int], source: str | None
+    ) -> list[Story]:
+        """:meth:`stories` among the articles a server (None: any) can see (the console)."""
+
+        def find() -> list[Story]:
+            with session_scope(self.engine) as session:
+                stored = stored_articles(session, article_ids)
+            visible = [a.article_id for a in stored if _sees(guild_id, a)]
+            return self.stories(topic, guild_id, visible, source) if visible else []
+
+        return await asyncio.to_thread(find)
+
     def _news_of(
         self, follow: FollowRecord, stored: list[StoredArticle], now: datetime
     ) -> FollowNews | None:
-        visible = [a.article_id for a in stored if a.guild_id in (GLOBAL_GUILD, follow.guild_id)]
+        visible = [a.article_id for a in stored if _sees(follow.guild_id, a)]
         with session_scope(self.engine) as session:
             unseen = sorted(set(visible) - handled_articles(session, follow.id, visible))
             posted = passage_texts_by_id(session, recent_posted_passages(session, follow.id, now))
@@ -303,6 +321,11 @@ def validate_topic(topic: str) -> str:
             f"the topic is too long ({len(cleaned)} characters; at most {MAX_TOPIC_CHARS})"
         )
     return validate_question(cleaned)
+
+
+def _sees(guild_id: int | None, article: StoredArticle) -> bool:
+    """Whether a server (None: the console, which sees all) can see the article."""
+    return guild_id is None or article.guild_id in (GLOBAL_GUILD, guild_id)
 
 
 def _split_repeats(stories: list[Story], posted: list[str]) -> tuple[list[Story], list[Story]]:

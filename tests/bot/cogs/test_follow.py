@@ -11,7 +11,6 @@ import pytest
 from bot.app import NewsBot
 from bot.context import AppContext
 from bot.services import Services
-from bot.services.sources import SourceService
 from index.answer import DEFAULT_MIN_SCORE
 from ingest.db import session_scope
 from ingest.sources import add_source
@@ -112,7 +111,7 @@ def context(make_context: MakeContext, web_server: LocalServer) -> AppContext:
 async def bot(fake: FakeDiscord, context: AppContext, site: Site) -> AsyncIterator[NewsBot]:
     fake.guilds[0].channels.append(FakeChannel(NEWS_CHANNEL, "island-news"))
     services = Services.create(context)
-    services.sources = SourceService(context, refresh_cooldown=0)  # several refreshes a test
+    services.sources.refresh_cooldowns.seconds = 0  # several refreshes in one test
     with session_scope(context.engine) as session:
         add_source(session, site.feed("post"), "Island Post", GUILD_A)
         add_source(session, site.feed("wire"), "Bay Wire", GUILD_A)
