@@ -27,7 +27,7 @@ from tests.bot.conftest import (
     command,
     index_news,
 )
-from tests.fakes.discord_server import FakeChannel, FakeDiscord, run_client
+from tests.fakes.discord_server import BOT_ROLE_ID, FakeChannel, FakeDiscord, run_client
 from tests.ingest.conftest import LocalServer
 from tests.ingest.conftest import web_server as web_server  # the shared fixture
 from tests.ingest.test_refresh import Dynamic, rss, story
@@ -36,6 +36,7 @@ pytestmark = [pytest.mark.timeout(120)]
 
 NEWS_CHANNEL = 1100000000000000220  # a second text channel in server A
 MANAGE_CHANNELS = 1 << 4
+EMBED_LINKS = 1 << 14
 FERRY = (
     "The Gull Island ferry will stop running on Sundays from September, the operator said, "
     "because too few passengers travel on the last crossing of the week.",
@@ -311,3 +312,29 @@ async def test_members_without_manage_channels_cannot_follow(
     )
     assert allowed["content"].startswith("Following “ferry” (#1)")
     assert fake.commands()["follow"]["default_member_permissions"] == str(MANAGE_CHANNELS)
+
+
+async def test_a_channel_the_bot_cannot_post_in_is_refused_and_disables_follows(
+    fake: FakeDiscord, bot: NewsBot, site: Site
+) -> None:
+    """Without Embed Links /follow add is refused; a follow made before is disabled, not sent."""
+    await follow(fake, "Gull Island ferry")
+    guild = fake.guilds[0]
+    bot_role = guild.role(BOT_ROLE_ID)
+    assert bot_role is not None
+    bot_role.permissions &= ~EMBED_LINKS
+    guild.everyone_permissions &= ~EMBED_LINKS
+    for role in (guild.everyone_role, bot_role):
+        update = {"guild_id": str(guild.id), "role": role.to_payload()}
+        await fake.dispatch("GUILD_ROLE_UPDATE", update)
+
+    refused = await follow(fake, "Quarry Road", CHANNEL_A)
+    assert refused == (
+        "newsbot may not post in #general (it needs View Channel, Send Messages and Embed Links "
+        "there); allow it there, then add the follow again."
+    )
+    site.add("post", "Island Post", "ferry", "Sunday ferries to Gull Island end", *FERRY)
+    await refresh(fake, bot)
+
+    assert posts(fake, NEWS_CHANNEL) == []
+    assert "disabled: newsbot may not post in #island-news" in await listing(fake)
