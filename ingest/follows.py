@@ -35,10 +35,6 @@ class FollowRecord:
     summary_message_id: int | None = None
     summary_started_at: datetime | None = None
 
-    @property
-    def active(self) -> bool:
-        return not self.paused and self.disabled is None
-
     @classmethod
     def of(cls, follow: Follow) -> FollowRecord:
         return cls(

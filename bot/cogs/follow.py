@@ -132,6 +132,16 @@ class FollowCog(
         changed = await self.follows.pause(follow, interaction.guild_id, paused)
         await follow_up(interaction, content=render_follow.paused_content(changed))
 
+    @add.autocomplete("source")
+    async def source_choices(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        # The same names /ask's source: offers (this server's sources and outlets).
+        if interaction.guild_id is None or not is_staff(interaction, "admin", "manage_channels"):
+            return []
+        names = await self.bot.services.ask.source_names(interaction.guild_id, current)
+        return [app_commands.Choice(name=name, value=name) for name in names]
+
     @remove.autocomplete("follow")
     @pause.autocomplete("follow")
     @resume.autocomplete("follow")

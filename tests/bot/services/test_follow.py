@@ -38,11 +38,14 @@ def service(engine: Engine, embedder: Embedder, tmp_path: Path) -> FollowService
 
 
 def store(
-    service: FollowService, guild_id: int, *stories: tuple[str, str, tuple[str, ...]]
+    service: FollowService,
+    guild_id: int,
+    *stories: tuple[str, str, tuple[str, ...]],
+    outlet: str = "Island Post",
 ) -> list[int]:
     """Store and index new articles (key, title, paragraphs) in a server; their ids."""
-    raws = [article(key, title, " ".join(text), "Island Post", 20) for key, title, text in stories]
-    store_raw_articles(service.engine, raws, f"island-{guild_id}", guild_id)
+    raws = [article(key, title, " ".join(text), outlet, 20) for key, title, text in stories]
+    store_raw_articles(service.engine, raws, f"{outlet}-{guild_id}", guild_id)
     service.context.retriever.sync()
     with session_scope(service.engine) as session:
         keys = [key for key, _, _ in stories]
@@ -107,3 +110,18 @@ async def test_the_hourly_cap_holds_stories_for_one_summary(service: FollowServi
     late = ("late", "Gull Island ferry timetable", ("The Gull Island ferry timetable " * 8,))
     (news,) = await service.news_for(store(service, GUILD_A, late), later)
     assert not news.capped  # a new hour: posted again
+
+
+async def test_a_follow_with_a_source_sees_only_that_outlet(service: FollowService) -> None:
+    """source: keeps a follow to one outlet; a name that matches nothing is refused at once."""
+    ferry = store(service, GUILD_A, ("sunday", "Sunday ferries to Gull Island end", FERRY))
+    wire = store(
+        service, GUILD_A, ("boat", "Second boat for the ferry", FERRY_AGAIN), outlet="Bay Wire"
+    )
+    follow = await service.add(GUILD_A, CHANNEL, "Gull Island ferry", "Bay Wire", 1)
+
+    (news,) = await service.news_for(ferry + wire, NOW)
+    assert [s.quote.source for s in news.stories] == ["Bay Wire"]
+    assert follow.source == "Bay Wire"
+    with pytest.raises(InputError, match="no source or outlet called 'Bay Wyre'"):
+        await service.add(GUILD_A, CHANNEL, "ferry", "Bay Wyre", 1)
