@@ -73,7 +73,9 @@ class ConsoleFollows:
                 continue
             for story in stories:
                 self.shown[follow.id].update([story.article_id, *story.copies])
-            self.say(render_follow.news_as_text(FollowNews(follow, stories[:STORIES_PER_POST])))
+            self.say(
+                render_follow.news_as_text(FollowNews(follow, stories[:STORIES_PER_POST], cap=0))
+            )
 
     def _own(self, follow_id: int) -> FollowRecord:
         if follow_id not in self.follows:

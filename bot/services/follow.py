@@ -2,9 +2,9 @@
 
 A refresh hands over the articles it stored once the index has them (``SourceService``
 subscribers). For each active follow that can see some of them, the follow's topic is
-answered like ``/ask`` over those articles alone: the same ranking, the same abstention and
-the same bar for every quote after the first, so a follow posts exactly what an answer to its
-topic would quote, and nothing when an answer would say "not found".
+answered like ``/ask`` over those articles alone, with the same ranking, and each story is
+judged by the same abstention an answer quoting it first would apply: a follow posts what an
+answer to its topic would quote, and nothing when such an answer would say "not found".
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import TypeVar
 from sqlalchemy.orm import Session
 
 from bot.context import AppContext
-from index.answer import NO_BARS, Answerer, Quote, near_duplicate, validate_question, word_shingles
+from index.answer import NO_BARS, Answerer, Quote, near_duplicate, word_shingles
 from index.search import SearchFilters
 from ingest.db import session_scope
 from ingest.errors import InputError
@@ -76,10 +76,10 @@ class FollowNews:
 
     follow: FollowRecord
     stories: list[Story]  # best first; the first is quoted, the others named
+    cap: int  # the follow's posts an hour at most
     capped: bool = False  # the hourly cap is reached: a summary instead of a post
     held: int = 0  # stories held back this hour, these included (when capped)
     edit_summary: int | None = None  # the summary message to update, if this hour has one
-    cap: int = 0
 
     @property
     def lead(self) -> Story:
@@ -205,9 +205,9 @@ class FollowService:
         visible = [a.article_id for a in stored if _sees(follow.guild_id, a)]
         with session_scope(self.engine) as session:
             unseen = sorted(set(visible) - handled_articles(session, follow.id, visible))
+            if not unseen:
+                return None
             posted = passage_texts_by_id(session, recent_posted_passages(session, follow.id, now))
-        if not unseen:
-            return None
         stories, repeats = _split_repeats(
             self.stories(follow.topic, follow.guild_id, unseen, follow.source), posted
         )
@@ -222,17 +222,17 @@ class FollowService:
         cap = self.hourly_cap
         with session_scope(self.engine) as session:
             if posts_since(session, follow.id, now - CAP_WINDOW) < cap:
-                return FollowNews(follow, stories[:STORIES_PER_POST], cap=cap)
+                return FollowNews(follow, stories[:STORIES_PER_POST], cap)
             started = follow.summary_started_at
             live = started is not None and started >= now - CAP_WINDOW
             before = len(held_since(session, follow.id, started)) if started and live else 0
         return FollowNews(
             follow,
             stories,
+            cap,
             capped=True,
             held=before + len(stories),
             edit_summary=follow.summary_message_id if live else None,
-            cap=cap,
         )
 
     def stories(
@@ -316,11 +316,13 @@ class FollowService:
 
 def validate_topic(topic: str) -> str:
     cleaned = " ".join(topic.split())
+    if not cleaned:
+        raise InputError("the topic is empty")
     if len(cleaned) > MAX_TOPIC_CHARS:
         raise InputError(
             f"the topic is too long ({len(cleaned)} characters; at most {MAX_TOPIC_CHARS})"
         )
-    return validate_question(cleaned)
+    return cleaned
 
 
 def _sees(guild_id: int | None, article: StoredArticle) -> bool:
