@@ -115,13 +115,16 @@ class Answer:
 
 
 def validate_question(question: str) -> str:
-    cleaned = " ".join(question.split())
+    return validate_text(question, "question", MAX_QUESTION_CHARS)
+
+
+def validate_text(text: str, what: str, limit: int) -> str:
+    """``text`` on one line, or an ``InputError`` saying the ``what`` is empty or too long."""
+    cleaned = " ".join(text.split())
     if not cleaned:
-        raise InputError("the question is empty")
-    if len(cleaned) > MAX_QUESTION_CHARS:
-        raise InputError(
-            f"the question is too long ({len(cleaned)} characters; at most {MAX_QUESTION_CHARS})"
-        )
+        raise InputError(f"the {what} is empty")
+    if len(cleaned) > limit:
+        raise InputError(f"the {what} is too long ({len(cleaned)} characters; at most {limit})")
     return cleaned
 
 

@@ -46,6 +46,11 @@ def missing_permissions(channel: PostChannel) -> str | None:
     return f"newsbot may not post in #{channel.name} (it needs {NEEDED} there)"
 
 
+def may_follow(interaction: discord.Interaction) -> bool:
+    """The cog's check, for autocomplete (which skips it): nothing for other members."""
+    return is_staff(interaction, "admin", "manage_channels")
+
+
 @staff_only("admin", "manage_channels")
 class FollowCog(
     commands.GroupCog,
@@ -82,7 +87,7 @@ class FollowCog(
         interaction: discord.Interaction,
         topic: app_commands.Range[str, 1, MAX_TOPIC_CHARS],
         channel: PostChannel,
-        source: app_commands.Range[str, 1, 100] | None = None,
+        source: app_commands.Range[str, 1, limits.CHOICE_NAME] | None = None,
     ) -> None:
         """Post new articles about a topic in a channel, after each refresh."""
         await think(interaction, private=True)
@@ -137,7 +142,7 @@ class FollowCog(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
         # The same names /ask's source: offers (this server's sources and outlets).
-        if interaction.guild_id is None or not is_staff(interaction, "admin", "manage_channels"):
+        if interaction.guild_id is None or not may_follow(interaction):
             return []
         names = await self.bot.services.ask.source_names(interaction.guild_id, current)
         return [app_commands.Choice(name=name, value=name) for name in names]
@@ -148,8 +153,7 @@ class FollowCog(
     async def follow_choices(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[int]]:
-        # Autocomplete skips the cog's check, so it repeats it: nothing for other members.
-        if interaction.guild_id is None or not is_staff(interaction, "admin", "manage_channels"):
+        if interaction.guild_id is None or not may_follow(interaction):
             return []
         found = await self.follows.choices(interaction.guild_id, current, limits.CHOICES)
         return [app_commands.Choice(name=render_follow.choice_name(f), value=f.id) for f in found]

@@ -19,7 +19,7 @@ from typing import TypeVar
 from sqlalchemy.orm import Session
 
 from bot.context import AppContext
-from index.answer import NO_BARS, Answerer, Quote, near_duplicate, word_shingles
+from index.answer import NO_BARS, Answerer, Quote, near_duplicate, validate_text, word_shingles
 from index.search import SearchFilters
 from ingest.db import session_scope
 from ingest.errors import InputError
@@ -315,14 +315,7 @@ class FollowService:
 
 
 def validate_topic(topic: str) -> str:
-    cleaned = " ".join(topic.split())
-    if not cleaned:
-        raise InputError("the topic is empty")
-    if len(cleaned) > MAX_TOPIC_CHARS:
-        raise InputError(
-            f"the topic is too long ({len(cleaned)} characters; at most {MAX_TOPIC_CHARS})"
-        )
-    return cleaned
+    return validate_text(topic, "topic", MAX_TOPIC_CHARS)
 
 
 def _sees(guild_id: int | None, article: StoredArticle) -> bool:
