@@ -270,6 +270,7 @@ class FollowService:
                 article: (outlet, [word_shingles(p) for p in passages])
                 for article, (outlet, passages) in passage_texts(session, article_ids).items()
             }
+        quotes = [q for q in quotes if q.passage_id in records]  # none removed meanwhile
         by_article: dict[int, list[Quote]] = {}
         for quote in quotes:
             by_article.setdefault(records[quote.passage_id].article_id, []).append(quote)
