@@ -8,7 +8,7 @@ from dataclasses import replace
 
 from bot import render_follow
 from bot.services import Services
-from bot.services.follow import STORIES_PER_POST, FollowNews, validate_topic
+from bot.services.follow import FollowNews, validate_topic
 from ingest.errors import InputError
 from ingest.follows import FollowRecord
 from ingest.models import GLOBAL_GUILD
@@ -73,9 +73,7 @@ class ConsoleFollows:
                 continue
             for story in stories:
                 self.shown[follow.id].update([story.article_id, *story.copies])
-            self.say(
-                render_follow.news_as_text(FollowNews(follow, stories[:STORIES_PER_POST], cap=0))
-            )
+            self.say(render_follow.news_as_text(FollowNews(follow, stories, cap=0)))
 
     def _own(self, follow_id: int) -> FollowRecord:
         if follow_id not in self.follows:

@@ -39,8 +39,10 @@ def news_embed(news: FollowNews) -> discord.Embed:
     others = [
         citation_line(s.quote, limits.FIELD_VALUE // 2)
         + (f" · *{plain(also_in(s))}*" if s.also_in else "")
-        for s in news.stories[1:]
+        for s in news.named
     ]
+    if news.unnamed:
+        others.append(more_line(news.unnamed))
     if others:
         embed.add_field(
             name=OTHERS_TITLE, value=limits.fit_lines(others, limits.FIELD_VALUE), inline=False
@@ -48,6 +50,10 @@ def news_embed(news: FollowNews) -> discord.Embed:
     footer = f"Matched {follow_label(news.follow)} · quotes are verbatim · /follow list"
     embed.set_footer(text=limits.truncate(footer, limits.FOOTER))
     return embed
+
+
+def more_line(count: int) -> str:
+    return f"… and {count:,} more matching {'story' if count == 1 else 'stories'}"
 
 
 def summary_content(news: FollowNews) -> str:
@@ -118,5 +124,7 @@ def news_as_text(news: FollowNews) -> str:
     lines = [f"[{follow_label(news.follow)}] {text.quotes_as_text([lead.quote])}"]
     if lead.also_in:
         lines.append(also_in(lead))
-    lines.extend(f"more: {text.citation(s.quote)}" for s in news.stories[1:])
+    lines.extend(f"more: {text.citation(s.quote)}" for s in news.named)
+    if news.unnamed:
+        lines.append(more_line(news.unnamed))
     return "\n".join(lines)

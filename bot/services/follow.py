@@ -75,7 +75,7 @@ class FollowNews:
     """What one follow posts after one refresh: one post, or the "N more" summary."""
 
     follow: FollowRecord
-    stories: list[Story]  # best first; the first is quoted, the others named
+    stories: list[Story]  # best first: the first quoted, the next named, the rest counted
     cap: int  # the follow's posts an hour at most
     capped: bool = False  # the hourly cap is reached: a summary instead of a post
     held: int = 0  # stories held back this hour, these included (when capped)
@@ -84,6 +84,16 @@ class FollowNews:
     @property
     def lead(self) -> Story:
         return self.stories[0]
+
+    @property
+    def named(self) -> list[Story]:
+        """The other stories a post names, with their links."""
+        return self.stories[1:STORIES_PER_POST]
+
+    @property
+    def unnamed(self) -> int:
+        """Matching stories a post only counts ("and 3 more"): one post per refresh."""
+        return max(0, len(self.stories) - STORIES_PER_POST)
 
 
 class FollowService:
@@ -222,7 +232,7 @@ class FollowService:
         cap = self.hourly_cap
         with session_scope(self.engine) as session:
             if posts_since(session, follow.id, now - CAP_WINDOW) < cap:
-                return FollowNews(follow, stories[:STORIES_PER_POST], cap)
+                return FollowNews(follow, stories, cap)
             started = follow.summary_started_at
             live = started is not None and started >= now - CAP_WINDOW
             before = len(held_since(session, follow.id, started)) if started and live else 0

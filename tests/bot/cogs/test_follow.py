@@ -55,6 +55,39 @@ FERRY_FOURTH = (
     "Gull Island ferry fares will stay the same next year, the ferry operator said, after the "
     "council agreed to pay for the fuel the boats burn in winter.",
 )
+# Six more stories about the ferry, for a flood in one refresh.
+FLOOD = [
+    (
+        "Gull Island ferry crew to strike",
+        "The crew of the Gull Island ferry will strike for two days next week over pay, and "
+        "no crossings will run on Tuesday or Wednesday, the union said in a statement.",
+    ),
+    (
+        "Gull Island ferry gets a new captain",
+        "The Gull Island ferry has a new captain, Ros Penhale, who has sailed the crossing as "
+        "first mate for twenty years and grew up in the harbour village.",
+    ),
+    (
+        "Gull Island ferry delayed by fog",
+        "Fog delayed every Gull Island ferry crossing on Friday morning by up to two hours, "
+        "and the first school run of the day was cancelled by the operator.",
+    ),
+    (
+        "Gull Island ferry adds bicycle racks",
+        "Racks for twelve bicycles have been fitted on the deck of the Gull Island ferry, so "
+        "cyclists no longer have to wait for the afternoon cargo boat.",
+    ),
+    (
+        "Gull Island ferry terminal repainted",
+        "The Gull Island ferry terminal at Brindle Bay was repainted over the weekend in the "
+        "blue and white of the island's flag, with new benches for passengers.",
+    ),
+    (
+        "Gull Island ferry timetable for winter",
+        "The winter timetable of the Gull Island ferry starts in November, with six crossings "
+        "a day instead of the summer's ten, and the last boat leaves at six.",
+    ),
+]
 QUARRY = (
     "Quarry Road will be resurfaced over three weekends in October, and drivers are asked "
     "to use the Elmsworth bypass while the road is closed.",
@@ -338,3 +371,20 @@ async def test_a_channel_the_bot_cannot_post_in_is_refused_and_disables_follows(
 
     assert posts(fake, NEWS_CHANNEL) == []
     assert "disabled: newsbot may not post in #island-news" in await listing(fake)
+
+
+async def test_a_flood_of_matching_stories_is_one_post_that_counts_the_rest(
+    fake: FakeDiscord, bot: NewsBot, site: Site
+) -> None:
+    """Six matching stories in one refresh: one post, the best quoted, three named, "2 more"."""
+    await follow(fake, "Gull Island ferry")
+    for number, (title, paragraph) in enumerate(FLOOD):
+        site.add("post", "Island Post", f"flood-{number}", title, paragraph)
+
+    await refresh(fake, bot)
+
+    (post,) = posts(fake, NEWS_CHANNEL)
+    (field,) = post["embeds"][0]["fields"]
+    named = field["value"].split("\n")
+    assert len(named) == 4 and named[-1] == "… and 2 more matching stories"
+    assert all("Island Post · Gull Island ferry" in line for line in named[:3])
