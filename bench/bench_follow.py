@@ -42,11 +42,13 @@ def measure(data_dir: Path, size: int) -> dict[str, float]:
     engine = open_engine(default_database_url(data_dir))
     context = AppContext(settings=settings, engine=engine)
     context.retriever.sync()
-    writer = Writer(seed=size)
-    new = [writer.article(f"new-{size}-{i}.example/") for i in range(NEW_ARTICLES)]
-    report = store_raw_articles(engine, new, f"new-{size}")
+    run = time.time_ns()  # new articles in every run, even on a reused data directory
+    writer = Writer(seed=run % 2**32)
+    new = [writer.article(f"new-{run}-{i}.example/") for i in range(NEW_ARTICLES)]
+    report = store_raw_articles(engine, new, f"new-{run}")
     context.retriever.sync()
     ids = sorted(report.result.stored_article_ids)
+    assert len(ids) == NEW_ARTICLES, report
     # Half the topics use the new articles' own words (they match), half other words.
     topics = [" ".join(a.title.split()[:4]) for a in new] * (FOLLOWS // (2 * NEW_ARTICLES))
     topics += [writer.question() for _ in range(FOLLOWS - len(topics))]
