@@ -388,3 +388,43 @@ async def test_a_flood_of_matching_stories_is_one_post_that_counts_the_rest(
     named = field["value"].split("\n")
     assert len(named) == 4 and named[-1] == "… and 2 more matching stories"
     assert all("Island Post · Gull Island ferry" in line for line in named[:3])
+
+
+async def test_a_channel_deleted_while_the_bot_was_away_disables_its_follow(
+    fake: FakeDiscord, bot: NewsBot, site: Site
+) -> None:
+    """No delete event seen: Discord's "Unknown Channel" to the post disables the follow."""
+    await follow(fake, "Gull Island ferry")
+    guild = fake.guilds[0]
+    guild.channels = [c for c in guild.channels if c.id != NEWS_CHANNEL]
+    site.add("post", "Island Post", "ferry", "Sunday ferries to Gull Island end", *FERRY)
+
+    await refresh(fake, bot)
+
+    assert "disabled: its channel was deleted" in await listing(fake)
+    (attempt,) = [r for r in fake.requests if r.path == f"/channels/{NEWS_CHANNEL}/messages"]
+    assert attempt.status == 404
+
+
+async def test_a_deleted_summary_is_sent_again_rather_than_lost(
+    fake: FakeDiscord, bot: NewsBot, site: Site
+) -> None:
+    """Past the cap, a summary someone deleted is replaced by a new one with the full count."""
+    await follow(fake, "Gull Island ferry")
+    stories = [
+        ("sunday", "Sunday ferries to Gull Island end", FERRY),
+        ("boat", "Second boat for the Gull Island ferry", FERRY_AGAIN),
+        ("tickets", "Gull Island ferry tickets sold on board again", FERRY_THIRD),
+    ]
+    for slug, title, paragraphs in stories:
+        site.add("post", "Island Post", slug, title, *paragraphs)
+        await refresh(fake, bot)
+    summary = posts(fake, NEWS_CHANNEL)[-1]
+    del fake.messages[int(summary["id"])]
+
+    site.add("post", "Island Post", "fares", "Gull Island ferry fares frozen", *FERRY_FOURTH)
+    await refresh(fake, bot)
+
+    latest = posts(fake, NEWS_CHANNEL)[-1]
+    assert latest["id"] != summary["id"]
+    assert "2 more matching stories not posted" in latest["content"]
