@@ -22,6 +22,7 @@ from tests.bot.conftest import (
     EPHEMERAL,
     GUILD_A,
     GUILD_B,
+    THREAD_A,
     TOKEN,
     MakeContext,
     command,
@@ -428,3 +429,15 @@ async def test_a_deleted_summary_is_sent_again_rather_than_lost(
     latest = posts(fake, NEWS_CHANNEL)[-1]
     assert latest["id"] != summary["id"]
     assert "2 more matching stories not posted" in latest["content"]
+
+
+async def test_a_follow_can_post_in_a_thread(fake: FakeDiscord, bot: NewsBot, site: Site) -> None:
+    """A thread is a channel like any other for a follow."""
+    added = await follow(fake, "Gull Island ferry", THREAD_A)
+    assert f"in <#{THREAD_A}>" in added
+    site.add("post", "Island Post", "ferry", "Sunday ferries to Gull Island end", *FERRY)
+
+    await refresh(fake, bot)
+
+    (post,) = posts(fake, THREAD_A)
+    assert post["embeds"][0]["title"] == "New on “Gull Island ferry”"
