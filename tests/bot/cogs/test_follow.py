@@ -230,10 +230,8 @@ async def test_one_story_from_several_outlets_is_posted_once_naming_the_others(
     assert len(posts(fake, NEWS_CHANNEL)) == 1
 
 
-async def test_past_the_hourly_cap_one_summary_counts_the_rest(
-    fake: FakeDiscord, bot: NewsBot, site: Site
-) -> None:
-    """With a cap of 2, the third and fourth stories update one "N more" message."""
+async def past_the_cap(fake: FakeDiscord, bot: NewsBot, site: Site) -> None:
+    """Follow the ferry, then three refreshes of one matching story each (the cap is 2)."""
     await follow(fake, "Gull Island ferry")
     stories = [
         ("sunday", "Sunday ferries to Gull Island end", FERRY),
@@ -243,6 +241,13 @@ async def test_past_the_hourly_cap_one_summary_counts_the_rest(
     for slug, title, paragraphs in stories:
         site.add("post", "Island Post", slug, title, *paragraphs)
         await refresh(fake, bot)
+
+
+async def test_past_the_hourly_cap_one_summary_counts_the_rest(
+    fake: FakeDiscord, bot: NewsBot, site: Site
+) -> None:
+    """With a cap of 2, the third and fourth stories update one "N more" message."""
+    await past_the_cap(fake, bot, site)
     assert [len(p["embeds"]) for p in posts(fake, NEWS_CHANNEL)] == [1, 1, 0]
     summary = posts(fake, NEWS_CHANNEL)[2]
     assert summary["content"] == (
@@ -411,15 +416,7 @@ async def test_a_deleted_summary_is_sent_again_rather_than_lost(
     fake: FakeDiscord, bot: NewsBot, site: Site
 ) -> None:
     """Past the cap, a summary someone deleted is replaced by a new one with the full count."""
-    await follow(fake, "Gull Island ferry")
-    stories = [
-        ("sunday", "Sunday ferries to Gull Island end", FERRY),
-        ("boat", "Second boat for the Gull Island ferry", FERRY_AGAIN),
-        ("tickets", "Gull Island ferry tickets sold on board again", FERRY_THIRD),
-    ]
-    for slug, title, paragraphs in stories:
-        site.add("post", "Island Post", slug, title, *paragraphs)
-        await refresh(fake, bot)
+    await past_the_cap(fake, bot, site)
     summary = posts(fake, NEWS_CHANNEL)[-1]
     del fake.messages[int(summary["id"])]
 
