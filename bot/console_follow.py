@@ -38,7 +38,8 @@ class ConsoleFollows:
                 self.say(f"Stopped following “{follow.topic}” (#{follow.id}).")
                 return
             self.follows[follow.id] = replace(follow, paused=action == "pause")
-            self.say(f"{'Paused' if action == 'pause' else 'Resumed'} “{follow.topic}”.")
+            word = "Paused" if action == "pause" else "Resumed"
+            self.say(f"{word} “{follow.topic}” (#{follow.id}).")
         else:
             raise InputError(USAGE)
 

@@ -40,8 +40,10 @@ def missing_permissions(channel: PostChannel) -> str | None:
     if me is None:  # the server is not in this process's cache: the send itself will tell
         return None
     allowed = channel.permissions_for(me)
-    sends = allowed.send_messages_in_threads if isinstance(channel, discord.Thread) else True
-    if allowed.view_channel and allowed.send_messages and sends and allowed.embed_links:
+    # In a thread, Send Messages in Threads is what counts, not Send Messages.
+    thread = isinstance(channel, discord.Thread)
+    sends = allowed.send_messages_in_threads if thread else allowed.send_messages
+    if allowed.view_channel and sends and allowed.embed_links:
         return None
     return f"newsbot may not post in #{channel.name} (it needs {NEEDED} there)"
 
