@@ -13,6 +13,7 @@ of one run; the ratio between sizes says whether matching grows with the corpus.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import statistics
 import sys
@@ -20,10 +21,9 @@ import time
 from pathlib import Path
 
 from bench.bench_scale import Writer, build
-from bot.context import AppContext
+from bot.resources import Resources, resources_on
 from bot.services.follow import FollowService
 from bot.settings import get_settings
-from ingest.db import default_database_url, open_engine
 from ingest.pipeline import store_raw_articles
 
 log = logging.getLogger("bench.bench_follow")
@@ -39,21 +39,25 @@ def measure(data_dir: Path, size: int) -> dict[str, float]:
     model = Embedder().name
     build(data_dir, size, model)
     settings = get_settings(_env_file=None, data_dir=data_dir)
-    engine = open_engine(default_database_url(data_dir))
-    context = AppContext(settings=settings, engine=engine)
-    context.retriever.sync()
+    with asyncio.Runner() as runner, resources_on(runner, settings) as resources:
+        return _measure(resources)
+
+
+def _measure(resources: Resources) -> dict[str, float]:
+    engine = resources.engine
+    resources.retriever.sync()
     run = time.time_ns()  # new articles in every run, even on a reused data directory
     writer = Writer(seed=run % 2**32)
     new = [writer.article(f"new-{run}-{i}.example/") for i in range(NEW_ARTICLES)]
     report = store_raw_articles(engine, new, f"new-{run}")
-    context.retriever.sync()
-    ids = sorted(report.result.stored_article_ids)
+    resources.retriever.sync()
+    ids = sorted(report.result.article_ids)
     assert len(ids) == NEW_ARTICLES, report
     # Half the topics use the new articles' own words (they match), half other words.
     topics = [" ".join(a.title.split()[:4]) for a in new] * (FOLLOWS // (2 * NEW_ARTICLES))
     topics += [writer.question() for _ in range(FOLLOWS - len(topics))]
-    follows = FollowService(context)
-    answerer = context.answerer
+    follows = FollowService(resources)
+    answerer = resources.answerer
     match: list[float] = []
     ask: list[float] = []
     matched = 0
@@ -65,9 +69,8 @@ def measure(data_dir: Path, size: int) -> dict[str, float]:
             started = time.perf_counter()
             answerer.answer(topic)
             ask.append(time.perf_counter() - started)
-    engine.dispose()
     return {
-        "passages": float(context.retriever.searchable_count()),
+        "passages": float(resources.retriever.searchable_count()),
         "match_ms": statistics.median(match) * 1000,
         "ask_ms": statistics.median(ask) * 1000,
         "matched": matched / REPEATS,

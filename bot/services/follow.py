@@ -18,8 +18,8 @@ from typing import TypeVar
 
 from sqlalchemy.orm import Session
 
-from bot.context import AppContext
-from index.answer import NO_BARS, Answerer, Quote, near_duplicate, validate_text, word_shingles
+from bot.resources import Resources
+from index.answer import NO_BARS, Answerer, Quote, near_duplicate, word_shingles
 from index.search import SearchFilters
 from ingest.db import session_scope
 from ingest.errors import InputError
@@ -99,13 +99,13 @@ class FollowNews:
 class FollowService:
     """Follows per server, and matching new articles against them (blocking work in threads)."""
 
-    def __init__(self, context: AppContext) -> None:
-        self.context = context
-        self.engine = context.engine
+    def __init__(self, resources: Resources) -> None:
+        self.resources = resources
+        self.engine = resources.engine
 
     @property
     def hourly_cap(self) -> int:
-        return self.context.settings.follow_hourly_cap
+        return self.resources.settings.follow_hourly_cap
 
     # --- managing -----------------------------------------------------------------------
 
@@ -127,7 +127,7 @@ class FollowService:
         source = " ".join(source.split()) if source and source.strip() else None
         if source is not None:
             filters = SearchFilters(guild_id=guild_id)
-            await asyncio.to_thread(self.context.retriever.narrowed, filters, source)
+            await asyncio.to_thread(self.resources.retriever.narrowed, filters, source)
         return source
 
     async def listed(self, guild_id: int) -> list[FollowRecord]:
@@ -256,16 +256,16 @@ class FollowService:
         filters = SearchFilters(guild_id=guild_id, article_ids=tuple(article_ids))
         if source is not None:
             try:
-                filters = self.context.retriever.narrowed(filters, source)
+                filters = self.resources.retriever.narrowed(filters, source)
             except InputError:
                 return []  # its source is gone, or has no articles yet
         # Every story is judged on its own, as an answer quoting it first would be: the
         # answer's abstention over that story's passages. (The bars a second quote of one
         # answer must clear would make a story's fate depend on what arrived with it.)
-        settings = self.context.settings
+        settings = self.resources.settings
         answerer = Answerer(
             self.engine,
-            self.context.retriever,
+            self.resources.retriever,
             min_score=settings.min_score,
             min_coverage=settings.min_coverage,
             bars=NO_BARS,
@@ -326,7 +326,15 @@ class FollowService:
 
 
 def validate_topic(topic: str) -> str:
-    return validate_text(topic, "topic", MAX_TOPIC_CHARS)
+    """The topic with its whitespace tidied, or an ``InputError`` saying what is wrong."""
+    cleaned = " ".join(topic.split())
+    if not cleaned:
+        raise InputError("the topic is empty")
+    if len(cleaned) > MAX_TOPIC_CHARS:
+        raise InputError(
+            f"the topic is too long ({len(cleaned)} characters; at most {MAX_TOPIC_CHARS})"
+        )
+    return cleaned
 
 
 def _sees(guild_id: int | None, article: StoredArticle) -> bool:

@@ -20,7 +20,7 @@ async def test_follow_prints_new_matching_articles_after_each_refresh(
     make_context: MakeContext, web_server: LocalServer, site: Site
 ) -> None:
     """Matching new stories are printed with the follow and citation; a paused follow is quiet."""
-    context = make_context(
+    context = await make_context(
         min_score=DEFAULT_MIN_SCORE,
         related_quotes_only=True,
         fetch_allow_hosts=web_server.host_port,

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from bot.app import NewsBot
-from bot.context import AppContext
+from bot.resources import Resources
 from bot.services import Services
 from index.answer import DEFAULT_MIN_SCORE
 from ingest.db import session_scope
@@ -130,9 +130,9 @@ def site(web_server: LocalServer) -> Iterator[Site]:
 
 
 @pytest.fixture
-def context(make_context: MakeContext, web_server: LocalServer) -> AppContext:
+async def context(make_context: MakeContext, web_server: LocalServer) -> Resources:
     """The product's own relevance bars (not the bot tests' "answer anything"), a cap of 2."""
-    found = make_context(
+    found = await make_context(
         min_score=DEFAULT_MIN_SCORE,
         related_quotes_only=True,
         fetch_allow_hosts=web_server.host_port,
@@ -143,7 +143,7 @@ def context(make_context: MakeContext, web_server: LocalServer) -> AppContext:
 
 
 @pytest.fixture
-async def bot(fake: FakeDiscord, context: AppContext, site: Site) -> AsyncIterator[NewsBot]:
+async def bot(fake: FakeDiscord, context: Resources, site: Site) -> AsyncIterator[NewsBot]:
     fake.guilds[0].channels.append(FakeChannel(NEWS_CHANNEL, "island-news"))
     services = Services.create(context)
     services.sources.refresh_cooldowns.seconds = 0  # several refreshes in one test

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, select
 
-from bot.context import AppContext
+from bot.resources import Resources
 from bot.services.follow import FollowService
 from index.answer import DEFAULT_MIN_SCORE
 from index.embedder import Embedder
 from index.search import Retriever
 from ingest.db import session_scope
 from ingest.errors import InputError
+from ingest.fetch import SafeFetcher
 from ingest.models import GLOBAL_GUILD, Article
 from ingest.pipeline import store_raw_articles
 from tests.bot.cogs.test_follow import FERRY, FERRY_AGAIN, FERRY_THIRD, QUARRY
@@ -25,16 +27,18 @@ CHANNEL = 42
 
 
 @pytest.fixture
-def service(engine: Engine, embedder: Embedder, tmp_path: Path) -> FollowService:
+async def service(
+    engine: Engine, embedder: Embedder, tmp_path: Path
+) -> AsyncIterator[FollowService]:
     """Server A's news indexed, with the product's relevance bars and a cap of 2 an hour."""
     settings = make_settings(
         tmp_path, min_score=DEFAULT_MIN_SCORE, related_quotes_only=True, follow_hourly_cap=2
     )
     retriever = Retriever(engine, embedder, settings.index_dir)
-    context = AppContext(settings=settings, engine=engine, _retriever=retriever)
     store_raw_articles(engine, SERVER_A_NEWS, "courier", GUILD_A)
     retriever.sync()
-    return FollowService(context)
+    async with SafeFetcher(settings.fetch_policy()) as fetcher:  # what Resources always has
+        yield FollowService(Resources(settings, engine, fetcher, _retriever=retriever))
 
 
 def store(
@@ -46,7 +50,7 @@ def store(
     """Store and index new articles (key, title, paragraphs) in a server; their ids."""
     raws = [article(key, title, " ".join(text), outlet, 20) for key, title, text in stories]
     store_raw_articles(service.engine, raws, f"{outlet}-{guild_id}", guild_id)
-    service.context.retriever.sync()
+    service.resources.retriever.sync()
     with session_scope(service.engine) as session:
         keys = [key for key, _, _ in stories]
         return list(session.scalars(select(Article.id).where(Article.key.in_(keys))))
