@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from bot.resources import Resources
 from bot.services.about import AboutService
 from bot.services.ask import AskService
+from bot.services.follow import FollowService
 from bot.services.reindex import ReindexService
 from bot.services.sources import SourceService
 from ingest.models import GLOBAL_GUILD
@@ -32,6 +33,7 @@ class Services:
     reindex: ReindexService
     sources: SourceService
     about: AboutService
+    follows: FollowService
 
     @classmethod
     def create(cls, resources: Resources, cooldown_seconds: float | None = None) -> Services:
@@ -40,4 +42,5 @@ class Services:
             reindex=ReindexService(resources),
             sources=SourceService(resources),
             about=AboutService(resources),
+            follows=FollowService(resources),
         )
