@@ -28,6 +28,7 @@ EXTENSIONS = (
     "bot.cogs.about",
     "bot.cogs.votes",
     "bot.cogs.check",
+    "bot.cogs.follow",
 )
 
 INVITE_SCOPES = ("bot", "applications.commands")

@@ -189,7 +189,7 @@ class Answerer:
         ranked = diversify(
             quotes, [records[q.passage_id] for q in quotes], max(wanted, ANSWERABILITY_DEPTH)
         )
-        if not ranked or not self._answers(ranked):
+        if not ranked or not self.answers(ranked):
             closest = [
                 replace(q, highlight=best_sentence(question, q.text, focus)) for q in ranked[:k]
             ]
@@ -200,7 +200,7 @@ class Answerer:
         chosen = [replace(q, highlight=best_sentence(question, q.text, focus)) for q in chosen]
         return Answer(question, False, chosen[:k], searched, more=chosen[k:])
 
-    def _answers(self, ranked: list[Quote]) -> bool:
+    def answers(self, ranked: list[Quote]) -> bool:
         """Whether the best passages probably answer: answerability, and the coverage floor."""
         shown = ranked[:ANSWERABILITY_DEPTH]
         if max(q.coverage for q in shown) < self.min_coverage:
@@ -332,6 +332,16 @@ def diversify(quotes: list[Quote], records: list[PassageRecord], wanted: int) ->
         chosen.append(quote)
         per_article[record.article_id] = per_article.get(record.article_id, 0) + 1
     return chosen
+
+
+def word_shingles(text: str) -> set[str]:
+    """The word trigrams near-duplicate texts are compared by (see :func:`near_duplicate`)."""
+    return _shingles(text)
+
+
+def near_duplicate(a: set[str], b: set[str]) -> bool:
+    """Whether two texts' shingles make them the same text (a wire story in two outlets)."""
+    return _overlap(a, b) >= NEAR_DUPLICATE
 
 
 def _shingles(text: str) -> set[str]:

@@ -59,6 +59,7 @@ class SearchFilters:
     until: datetime | None = None
     outlets: tuple[str, ...] | None = None
     read_question: bool = True
+    article_ids: tuple[int, ...] | None = None  # only these articles (what a refresh stored)
 
 
 @dataclass(frozen=True)
@@ -282,6 +283,8 @@ class Retriever:
             mask &= dated & (catalog.published <= int(filters.until.timestamp()))
         if filters.source_ids is not None:
             mask &= np.isin(catalog.source_ids, list(filters.source_ids))
+        if filters.article_ids is not None:
+            mask &= np.isin(catalog.article_ids, list(filters.article_ids))
         if filters.outlets is not None:
             if len(sidecar.facts.ids) == len(mask):
                 mask &= sidecar.facts.rows_with_outlets(filters.outlets)

@@ -14,6 +14,7 @@ from bot.services.about import AboutService
 from bot.services.ask import AskService
 from bot.services.check import CheckService
 from bot.services.feedback import FeedbackService
+from bot.services.follow import FollowService
 from bot.services.reindex import ReindexService
 from bot.services.sources import SourceService
 from ingest.models import GLOBAL_GUILD
@@ -36,6 +37,7 @@ class Services:
     about: AboutService
     check: CheckService
     feedback: FeedbackService
+    follows: FollowService
 
     @classmethod
     def create(cls, resources: Resources, cooldown_seconds: float | None = None) -> Services:
@@ -47,4 +49,5 @@ class Services:
             about=AboutService(resources),
             check=CheckService(resources, ask),
             feedback=FeedbackService(resources),
+            follows=FollowService(resources),
         )

@@ -54,7 +54,7 @@ async def test_commands_are_described_within_discords_limits(
     """Every slash command and parameter has a description of at most 100 characters."""
     synced = fake.commands()
     assert synced.pop("Check the news")["type"] == 3  # a message command has no description
-    assert set(synced) == {"ask", "reindex", "source", "about"}
+    assert set(synced) == {"ask", "reindex", "source", "about", "follow"}
     assert {o["name"] for o in synced["source"]["options"]} == {"add", "list", "remove", "refresh"}
     for command_data in synced.values():
         for item in [command_data, *walk(command_data.get("options") or [])]:
@@ -96,6 +96,7 @@ async def test_commands_sync_to_the_test_server_when_set(
             "reindex",
             "source",
             "about",
+            "follow",
             "Check the news",
         }
         assert fake.commands() == {}
