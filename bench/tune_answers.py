@@ -27,6 +27,7 @@ import argparse
 import itertools
 import logging
 import math
+import pickle
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -37,16 +38,18 @@ from bench import setup
 from bench.eval_natural import PAGES, SHOWN, prepared
 from bench.natural import load_split
 from bench.realtimeqa import contains_answer
-from bench.setup import single_threaded
+from bench.setup import CACHE, single_threaded
 from bench.tune_ranking import logistic
 from index.answer import NO_BARS, Answerer, Quote
-from index.answerability import DEFAULT_MIN_COVERAGE, DEFAULT_MODEL
+from index.answerability import DEFAULT_MODEL, below_floors
 from index.embedder import Embedder
 from index.search import SearchFilters
 
 log = logging.getLogger(__name__)
 
 MAX_REFUSED = 0.03
+# The answers of the last run, for refitting other feature sets without asking again.
+JUDGED = CACHE / "answerability-judged.pickle"
 MAX_QUOTE_CHARS = 1024
 RTQA_K = 10
 SETS = ("natural dev", "natural test", "RealTime QA dev", "RealTime QA held-out")
@@ -97,7 +100,13 @@ def collect_realtimeqa() -> list[Judged]:
     with setup.prepared("all", None) as bench:
         single_threaded()
         answerer = Answerer(
-            bench.corpus.engine, bench.corpus.retriever, 0.0, min_coverage=0.0, bars=NO_BARS
+            bench.corpus.engine,
+            bench.corpus.retriever,
+            0.0,
+            min_coverage=0.0,
+            min_cosine=0.0,
+            bars=NO_BARS,
+            all_signals=True,
         )
         asked = [(q, True) for q in bench.answerable] + [
             (u.shifted, False) for u in bench.unanswerable
@@ -126,7 +135,10 @@ def fit_answerability(judged: Sequence[Judged], names: Sequence[str]) -> tuple[n
     """Weights fitted on the dev sets; the threshold refusing ≤ 3% answerable of each."""
     train = [j for j in judged if j.set in FITTED_ON]
     y = np.array([1.0 if j.answerable else 0.0 for j in train])
-    weights = logistic(design(train, names), y, l2=1e-3)
+    # Each bench counts as much as the other, though RealTime QA has three times the questions.
+    sizes = {name: sum(j.set == name for j in train) for name in FITTED_ON}
+    balance = np.array([len(train) / (len(sizes) * sizes[j.set]) for j in train])
+    weights = logistic(design(train, names), y, l2=1e-3, sample_weights=balance)
     thresholds = []
     for name in FITTED_ON:
         part = [j for j in train if j.set == name and j.answerable]
@@ -141,12 +153,12 @@ def fit_answerability(judged: Sequence[Judged], names: Sequence[str]) -> tuple[n
 def refusals(
     judged: Sequence[Judged], names: Sequence[str], weights: np.ndarray, threshold: float
 ) -> dict[tuple[str, str], tuple[int, int]]:
-    """(set, kind) → (refused, asked) at this threshold, with the product's coverage floor."""
+    """(set, kind) → (refused, asked) at this threshold, with the product's floors."""
     out: dict[tuple[str, str], list[int]] = {}
     p = probabilities(weights, design(judged, names)) if judged else np.zeros(0)
     for j, prob in zip(judged, p, strict=True):
         cell = out.setdefault((j.set, j.kind), [0, 0])
-        cell[0] += int(prob < threshold or j.signals["top_coverage"] < DEFAULT_MIN_COVERAGE)
+        cell[0] += int(prob < threshold or below_floors(j.signals))
         cell[1] += 1
     return {k: (v[0], v[1]) for k, v in out.items()}
 
@@ -236,19 +248,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=",".join(DEFAULT_MODEL.weights),
         help="Comma-separated features of index.answerability.features to fit on.",
     )
+    parser.add_argument(
+        "--reuse", action="store_true", help=f"Refit on the last run's answers ({JUDGED.name})."
+    )
     args = parser.parse_args(argv)
     names = [n for n in args.features.split(",") if n]
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    embedder = Embedder()
-    with prepared(embedder) as corpus:
-        single_threaded()
-        answerer = Answerer(
-            corpus.engine, corpus.retriever, min_score=0.0, min_coverage=0.0, bars=NO_BARS
-        )
-        judged = collect_natural(answerer, "dev") + collect_natural(answerer, "test")
-    judged += collect_realtimeqa()
+    if args.reuse:
+        judged: list[Judged] = pickle.loads(JUDGED.read_bytes())
+    else:
+        embedder = Embedder()
+        with prepared(embedder) as corpus:
+            single_threaded()
+            answerer = Answerer(
+                corpus.engine,
+                corpus.retriever,
+                min_score=0.0,
+                min_coverage=0.0,
+                min_cosine=0.0,
+                bars=NO_BARS,
+                all_signals=True,
+            )
+            judged = collect_natural(answerer, "dev") + collect_natural(answerer, "test")
+        judged += collect_realtimeqa()
+        JUDGED.write_bytes(pickle.dumps(judged))
     weights, threshold = fit_answerability(judged, names)
     natural_dev = [j for j in judged if j.set == "natural dev"]
     natural_test = [j for j in judged if j.set == "natural test"]
@@ -264,11 +289,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     for left_out in names:
         rest = [n for n in names if n != left_out]
         print(f"  without {left_out}: {at_three_percent(judged, rest)}")
-    print("\nCoverage floor (min_coverage) alone, refused on natural dev: answerable / not:")
-    for floor_ in (0.1, 0.15, 0.2, 0.25, 0.3, 0.4):
-        low = [j for j in natural_dev if j.signals["top_coverage"] < floor_]
-        answerable = sum(j.answerable for j in low)
-        print(f"  {floor_:.2f}: {answerable} / {len(low) - answerable}")
+    dev = [j for j in judged if j.set in FITTED_ON]
+    for signal in ("top_coverage", "top_cosine"):
+        print(f"\nA floor on {signal} alone, refused on both dev sets: answerable / not:")
+        for floor_ in (0.1, 0.15, 0.2, 0.22, 0.25, 0.3, 0.4):
+            low = [j for j in dev if j.signals[signal] < floor_]
+            answerable = sum(j.answerable for j in low)
+            print(f"  {floor_:.2f}: {answerable} / {len(low) - answerable}")
     print("\nQuote bars (answerable questions; among shown, shown, unrelated, more, unrelated):")
     for point in ((0.0, 0.0, 0.0), (same, new, floor), (0.2, 0.6, 0.0), (0.2, 0.8, 0.0)):
         dev, test = bar_outcome(natural_dev, *point), bar_outcome(natural_test, *point)

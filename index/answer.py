@@ -12,11 +12,14 @@ from sqlalchemy import Engine, select
 
 from index.answerability import (
     ANSWERABILITY_DEPTH,
+    ARTICLE_FEATURES,
+    DEFAULT_MIN_COSINE,
     DEFAULT_MIN_COVERAGE,
     DEFAULT_MIN_SCORE,
     DEFAULT_MODEL,
     AnswerabilityModel,
     Evidence,
+    below_floors,
     features,
 )
 from index.context import QUOTE_CHARS, Surroundings, widen
@@ -133,9 +136,13 @@ class Answerer:
         min_coverage: float = DEFAULT_MIN_COVERAGE,
         bars: QuoteBars = QuoteBars(),
         model: AnswerabilityModel = DEFAULT_MODEL,
+        all_signals: bool = False,
+        min_cosine: float = DEFAULT_MIN_COSINE,
     ) -> None:
+        self.min_cosine = min_cosine
         self.engine = engine
         self.model = model
+        self.all_signals = all_signals  # compute every feature, not only the model's (tuning)
         self.retriever = retriever
         self.min_score = min_score
         self.min_coverage = min_coverage
@@ -190,22 +197,26 @@ class Answerer:
         return Answer(question, False, chosen[:k], searched, [], chosen[k:], probability, signals)
 
     def _answers(self, signals: dict[str, float], probability: float) -> bool:
-        """Whether the best passages probably answer: answerability, and the coverage floor."""
-        return signals["top_coverage"] >= self.min_coverage and probability >= self.min_score
+        """Whether the best passages probably answer: answerability, and the floors."""
+        floors = below_floors(signals, self.min_coverage, self.min_cosine)
+        return not floors and probability >= self.min_score
 
     def _signals(
         self, question: str, ranked: list[Quote], records: dict[int, PassageRecord]
     ) -> dict[str, float]:
         """The answerability model's features of these ranked passages."""
         top = records[ranked[0].passage_id]
-        with session_scope(self.engine) as session:
-            article = list(
-                session.scalars(
-                    select(Passage.text)
-                    .where(Passage.article_id == top.article_id)
-                    .order_by(Passage.position)
+        names = None if self.all_signals else set(self.model.weights)
+        article: list[str] = []
+        if names is None or names & ARTICLE_FEATURES:
+            with session_scope(self.engine) as session:
+                article = list(
+                    session.scalars(
+                        select(Passage.text)
+                        .where(Passage.article_id == top.article_id)
+                        .order_by(Passage.position)
+                    )
                 )
-            )
         return features(
             Evidence(
                 question=question,
@@ -216,7 +227,8 @@ class Answerer:
                 top_title=top.title,
                 top_article=article,
                 word_weights=self.retriever.word_weights(question),
-            )
+            ),
+            names,
         )
 
     def _records(self, hits: list[Hit]) -> dict[int, PassageRecord]:

@@ -72,7 +72,7 @@ def test_pages_are_numbered_in_the_footer_and_the_quotes() -> None:
     assert len(pages) == 2
     second = render.answer_embed(pages[1])
     assert "**3.** " in (second.description or "")
-    assert (second.footer.text or "").endswith("page 2 of 2")
+    assert (second.footer.text or "").endswith("page 2 of 2 · no more relevant passages")
 
 
 def test_markdown_in_passages_is_shown_literally() -> None:
