@@ -17,6 +17,8 @@ from index.answerability import (
     DEFAULT_MIN_COVERAGE,
     DEFAULT_MIN_SCORE,
     DEFAULT_MODEL,
+    FLOOR_FEATURES,
+    FOCUS_FEATURES,
     AnswerabilityModel,
     Evidence,
     below_floors,
@@ -139,13 +141,13 @@ class Answerer:
         all_signals: bool = False,
         min_cosine: float = DEFAULT_MIN_COSINE,
     ) -> None:
-        self.min_cosine = min_cosine
         self.engine = engine
         self.model = model
         self.all_signals = all_signals  # compute every feature, not only the model's (tuning)
         self.retriever = retriever
         self.min_score = min_score
         self.min_coverage = min_coverage
+        self.min_cosine = min_cosine
         self.bars = bars
         self.quote_chars = quote_chars  # None: quote the ranked passage alone
 
@@ -206,7 +208,7 @@ class Answerer:
     ) -> dict[str, float]:
         """The answerability model's features of these ranked passages."""
         top = records[ranked[0].passage_id]
-        names = None if self.all_signals else set(self.model.weights)
+        names = None if self.all_signals else set(self.model.weights) | FLOOR_FEATURES
         article: list[str] = []
         if names is None or names & ARTICLE_FEATURES:
             with session_scope(self.engine) as session:
@@ -226,7 +228,11 @@ class Answerer:
                 texts=[q.text for q in ranked],
                 top_title=top.title,
                 top_article=article,
-                word_weights=self.retriever.word_weights(question),
+                word_weights=(
+                    self.retriever.word_weights(question)
+                    if names is None or names & FOCUS_FEATURES
+                    else {}
+                ),
             ),
             names,
         )

@@ -64,8 +64,11 @@ def _sentences(texts: Sequence[str]) -> list[str]:
     return [s for text in texts for part in text.split("\n\n") for s in split_sentences(part)]
 
 
-# Features read off the best passage's whole article, which costs a database read.
+# Features read off the best passage's whole article, which costs a database read; features
+# that weigh the question's focus words by idf; the signals the floors below read.
 ARTICLE_FEATURES = frozenset({"focus_article", "typed_focus"})
+FOCUS_FEATURES = frozenset({"focus_passages", "focus_article", "typed_focus"})
+FLOOR_FEATURES = frozenset({"top_coverage", "top_cosine"})
 
 
 def features(evidence: Evidence, names: Collection[str] | None = None) -> dict[str, float]:
