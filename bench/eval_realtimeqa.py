@@ -24,7 +24,7 @@ from bench.realtimeqa import DEV_WEEKS_UNTIL, Question, contains_answer
 from bench.setup import RESULTS, SHIFT, Bench, bench_logging, chosen_rows, prepared, single_threaded
 from index.answer import DEFAULT_MIN_SCORE, NO_BARS, Answerer, QuoteBars
 from index.answerability import below_floors
-from index.context import QUOTE_CHARS
+from index.quote_widening import QUOTE_CHARS
 from index.search import SearchFilters
 
 log = logging.getLogger(__name__)
