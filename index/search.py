@@ -325,6 +325,17 @@ class Retriever:
         vocabulary = sidecar.lexical.index.vocab
         return {word for word in tokenize(text) if word not in vocabulary} - QUESTION_WORDS
 
+    def word_weights(self, text: str) -> dict[str, float]:
+        """The idf of each word of ``text`` (stemmed); a word no passage holds weighs most."""
+        _, sidecar = self._state()
+        lexical = sidecar.lexical.index
+        idf = lexical.idf()
+        unseen = float(np.log1p(max(len(lexical), 1)))
+        return {
+            word: float(idf[lexical.vocab[word]]) if word in lexical.vocab else unseen
+            for word in set(tokenize(text))
+        }
+
     def article_ids(self, passage_ids: list[int]) -> list[int | None]:
         """The article of each passage, as the live index has it (None: not indexed)."""
         catalog = self._state()[0].catalog

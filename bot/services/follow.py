@@ -284,7 +284,9 @@ class FollowService:
         by_article: dict[int, list[Quote]] = {}
         for quote in quotes:
             by_article.setdefault(records[quote.passage_id].article_id, []).append(quote)
-        answered = {article for article, own in by_article.items() if answerer.answers(own)}
+        answered = {
+            article for article, own in by_article.items() if answerer.answers(topic, own, records)
+        }
         stories: list[Story] = []
         taken: set[int] = set()
         for quote in quotes:
