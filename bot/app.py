@@ -14,6 +14,7 @@ from bot.errors import report_error
 from bot.resources import Resources
 from bot.services import Services
 from bot.settings import Settings
+from ingest.dates import load_date_reader
 from ingest.errors import NewsbotError
 
 log = logging.getLogger(__name__)
@@ -171,6 +172,7 @@ class NewsBot(commands.Bot):
         was down: articles stored by another tool, a database restored or swapped, another
         model configured (a rebuild). Unchanged, it costs one read of the passage list.
         """
+        await asyncio.to_thread(load_date_reader)
         try:
             # Building the retriever loads the model: seconds of work, off the event loop.
             retriever = await asyncio.to_thread(lambda: self.resources.retriever)
