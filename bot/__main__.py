@@ -27,7 +27,17 @@ async def start_bot(context: AppContext) -> None:
     token = context.settings.discord_token
     if token is None:
         raise InputError("DISCORD_TOKEN is not set (see README: Running the Discord bot)")
-    async with create_bot(context) as bot:
+    if not context.settings.queued:
+        async with create_bot(context) as bot:
+            await bot.start(token.get_secret_value())
+        return
+    from bot.jobs.queue import open_queue
+    from bot.services import Services
+
+    async with (
+        open_queue(context.settings, context.engine) as queue,
+        create_bot(context, Services.queued(context, queue)) as bot,
+    ):
         await bot.start(token.get_secret_value())
 
 

@@ -118,6 +118,10 @@ class NewsBot(commands.Bot):
             await self.sync_commands()
         if not self.background:
             return
+        if self.services.follower is not None:
+            # Workers fetch and embed; this bot follows the database (bot/jobs/follow.py).
+            self._spawn(self.follow_database())
+            return
         self._spawn(self.warm_up())
         # Processes on one box share the database and the data directory, and every one of
         # them reloads the index another publishes (index/search.py). One schedule is enough:
@@ -183,6 +187,22 @@ class NewsBot(commands.Bot):
                 report.removed,
                 " (rebuilt for the configured model)" if report.rebuilt else "",
             )
+
+    async def follow_database(self) -> None:
+        """Load the model, catch up with the database, then apply each change the workers make."""
+        from bot.jobs.follow import follow_index
+        from bot.jobs.queue import defer_embedding, libpq_url
+
+        follower, queue = self.services.follower, self.services.queue
+        assert follower is not None and queue is not None
+        try:
+            await asyncio.to_thread(lambda: self.context.retriever)
+        except NewsbotError as error:
+            log.error("could not load the model or index: %s", error)
+            return
+        # Passages stored without vectors (the sample corpus a first start stored, say).
+        await defer_embedding(queue)
+        await follow_index(libpq_url(self.context.settings.resolved_database_url), follower.update)
 
     async def refresh_forever(self, every: float = REFRESH_POLL_SECONDS) -> None:
         """Fetch the sources that are due, then sleep; each source has its own schedule."""

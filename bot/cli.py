@@ -116,6 +116,8 @@ def ingest(
 
 
 def _sync_index(context: AppContext, quiet: bool, rebuild: bool = False) -> None:
+    if context.settings.queued:
+        _queue_embedding(context)
     retriever = context.retriever
     with progress_bar("Embedding passages", "passages", quiet, err) as report:
         result = retriever.rebuild(report) if rebuild else retriever.sync(report)
@@ -123,6 +125,40 @@ def _sync_index(context: AppContext, quiet: bool, rebuild: bool = False) -> None
         f"index: {result.total} passages ({result.added} added, {result.removed} removed, "
         f"{result.embedded} embedded) in {result.seconds:.1f}s"
     )
+
+
+def _queue_embedding(context: AppContext) -> None:
+    """With workers, new passages are theirs to embed: queue that; the index takes what is done."""
+    import asyncio
+
+    from bot.jobs.queue import defer_embedding, open_queue
+
+    async def queue() -> None:
+        async with open_queue(context.settings, context.engine) as jobs:
+            await defer_embedding(jobs)
+
+    asyncio.run(queue())
+    err.print("new passages are queued for the workers to embed (NEWSBOT_JOBS=queue)")
+
+
+@app.command()
+def worker() -> None:
+    """Run queued jobs: fetch sources, embed passages (NEWSBOT_JOBS=queue, PostgreSQL)."""
+    import asyncio
+    import contextlib
+
+    from bot.jobs.queue import check_queue_settings
+    from bot.worker import run_worker
+
+    settings, context = _context()
+    if not settings.queued:
+        raise fail(
+            "newsbot worker runs queued jobs: set NEWSBOT_JOBS=queue and a PostgreSQL "
+            "NEWSBOT_DATABASE_URL (README: Running on several machines)"
+        )
+    check_queue_settings(settings)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run_worker(settings, context.engine))
 
 
 @app.command()
@@ -268,6 +304,9 @@ def console(guild: Guild = None) -> None:
 def run(quiet: Quiet = False) -> None:
     """Start the bot (the console without a token); the first run ingests the sample corpus."""
     settings, context = _context()
+    from bot.jobs.queue import check_queue_settings
+
+    check_queue_settings(settings)
     ensure_sample_corpus(context, quiet)
     if settings.discord_token is None:
         err.print(
@@ -299,6 +338,8 @@ def ensure_sample_corpus(context: AppContext, quiet: bool) -> None:
         err.print("New database: ingesting the sample corpus.")
         with progress_bar("Reading articles", "articles", quiet, err) as report:
             ingest_paths(context.engine, [SAMPLE_CORPUS], "sample", GLOBAL_GUILD, report)
+    if context.settings.queued and context.settings.discord_token is not None:
+        return  # the bot queues their embedding and follows the workers (bot/app.py)
     _sync_index(context, quiet)
 
 

@@ -41,6 +41,8 @@ class AppContext:
                     embedder,
                     self.settings.index_dir,
                     index_type=self.settings.index_type,
+                    # With workers, they embed; this process takes their vectors.
+                    embed_passages=not self.settings.queued,
                 )
             return self._retriever
 

@@ -6,6 +6,7 @@ The Discord cogs and the local console call the same methods, so both behave ali
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from bot.context import AppContext
 from bot.services.about import AboutService
@@ -13,6 +14,11 @@ from bot.services.ask import AskService
 from bot.services.reindex import ReindexService
 from bot.services.sources import SourceService
 from ingest.models import GLOBAL_GUILD
+
+if TYPE_CHECKING:
+    import procrastinate
+
+    from bot.jobs.follow import IndexFollower
 
 
 def guild_scope(guild_id: int | None) -> int:
@@ -30,6 +36,9 @@ class Services:
     reindex: ReindexService
     sources: SourceService
     about: AboutService
+    # Set when workers fetch and embed (NEWSBOT_JOBS=queue): the bot follows the database.
+    follower: IndexFollower | None = None
+    queue: procrastinate.App | None = None
 
     @classmethod
     def create(cls, context: AppContext, cooldown_seconds: float | None = None) -> Services:
@@ -38,4 +47,20 @@ class Services:
             reindex=ReindexService(context),
             sources=SourceService(context),
             about=AboutService(context),
+        )
+
+    @classmethod
+    def queued(cls, context: AppContext, queue: procrastinate.App) -> Services:
+        """The services of a bot whose workers fetch and embed (``NEWSBOT_JOBS=queue``)."""
+        from bot.jobs.follow import IndexFollower
+        from bot.services.queued import QueuedReindexService, QueuedSourceService
+
+        follower = IndexFollower(lambda: context.retriever)
+        return cls(
+            ask=AskService(context),
+            reindex=QueuedReindexService(context, queue, follower),
+            sources=QueuedSourceService(context, queue, follower),
+            about=AboutService(context),
+            follower=follower,
+            queue=queue,
         )

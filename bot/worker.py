@@ -1,0 +1,168 @@
+"""``newsbot worker``: runs the queued jobs (``NEWSBOT_JOBS=queue``, PostgreSQL).
+
+Start as many as wanted, on as many machines: each takes jobs from the database as it has
+room (``NEWSBOT_WORKER_CONCURRENCY``), and together they keep the per-host politeness limit
+(``ingest.host_slots``). One async ``main`` owns the resources (engine, model, HTTP client,
+job queue) and hands them to the tasks through the job context.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import procrastinate
+from sqlalchemy import Engine, or_, select
+
+from bot.jobs.queue import (
+    REBUILD,
+    SYNC,
+    defer_refresh,
+    libpq_url,
+    notify_index,
+    open_queue,
+)
+from bot.jobs.reports import outcome_as_json, write_report
+from bot.settings import Settings
+from index.cache import prune_cache
+from index.embedder import Embedder
+from index.precompute import embed_uncached
+from ingest.db import session_scope
+from ingest.errors import InputError
+from ingest.fetch import SafeFetcher
+from ingest.host_slots import AdvisoryHostSlots
+from ingest.models import Source
+from ingest.refresh import INGESTED_PREFIX, RefreshOutcome, refresh_source
+
+log = logging.getLogger(__name__)
+
+# A reindex writes its progress this often (passages embedded), not after every batch.
+PROGRESS_EVERY_SECONDS = 1.0
+
+
+@dataclass
+class WorkerRuntime:
+    """What the tasks run with: opened once by :func:`run_worker`."""
+
+    settings: Settings
+    engine: Engine
+    embedder: Embedder
+    fetcher: SafeFetcher
+    app: procrastinate.App
+
+    async def refresh(self, job_id: int, source_id: int, force: bool) -> None:
+        """Fetch one source (if it is due, or ``force``), store, embed, tell the bots."""
+        if not force and not await asyncio.to_thread(_is_due, self.engine, source_id):
+            # Queued twice (a periodic look while it was being fetched): fetched already.
+            log.info("source %s is not due any more; nothing to do", source_id)
+            await asyncio.to_thread(write_report, self.engine, job_id, "refresh", 1, 1)
+            return
+        try:
+            outcome = await refresh_source(
+                self.engine,
+                self.fetcher,
+                source_id,
+                interval=timedelta(minutes=self.settings.refresh_minutes),
+                deadline_seconds=self.settings.source_deadline_seconds,
+            )
+        except InputError as error:  # removed after it was queued
+            outcome = RefreshOutcome(
+                source_id=source_id, name="?", kind="?", status="skipped", error=str(error)
+            )
+        if outcome.added or outcome.updated or outcome.passages_removed:
+            await self._index_changed()
+        await asyncio.to_thread(
+            write_report, self.engine, job_id, "refresh", 1, 1, outcome_as_json(outcome)
+        )
+
+    async def embed_new(self, job_id: int) -> None:
+        embedded = await self._index_changed()
+        outcome = {"embedded": embedded}
+        await asyncio.to_thread(write_report, self.engine, job_id, "embed", 1, 1, outcome)
+
+    async def _index_changed(self) -> int:
+        embedded = await asyncio.to_thread(embed_uncached, self.engine, self.embedder)
+        await asyncio.to_thread(notify_index, self.engine, SYNC)
+        return embedded
+
+    async def reindex(self, job_id: int) -> None:
+        """Embed whatever has no vector, drop unused vectors, and have every bot rebuild."""
+        loop = asyncio.get_running_loop()
+        last = 0.0
+
+        def progress(done: int, total: int) -> None:  # in the embedding thread
+            nonlocal last
+            now = loop.time()
+            if now - last >= PROGRESS_EVERY_SECONDS or done == total:
+                last = now
+                write_report(self.engine, job_id, "reindex", done, total)
+
+        await asyncio.to_thread(write_report, self.engine, job_id, "reindex", 0, None)
+        embedded = await asyncio.to_thread(embed_uncached, self.engine, self.embedder, progress)
+        pruned = await asyncio.to_thread(prune_cache, self.engine)
+        await asyncio.to_thread(notify_index, self.engine, REBUILD)
+        outcome = {"embedded": embedded, "pruned": pruned}
+        await asyncio.to_thread(
+            write_report, self.engine, job_id, "reindex", embedded, embedded, outcome
+        )
+
+    async def queue_due_sources(self) -> None:
+        due = await asyncio.to_thread(due_sources, self.engine, datetime.now(UTC))
+        for source_id in due:
+            await defer_refresh(self.app, source_id)
+        if due:
+            log.info("queued %d due sources", len(due))
+
+    async def retry_stalled_jobs(self) -> None:
+        manager = self.app.job_manager
+        stalled = await manager.get_stalled_jobs(
+            seconds_since_heartbeat=self.settings.worker_stalled_seconds
+        )
+        for job in stalled:
+            log.warning("job %s (%s) lost its worker; queueing it again", job.id, job.task_name)
+            await manager.retry_job(job)
+
+
+def due_sources(engine: Engine, now: datetime) -> list[int]:
+    """Ids of the web and local sources whose next fetch is due."""
+    query = (
+        select(Source.id)
+        .where(~Source.location.startswith(INGESTED_PREFIX))
+        .where(or_(Source.next_fetch_at.is_(None), Source.next_fetch_at <= now))
+        .order_by(Source.id)
+    )
+    with session_scope(engine) as session:
+        return list(session.scalars(query))
+
+
+def _is_due(engine: Engine, source_id: int) -> bool:
+    with session_scope(engine) as session:
+        source = session.get(Source, source_id)
+        return source is not None and (
+            source.next_fetch_at is None or source.next_fetch_at <= datetime.now(UTC)
+        )
+
+
+async def run_worker(settings: Settings, engine: Engine) -> None:
+    """Run jobs until SIGINT/SIGTERM (running jobs are finished first)."""
+    embedder = await asyncio.to_thread(Embedder, settings.model, backend=settings.embedding_backend)
+    policy = settings.fetch_policy()
+    async with (
+        open_queue(settings, engine) as app,
+        AdvisoryHostSlots(
+            libpq_url(settings.resolved_database_url), policy.per_host_concurrency
+        ) as slots,
+        SafeFetcher(policy, shared_slots=slots) as fetcher,
+    ):
+        runtime = WorkerRuntime(settings, engine, embedder, fetcher, app)
+        heartbeat = max(1.0, settings.worker_stalled_seconds / 3)
+        log.info("worker ready: %d jobs at once", settings.worker_concurrency)
+        await app.run_worker_async(
+            concurrency=settings.worker_concurrency,
+            additional_context={"newsbot": runtime},
+            update_heartbeat_interval=heartbeat,
+            stalled_worker_timeout=settings.worker_stalled_seconds,
+            install_signal_handlers=True,
+        )
