@@ -66,6 +66,9 @@ def _setup_logging(settings: Settings) -> None:
     )
     for noisy in ("httpx", "sentence_transformers", "transformers", "trafilatura", "faiss"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # A line per job, chores every few seconds included: debug detail, not news.
+    if settings.log_level != "DEBUG":
+        logging.getLogger("procrastinate").setLevel(logging.WARNING)
 
 
 def _context() -> tuple[Settings, AppContext]:

@@ -24,7 +24,7 @@ from bot.jobs.queue import (
     notify_index,
     open_queue,
 )
-from bot.jobs.reports import outcome_as_json, write_report
+from bot.jobs.reports import WORKER_NAME, outcome_as_json, prune_reports, write_report
 from bot.settings import Settings
 from index.cache import prune_cache
 from index.embedder import Embedder
@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 
 # A reindex writes its progress this often (passages embedded), not after every batch.
 PROGRESS_EVERY_SECONDS = 1.0
+# Job reports are kept this long; succeeded jobs leave the queue's table at once.
+KEEP_REPORTS = timedelta(days=1)
 
 
 @dataclass
@@ -59,6 +61,7 @@ class WorkerRuntime:
             log.info("source %s is not due any more; nothing to do", source_id)
             await asyncio.to_thread(write_report, self.engine, job_id, "refresh", 1, 1)
             return
+        await asyncio.to_thread(write_report, self.engine, job_id, "refresh", 0, 1)
         try:
             outcome = await refresh_source(
                 self.engine,
@@ -115,6 +118,9 @@ class WorkerRuntime:
         if due:
             log.info("queued %d due sources", len(due))
 
+    async def prune_job_reports(self) -> None:
+        await asyncio.to_thread(prune_reports, self.engine, KEEP_REPORTS)
+
     async def retry_stalled_jobs(self) -> None:
         manager = self.app.job_manager
         stalled = await manager.get_stalled_jobs(
@@ -160,9 +166,12 @@ async def run_worker(settings: Settings, engine: Engine) -> None:
         heartbeat = max(1.0, settings.worker_stalled_seconds / 3)
         log.info("worker ready: %d jobs at once", settings.worker_concurrency)
         await app.run_worker_async(
+            name=WORKER_NAME,
             concurrency=settings.worker_concurrency,
             additional_context={"newsbot": runtime},
             update_heartbeat_interval=heartbeat,
             stalled_worker_timeout=settings.worker_stalled_seconds,
+            # Five-second chores would fill the table; a job gone from it has succeeded.
+            delete_jobs="successful",
             install_signal_handlers=True,
         )

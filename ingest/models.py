@@ -194,6 +194,8 @@ class JobReport(Base):
 
     job_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     task: Mapped[str] = mapped_column(String(100))
+    # "host:pid" of the worker process running it.
+    worker: Mapped[str | None] = mapped_column(String(300), default=None)
     done: Mapped[int] = mapped_column(Integer, default=0)
     total: Mapped[int | None] = mapped_column(Integer, default=None)
     # JSON: what the job did (a refresh outcome, an index report), once it is over.

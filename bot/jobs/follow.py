@@ -47,6 +47,7 @@ async def follow_index(
         try:
             async with connection:
                 await connection.execute(f"LISTEN {INDEX_CHANNEL}")
+                log.info("following the database: the index takes each change within seconds")
                 if listening is not None:
                     listening.set()
                 await _applied(update, SYNC)  # whatever changed while we were not listening

@@ -65,7 +65,10 @@ def ensure_queue_schema(engine: Engine) -> None:
         if _has_queue(connection):
             return
         log.info("creating the job queue's tables (procrastinate)")
-        connection.exec_driver_sql(SchemaManager.get_schema())
+        # On the driver's cursor without parameters: the schema's "%" are not placeholders.
+        cursor = connection.connection.cursor()
+        cursor.execute(SchemaManager.get_schema())
+        cursor.close()
         connection.commit()
 
 

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, delete
 
 from ingest.db import session_scope
 from ingest.models import JobReport, utcnow
 from ingest.refresh import RefreshOutcome
+
+# This process, as job reports name the worker that ran a job.
+WORKER_NAME = f"{socket.gethostname()}:{os.getpid()}"
 
 
 @dataclass(frozen=True)
@@ -34,6 +39,7 @@ def write_report(
             JobReport(
                 job_id=job_id,
                 task=task,
+                worker=WORKER_NAME,
                 done=done,
                 total=total,
                 outcome=None if outcome is None else json.dumps(outcome, default=str),
@@ -51,6 +57,15 @@ def read_reports(engine: Engine, job_ids: list[int]) -> dict[int, Report]:
             )
             for row in rows
         }
+
+
+def prune_reports(engine: Engine, older_than: timedelta) -> int:
+    """Drop the reports of jobs that ended long ago (their commands have long been answered)."""
+    with session_scope(engine) as session:
+        result = session.execute(
+            delete(JobReport).where(JobReport.updated_at < utcnow() - older_than)
+        )
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 def outcome_as_json(outcome: RefreshOutcome) -> dict[str, Any]:

@@ -20,9 +20,11 @@ log = logging.getLogger(__name__)
 
 blueprint = procrastinate.Blueprint()
 
-# Seconds between two looks for due sources, and for jobs of dead workers (6-field cron).
-DUE_CRON = "*/10 * * * * *"
-STALLED_CRON = "*/5 * * * * *"
+# Every 10 s a look for due sources, every 5 s for jobs of dead workers (the sixth field of
+# procrastinate's cron is seconds), every hour old job reports are dropped.
+DUE_CRON = "* * * * * */10"
+STALLED_CRON = "* * * * * */5"
+PRUNE_CRON = "17 * * * *"
 
 
 def runtime(context: procrastinate.JobContext) -> WorkerRuntime:
@@ -64,3 +66,11 @@ async def queue_due_sources(context: procrastinate.JobContext, timestamp: int) -
 )
 async def retry_stalled_jobs(context: procrastinate.JobContext, timestamp: int) -> None:
     await runtime(context).retry_stalled_jobs()
+
+
+@blueprint.periodic(cron=PRUNE_CRON)
+@blueprint.task(
+    name="prune_job_reports", pass_context=True, queue="sources", queueing_lock="job_reports"
+)
+async def prune_job_reports(context: procrastinate.JobContext, timestamp: int) -> None:
+    await runtime(context).prune_job_reports()

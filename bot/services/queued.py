@@ -37,6 +37,14 @@ WAIT_SECONDS = 13 * 60.0
 FINISHED = frozenset({Status.SUCCEEDED, Status.FAILED, Status.CANCELLED, Status.ABORTED})
 
 
+async def job_status(queue: procrastinate.App, job_id: int) -> Status:
+    # Workers delete the jobs that succeed (bot/worker.py): a job no longer listed did.
+    for job in await queue.job_manager.list_jobs_async(id=job_id):
+        assert job.status is not None
+        return Status(job.status)
+    return Status.SUCCEEDED
+
+
 async def wait_for_jobs(
     queue: procrastinate.App,
     job_ids: list[int],
@@ -49,7 +57,7 @@ async def wait_for_jobs(
     while True:
         for job_id in job_ids:
             if statuses.get(job_id) not in FINISHED:
-                statuses[job_id] = await queue.job_manager.get_job_status_async(job_id)
+                statuses[job_id] = await job_status(queue, job_id)
         if on_poll is not None:
             await asyncio.to_thread(on_poll)
         if all(status in FINISHED for status in statuses.values()):

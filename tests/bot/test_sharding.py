@@ -265,8 +265,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @contextlib.contextmanager
-def bot_process(fake: FakeDiscord, data_dir: Path, shard: int) -> Iterator[Path]:
-    """``newsbot run`` as shard ``shard`` of 2 in a process of its own; yields its log file."""
+def bot_process(fake: FakeDiscord, data_dir: Path, shard: int, **settings: str) -> Iterator[Path]:
+    """``newsbot run`` as shard ``shard`` of 2 in a process of its own; yields its log file.
+
+    ``settings`` are more environment variables (``NEWSBOT_JOBS="queue"``, say).
+    """
     env = {k: v for k, v in os.environ.items() if not k.startswith(("NEWSBOT_", "DISCORD_"))}
     env.update(
         PYTHONPATH=str(ROOT),
@@ -277,6 +280,7 @@ def bot_process(fake: FakeDiscord, data_dir: Path, shard: int) -> Iterator[Path]
         NEWSBOT_ASK_COOLDOWN_SECONDS="0",
         FAKE_DISCORD_URL=fake.base_url,
         FAKE_DISCORD_CLIENT=f"shard-{shard}",
+        **settings,
     )
     log = data_dir.parent / f"shard-{shard}.log"
     with open(log, "wb") as out:

@@ -24,6 +24,7 @@ def upgrade() -> None:
         "job_reports",
         sa.Column("job_id", sa.BigInteger(), autoincrement=False, nullable=False),
         sa.Column("task", sa.String(length=100), nullable=False),
+        sa.Column("worker", sa.String(length=300), nullable=True),
         sa.Column("done", sa.Integer(), nullable=False),
         sa.Column("total", sa.Integer(), nullable=True),
         sa.Column("outcome", sa.Text(), nullable=True),
