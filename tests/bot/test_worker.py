@@ -193,8 +193,26 @@ async def test_a_source_added_on_one_shard_is_fetched_once_and_answered_by_both(
                 on_shard_1 = await answer(
                     fake, "How big is the Fenwick observatory mirror?", GUILD_A, "2.4 metres"
                 )
+                # /reindex on shard 1: a worker runs it, and both bots swap in the rebuild.
+                reindex = await fake.send_interaction(
+                    "reindex", guild_id=GUILD_A, permissions=MANAGE_GUILD
+                )
+                reindexed = await fake.wait_for(
+                    lambda r: (
+                        r.interaction is reindex
+                        and r.method == "PATCH"
+                        and r.json["content"].startswith("Reindex")
+                        and "done" in r.json["content"]
+                    ),
+                    timeout=120,
+                )
+                await until_logged(log_0, "index rebuilt from the database", 60)
 
     assert "Harbour Gazette" in str(shown)
+    # The sample corpus (34) and the three new stories; the cache had every vector.
+    assert reindexed.json["content"].startswith(
+        "Reindex done: 37 passages in the index (0 embedded"
+    ), reindexed.json
     assert [process_of(r) for r in (in_a, on_shard_0, on_shard_1)] == [1, 0, 1]
     for name in ("harbour", "uplands"):
         assert site.requests[site.feed_path(name)] == 1, site.requests
