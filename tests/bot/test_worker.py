@@ -284,3 +284,40 @@ async def test_a_refresh_whose_worker_is_killed_is_finished_by_the_other(
     assert twice == []
     assert killed_at < len(stories)  # killed before it had read every page
     assert source.last_success_at is not None and source.last_error is None
+
+
+async def test_two_workers_share_the_limit_of_two_requests_at_once_per_host(
+    database: str, tmp_path: Path
+) -> None:
+    """Two feeds of one site, refreshed by two workers at once: never over 2 requests at once."""
+    with news_site(east=slow_feed(6), west=slow_feed(6)) as site:
+        site.delay = 0.3
+        # One job at a time each: the two refreshes run in the two processes.
+        settings = queue_settings(database, site) | {"NEWSBOT_WORKER_CONCURRENCY": "1"}
+        with (
+            worker_process(settings, tmp_path / "worker-1"),
+            worker_process(settings, tmp_path / "worker-2"),
+        ):
+            for folder in ("worker-1", "worker-2"):
+                await until_logged(tmp_path / folder / "worker.log", "worker ready")
+            for name in ("east", "west"):
+                feed = site.url(site.feed_path(name))
+                newsbot(settings, tmp_path / "cli", "sources", "add", feed)
+            for _ in range(240):
+                if all(all(site.page_requests(name).values()) for name in ("east", "west")):
+                    break
+                await asyncio.sleep(0.25)
+            engine = open_engine(database)
+            try:
+                with engine.connect() as connection:
+                    workers = (
+                        connection.execute(
+                            text("SELECT DISTINCT worker FROM job_reports WHERE task = 'refresh'")
+                        )
+                        .scalars()
+                        .all()
+                    )
+            finally:
+                engine.dispose()
+    assert len(workers) == 2, workers  # both processes fetched
+    assert 0 < site.max_in_flight <= 2
