@@ -11,6 +11,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 import procrastinate
 from procrastinate.jobs import Status
@@ -18,7 +19,7 @@ from sqlalchemy import select
 
 from bot.context import AppContext
 from bot.jobs.follow import IndexFollower
-from bot.jobs.queue import SYNC, defer_refresh, defer_reindex, notify_index
+from bot.jobs.queue import REBUILD, SYNC, defer_refresh, defer_reindex, notify_index
 from bot.jobs.reports import outcome_from_json, read_reports
 from bot.services.reindex import ReindexRun, ReindexRunning, ReindexService, log_outcome
 from bot.services.sources import RefreshReport, SourceService
@@ -34,6 +35,8 @@ log = logging.getLogger(__name__)
 POLL_SECONDS = 0.5
 # Longest a command waits for its jobs (an interaction can be answered for 15 minutes).
 WAIT_SECONDS = 13 * 60.0
+# How long a finished reindex waits for the workers' notice to rebuild this replica.
+NOTICE_SECONDS = 30.0
 FINISHED = frozenset({Status.SUCCEEDED, Status.FAILED, Status.CANCELLED, Status.ABORTED})
 
 
@@ -156,4 +159,12 @@ class QueuedReindexService(ReindexService):
         statuses = await wait_for_jobs(self.queue, [job_id], show_progress)
         if statuses[job_id] != Status.SUCCEEDED:
             raise NewsbotError(f"The reindex job {statuses[job_id].value} on its worker.")
-        return await self.follower.rebuilt_after(rebuilds)
+        try:
+            # The worker's notice makes every replica rebuild, this one included.
+            rebuilt = await asyncio.wait_for(self.follower.rebuilt_after(rebuilds), NOTICE_SECONDS)
+        except TimeoutError:
+            log.warning("no rebuild notice from the workers; rebuilding this index now")
+            rebuilt = await self.follower.update(REBUILD)
+        report = (await asyncio.to_thread(read_reports, self.context.engine, [job_id])).get(job_id)
+        embedded = (report.outcome or {}).get("embedded", 0) if report is not None else 0
+        return replace(rebuilt, embedded=int(embedded))  # the worker embedded, not this bot
