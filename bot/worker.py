@@ -18,11 +18,13 @@ from sqlalchemy import Engine, or_, select
 
 from bot.jobs.queue import (
     REBUILD,
+    REFRESH_TASK,
     SYNC,
     defer_refresh,
     libpq_url,
     notify_index,
     open_queue,
+    refresh_key,
 )
 from bot.jobs.reports import WORKER_NAME, outcome_as_json, prune_reports, write_report
 from bot.settings import Settings
@@ -113,10 +115,16 @@ class WorkerRuntime:
 
     async def queue_due_sources(self) -> None:
         due = await asyncio.to_thread(due_sources, self.engine, datetime.now(UTC))
-        for source_id in due:
+        # One query for the sources already waiting, rather than one refused defer each.
+        waiting = {
+            job.queueing_lock
+            for job in await self.app.job_manager.list_jobs_async(task=REFRESH_TASK, status="todo")
+        }
+        fresh = [source_id for source_id in due if refresh_key(source_id) not in waiting]
+        for source_id in fresh:
             await defer_refresh(self.app, source_id)
-        if due:
-            log.info("queued %d due sources", len(due))
+        if fresh:
+            log.info("queued %d due sources", len(fresh))
 
     async def prune_job_reports(self) -> None:
         await asyncio.to_thread(prune_reports, self.engine, KEEP_REPORTS)

@@ -123,10 +123,15 @@ async def _defer_once(app: procrastinate.App, task: str, key: str, **arguments: 
         return await _defer_once(app, task, key, **arguments)
 
 
+def refresh_key(source_id: int) -> str:
+    """The lock and queueing lock of a source's refreshes."""
+    return f"source:{source_id}"
+
+
 async def defer_refresh(app: procrastinate.App, source_id: int, force: bool = False) -> int:
     """Queue a refresh of one source; ``force`` fetches it even when it is not due."""
     return await _defer_once(
-        app, REFRESH_TASK, f"source:{source_id}", source_id=source_id, force=force
+        app, REFRESH_TASK, refresh_key(source_id), source_id=source_id, force=force
     )
 
 
