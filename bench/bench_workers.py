@@ -1,10 +1,12 @@
 """Sources refreshed per minute by one worker and by two (``NEWSBOT_JOBS=queue``).
 
-A local site serves ``--feeds`` feeds of ``--stories`` made-up stories each (each page answers
-after ``--delay`` seconds, as a distant site would). For each worker count, a fresh schema on
-the PostgreSQL server gets the feeds as sources, the workers are started as real
-``newsbot worker`` processes, and the clock runs from the moment they are all ready until every
-source has been refreshed (stored and embedded). Reports the rate and the ratio of the two.
+``--hosts`` local sites (on loopback addresses 127.0.1.1, 127.0.1.2, ...: as many hosts to the
+per-host politeness limit) serve ``--feeds`` feeds in all, of ``--stories`` made-up stories
+each; each page answers after ``--delay`` seconds, as a distant site would. For each worker
+count, a fresh schema on the PostgreSQL server gets the feeds as sources, the workers are
+started as real ``newsbot worker`` processes, and the clock runs from the moment they are all
+ready until every source has been refreshed (stored and embedded). Reports the rate and the
+ratio of the two.
 
     NEWSBOT_TEST_POSTGRES_URL=postgresql+psycopg://postgres@127.0.0.1:5432/test \\
         .venv/bin/python -m bench.bench_workers [--feeds 200] [--stories 2] [--delay 0.05]
@@ -55,14 +57,19 @@ def refreshed(engine: object) -> int:
         )
 
 
-def run(site: NewsSite, workers: int, folder: Path) -> float:
-    """Seconds the workers take to refresh every feed of ``site``."""
+def run(sites: list[NewsSite], workers: int, folder: Path) -> float:
+    """Seconds the workers take to refresh every feed of ``sites``."""
     with postgres_schema_url() as url:
         engine = open_engine(url)
         with session_scope(engine) as session:
-            for name in site.feeds:
-                add_source(session, site.url(site.feed_path(name)), name, GLOBAL_GUILD)
-        settings = queue_settings(url, site) | {"NEWSBOT_LOG_LEVEL": "WARNING"}
+            for site in sites:
+                for name in site.feeds:
+                    add_source(session, site.url(site.feed_path(name)), name, GLOBAL_GUILD)
+        settings = queue_settings(url, sites[0]) | {
+            "NEWSBOT_LOG_LEVEL": "WARNING",
+            "NEWSBOT_FETCH_ALLOW_HOSTS": ",".join(site.host_port for site in sites),
+        }
+        total = sum(len(site.feeds) for site in sites)
         with contextlib.ExitStack() as stack:
             logs = []
             for number in range(workers):
@@ -72,7 +79,7 @@ def run(site: NewsSite, workers: int, folder: Path) -> float:
             while not all(log.is_file() and "worker ready" in log.read_text() for log in logs):
                 time.sleep(0.2)
             started = time.perf_counter()
-            while refreshed(engine) < len(site.feeds):
+            while refreshed(engine) < total:
                 time.sleep(0.2)
             seconds = time.perf_counter() - started
         engine.dispose()
@@ -84,15 +91,22 @@ def main() -> None:
     parser.add_argument("--feeds", type=int, default=200)
     parser.add_argument("--stories", type=int, default=2)
     parser.add_argument("--delay", type=float, default=0.05)
+    parser.add_argument("--hosts", type=int, default=20)
     args = parser.parse_args()
     if not os.environ.get("NEWSBOT_TEST_POSTGRES_URL"):
         raise SystemExit("set NEWSBOT_TEST_POSTGRES_URL to a PostgreSQL database to bench in")
-    feeds = {f"feed{n}": stories(n, args.stories) for n in range(args.feeds)}
     rates = {}
-    with news_site(**feeds) as site, tempfile.TemporaryDirectory() as folder:
-        site.delay = args.delay
+    with contextlib.ExitStack() as stack, tempfile.TemporaryDirectory() as folder:
+        sites = []
+        for host in range(args.hosts):
+            feeds = {
+                f"feed{n}": stories(n, args.stories) for n in range(host, args.feeds, args.hosts)
+            }
+            site = stack.enter_context(news_site(f"127.0.1.{host + 1}", **feeds))
+            site.delay = args.delay
+            sites.append(site)
         for workers in (1, 2):
-            seconds = run(site, workers, Path(folder))
+            seconds = run(sites, workers, Path(folder))
             rates[workers] = args.feeds / seconds * 60
             print(
                 f"{workers} worker(s): {args.feeds} sources in {seconds:.1f} s,"

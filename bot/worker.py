@@ -77,7 +77,7 @@ class WorkerRuntime:
                 source_id=source_id, name="?", kind="?", status="skipped", error=str(error)
             )
         if outcome.added or outcome.updated or outcome.passages_removed:
-            await self._index_changed()
+            await self._index_changed(source_id)
         await asyncio.to_thread(
             write_report, self.engine, job_id, "refresh", 1, 1, outcome_as_json(outcome)
         )
@@ -87,8 +87,11 @@ class WorkerRuntime:
         outcome = {"embedded": embedded}
         await asyncio.to_thread(write_report, self.engine, job_id, "embed", 1, 1, outcome)
 
-    async def _index_changed(self) -> int:
-        embedded = await asyncio.to_thread(embed_uncached, self.engine, self.embedder)
+    async def _index_changed(self, source_id: int | None = None) -> int:
+        """Embed what is new (of one source, or anywhere), then tell the bots."""
+        embedded = await asyncio.to_thread(
+            embed_uncached, self.engine, self.embedder, None, source_id
+        )
         await asyncio.to_thread(notify_index, self.engine, SYNC)
         return embedded
 

@@ -7,6 +7,7 @@ table), and each bot builds its own index from that cache without embedding anyt
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -16,7 +17,7 @@ from sqlalchemy import Engine, and_, select, text
 from index.cache import remember_vectors
 from index.embedder import ENCODE_BATCH, Embedder
 from ingest.db import session_scope
-from ingest.models import CachedEmbedding, Passage
+from ingest.models import Article, CachedEmbedding, Passage
 
 log = logging.getLogger(__name__)
 
@@ -25,8 +26,8 @@ Progress = Callable[[int, int], None]
 _EMBED_LOCK_KEY = 0x6E6577736D626564
 
 
-def uncached_passages(engine: Engine, model: str) -> dict[str, str]:
-    """Text hash → text of every stored passage the cache has no ``model`` vector for."""
+def uncached_passages(engine: Engine, model: str, source_id: int | None = None) -> dict[str, str]:
+    """Text hash → text of every stored passage (of one source) without a ``model`` vector."""
     query = (
         select(Passage.text_hash, Passage.text)
         .outerjoin(
@@ -36,19 +37,31 @@ def uncached_passages(engine: Engine, model: str) -> dict[str, str]:
         .where(CachedEmbedding.text_hash.is_(None))
         .order_by(Passage.id)
     )
+    if source_id is not None:
+        query = query.join(Article, Passage.article_id == Article.id).where(
+            Article.source_id == source_id
+        )
     with session_scope(engine) as session:
         return {digest: body for digest, body in session.execute(query)}
 
 
-def embed_uncached(engine: Engine, embedder: Embedder, progress: Progress | None = None) -> int:
+def embed_uncached(
+    engine: Engine,
+    embedder: Embedder,
+    progress: Progress | None = None,
+    source_id: int | None = None,
+) -> int:
     """Embed and cache every passage text without a vector for this model; how many.
 
-    One process at a time on PostgreSQL (the others wait, then find little or nothing left), so
-    two workers never embed the same new text. Batches are committed as they are done: a
-    worker killed midway loses one batch.
+    With ``source_id``, only that source's passages: what a refresh just stored, at a cost in
+    proportion to the source, not to the corpus. Sweeps of the whole corpus run one at a time
+    on PostgreSQL (the others wait, then find little or nothing left), so two workers never
+    embed the same new text. Batches are committed as they are done: a worker killed midway
+    loses one batch.
     """
-    with _one_at_a_time(engine):
-        todo = uncached_passages(engine, embedder.name)
+    alone = _one_at_a_time(engine) if source_id is None else contextlib.nullcontext()
+    with alone:
+        todo = uncached_passages(engine, embedder.name, source_id)
         hashes = list(todo)
         if progress:
             progress(0, len(hashes))

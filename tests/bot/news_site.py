@@ -28,6 +28,7 @@ class Story:
 @dataclass
 class NewsSite:
     port: int = 0
+    address: str = "127.0.0.1"
     feeds: dict[str, list[Story]] = field(default_factory=dict)
     delay: float = 0.0
     requests: Counter[str] = field(default_factory=Counter)
@@ -37,10 +38,10 @@ class NewsSite:
 
     @property
     def host_port(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        return f"{self.address}:{self.port}"
 
     def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
+        return f"http://{self.host_port}{path}"
 
     def feed_path(self, name: str) -> str:
         return f"/feeds/{name}.xml"
@@ -122,10 +123,11 @@ class _Server(ThreadingHTTPServer):
 
 
 @contextmanager
-def news_site(**feeds: list[Story]) -> Iterator[NewsSite]:
-    site = NewsSite(feeds=dict(feeds))
+def news_site(address: str = "127.0.0.1", **feeds: list[Story]) -> Iterator[NewsSite]:
+    """The site on ``address`` (any loopback address: 127.0.0.2 is another host)."""
+    site = NewsSite(feeds=dict(feeds), address=address)
     handler = type("Handler", (_Handler,), {"site": site})
-    server = _Server(("127.0.0.1", 0), handler)
+    server = _Server((address, 0), handler)
     site.port = server.server_address[1]
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

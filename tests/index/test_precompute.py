@@ -39,6 +39,15 @@ def test_the_workers_embed_only_text_without_a_vector(engine: Engine) -> None:
     assert cached(engine) == 5
 
 
+def test_a_refresh_embeds_its_own_source_s_new_passages_only(engine: Engine) -> None:
+    """After one source's refresh only its passages are embedded, whatever else waits."""
+    ledger = store_raw_articles(engine, articles(3), "ledger")
+    store_raw_articles(engine, articles(2, "b"), "courier")
+    embedder = cast(Embedder, WordEmbedder())
+    assert embed_uncached(engine, embedder, source_id=ledger.source_id) == 3
+    assert embed_uncached(engine, embedder) == 2
+
+
 def test_a_bot_that_does_not_embed_takes_the_workers_vectors_only(
     engine: Engine, tmp_path: Path
 ) -> None:
