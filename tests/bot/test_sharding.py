@@ -38,6 +38,7 @@ from tests.bot.conftest import (
     command,
     make_settings,
     replying_to,
+    stop_process,
     two_servers,
 )
 from tests.bot.test_app import until_indexed
@@ -294,12 +295,7 @@ def bot_process(fake: FakeDiscord, data_dir: Path, shard: int, **settings: str) 
     try:
         yield log
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
 
 
 async def identified(fake: FakeDiscord, shard: int, log: Path, seconds: float = 300) -> None:

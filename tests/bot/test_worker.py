@@ -21,7 +21,15 @@ from sqlalchemy import Engine, func, select, text
 
 from ingest.db import open_engine, session_scope
 from ingest.models import Article, Source
-from tests.bot.conftest import CHANNEL_A, GUILD_A, TOKEN, command, replying_to, two_servers
+from tests.bot.conftest import (
+    CHANNEL_A,
+    GUILD_A,
+    TOKEN,
+    command,
+    replying_to,
+    stop_process,
+    two_servers,
+)
 from tests.bot.news_site import HARBOUR, UPLANDS, NewsSite, news_site, slow_feed
 from tests.bot.test_sharding import GUILD_C, identified, process_of
 from tests.bot.test_sharding import bot_process as shard_process
@@ -87,13 +95,7 @@ def worker_process(settings: dict[str, str], folder: Path) -> Iterator[subproces
     try:
         yield process
     finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_process(process)
 
 
 def newsbot(settings: dict[str, str], folder: Path, *arguments: str) -> str:
