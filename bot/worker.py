@@ -59,8 +59,10 @@ class WorkerRuntime:
     async def refresh(self, job_id: int, source_id: int, force: bool) -> None:
         """Fetch one source (if it is due, or ``force``), store, embed, tell the bots."""
         if not force and not await asyncio.to_thread(_is_due, self.engine, source_id):
-            # Queued twice (a periodic look while it was being fetched): fetched already.
-            log.info("source %s is not due any more; nothing to do", source_id)
+            # Queued twice (a periodic look while it was being fetched), or run again after
+            # its worker died between storing and embedding: only the embedding may be left.
+            log.info("source %s is not due any more; nothing to fetch", source_id)
+            await self._index_changed(source_id, changed=False)
             await asyncio.to_thread(write_report, self.engine, job_id, "refresh", 1, 1)
             return
         await asyncio.to_thread(write_report, self.engine, job_id, "refresh", 0, 1)
@@ -76,23 +78,24 @@ class WorkerRuntime:
             outcome = RefreshOutcome(
                 source_id=source_id, name="?", kind="?", status="skipped", error=str(error)
             )
-        if outcome.added or outcome.updated or outcome.passages_removed:
-            await self._index_changed(source_id)
+        changed = bool(outcome.added or outcome.updated or outcome.passages_removed)
+        await self._index_changed(source_id, changed)
         await asyncio.to_thread(
             write_report, self.engine, job_id, "refresh", 1, 1, outcome_as_json(outcome)
         )
 
     async def embed_new(self, job_id: int) -> None:
-        embedded = await self._index_changed()
+        embedded = await self._index_changed(changed=False)
         outcome = {"embedded": embedded}
         await asyncio.to_thread(write_report, self.engine, job_id, "embed", 1, 1, outcome)
 
-    async def _index_changed(self, source_id: int | None = None) -> int:
-        """Embed what is new (of one source, or anywhere), then tell the bots."""
+    async def _index_changed(self, source_id: int | None = None, changed: bool = True) -> int:
+        """Embed what has no vector yet (of one source, or anywhere); tell the bots of changes."""
         embedded = await asyncio.to_thread(
             embed_uncached, self.engine, self.embedder, None, source_id
         )
-        await asyncio.to_thread(notify_index, self.engine, SYNC)
+        if changed or embedded:
+            await asyncio.to_thread(notify_index, self.engine, SYNC)
         return embedded
 
     async def reindex(self, job_id: int) -> None:
