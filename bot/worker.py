@@ -42,6 +42,9 @@ log = logging.getLogger(__name__)
 
 # A reindex writes its progress this often (passages embedded), not after every batch.
 PROGRESS_EVERY_SECONDS = 1.0
+# Requests one refresh has in flight at most: its feed, then the entry pages the refresh
+# fetches at once (4, ingest/refresh.py), with one to spare.
+REQUESTS_PER_JOB = 5
 # Job reports are kept this long; succeeded jobs leave the queue's table at once.
 KEEP_REPORTS = timedelta(days=1)
 
@@ -172,7 +175,10 @@ async def run_worker(settings: Settings, engine: Engine) -> None:
     async with (
         open_queue(settings, engine) as app,
         AdvisoryHostSlots(
-            libpq_url(settings.resolved_database_url), policy.per_host_concurrency
+            libpq_url(settings.resolved_database_url),
+            policy.per_host_concurrency,
+            # A connection per request in flight: each job's feed or its entry pages.
+            max_connections=settings.worker_concurrency * REQUESTS_PER_JOB,
         ) as slots,
         SafeFetcher(policy, shared_slots=slots) as fetcher,
     ):
