@@ -226,16 +226,17 @@ def child(env: dict[str, str], command: list[str]) -> Run:
 
 def answering(data_dir: Path) -> dict[str, float]:
     """In this process, as the bot: load, first answer, latency after warm-up, recall@10."""
+    import asyncio
     import resource
 
-    from bot.context import open_context
+    from bot.resources import resources_on
     from bot.settings import get_settings
 
     os.environ["NEWSBOT_DATA_DIR"] = str(data_dir)
     os.environ.pop("NEWSBOT_DATABASE_URL", None)
     writer = Writer(seed=12345)
     questions = [writer.question() for _ in range(QUESTIONS + WARM_UP + 1)]
-    with open_context(get_settings()) as context:
+    with asyncio.Runner() as runner, resources_on(runner, get_settings()) as context:
         started = time.perf_counter()
         retriever = context.retriever  # loads the model
         model_loaded = time.perf_counter()

@@ -27,7 +27,7 @@ class NotStaff(app_commands.CheckFailure):
 
 
 def role_id_for(interaction: discord.Interaction, role: StaffRole) -> int | None:
-    settings = cast("NewsBot", interaction.client).context.settings
+    settings = cast("NewsBot", interaction.client).resources.settings
     return settings.moderator_role_id if role == "moderator" else settings.admin_role_id
 
 

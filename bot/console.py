@@ -15,7 +15,6 @@ from collections.abc import Callable
 from rich.console import Console
 
 from bot import text
-from bot.context import AppContext
 from bot.services import Services
 from bot.services.ask import AnswerPage, Conversation, paginate
 from bot.services.reindex import ReindexProgress, watch
@@ -154,19 +153,23 @@ class ConsoleSession:
             raise InputError("usage: /source add URL [NAME] | list | remove ID | refresh")
 
 
-def run_console(context: AppContext, guild_id: int | None, console: Console | None = None) -> None:
-    """Prompt until /quit or end of input."""
+def run_console(
+    runner: asyncio.Runner,
+    services: Services,
+    guild_id: int | None,
+    console: Console | None = None,
+) -> None:
+    """Prompt until /quit or end of input, running each line on ``runner``, the loop the
+    resources under ``services`` were opened on (the command line's, ``bot/cli.py``)."""
     console = console or Console()
 
     def say(message: str) -> None:
         # Text stored before ingest sanitised it may still hold escape sequences.
         console.print(clean_text(message), markup=False, highlight=False, soft_wrap=True)
 
-    # One person at the keyboard: no cooldown between questions.
-    session = ConsoleSession(Services.create(context, cooldown_seconds=0), guild_id, say)
+    session = ConsoleSession(services, guild_id, say)
     console.print("newsbot console — ask about the indexed news. /help for commands.")
-    with asyncio.Runner() as runner:
-        _prompt(session, console, runner)
+    _prompt(session, console, runner)
 
 
 def _prompt(session: ConsoleSession, console: Console, runner: asyncio.Runner) -> None:

@@ -27,6 +27,7 @@ from bot.jobs.queue import (
     refresh_key,
 )
 from bot.jobs.reports import WORKER_NAME, outcome_as_json, prune_reports, write_report
+from bot.resources import open_resources
 from bot.settings import Settings
 from index.cache import prune_cache
 from index.embedder import Embedder
@@ -168,21 +169,22 @@ def _is_due(engine: Engine, source_id: int) -> bool:
         )
 
 
-async def run_worker(settings: Settings, engine: Engine) -> None:
+async def run_worker(settings: Settings) -> None:
     """Run jobs until SIGINT/SIGTERM (running jobs are finished first)."""
-    embedder = await asyncio.to_thread(Embedder, settings.model, backend=settings.embedding_backend)
     policy = settings.fetch_policy()
     async with (
-        open_queue(settings, engine) as app,
         AdvisoryHostSlots(
             libpq_url(settings.resolved_database_url),
             policy.per_host_concurrency,
             # A connection per request in flight: each job's feed or its entry pages.
             max_connections=settings.worker_concurrency * REQUESTS_PER_JOB,
         ) as slots,
-        SafeFetcher(policy, shared_slots=slots) as fetcher,
+        open_resources(settings, shared_slots=slots) as resources,
+        open_queue(settings, resources.engine) as app,
     ):
-        runtime = WorkerRuntime(settings, engine, embedder, fetcher, app)
+        # The model, loaded before the first job (seconds of work, off the event loop).
+        embedder = await asyncio.to_thread(lambda: resources.retriever.embedder)
+        runtime = WorkerRuntime(settings, resources.engine, embedder, resources.fetcher, app)
         heartbeat = max(1.0, settings.worker_stalled_seconds / 3)
         log.info("worker ready: %d jobs at once", settings.worker_concurrency)
         await app.run_worker_async(

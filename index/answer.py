@@ -11,8 +11,8 @@ from datetime import datetime
 
 from sqlalchemy import Engine
 
-from index.context import QUOTE_CHARS, Surroundings, widen
 from index.lexical import QUESTION_WORDS, tokenize
+from index.quote_widening import QUOTE_CHARS, Surroundings, widen
 from index.search import Hit, Retriever, SearchFilters
 from ingest.db import session_scope
 from ingest.errors import InputError
@@ -114,14 +114,25 @@ class Answer:
         }
 
 
-def validate_question(question: str) -> str:
+class EmptyQuestion(InputError):
+    def __init__(self) -> None:
+        super().__init__("the question is empty")
+
+
+class QuestionTooLong(InputError):
+    def __init__(self, length: int, limit: int) -> None:
+        self.length, self.limit = length, limit
+        super().__init__(f"the question is too long ({length} characters; at most {limit})")
+
+
+def validate_question(question: str, max_chars: int = MAX_QUESTION_CHARS) -> str:
+    """The question with its whitespace tidied, or :class:`EmptyQuestion` or
+    :class:`QuestionTooLong` (which the bot words for members)."""
     cleaned = " ".join(question.split())
     if not cleaned:
-        raise InputError("the question is empty")
-    if len(cleaned) > MAX_QUESTION_CHARS:
-        raise InputError(
-            f"the question is too long ({len(cleaned)} characters; at most {MAX_QUESTION_CHARS})"
-        )
+        raise EmptyQuestion()
+    if len(cleaned) > max_chars:
+        raise QuestionTooLong(len(cleaned), max_chars)
     return cleaned
 
 

@@ -23,7 +23,7 @@ from index.facts import PassageFacts
 from index.lexical import QUESTION_WORDS, LexicalIndex, document_text, tokenize
 from index.query import ParsedQuery, match_outlets, parse_query
 from index.ranking import DEFAULT_MODEL as DEFAULT_RANKING
-from index.ranking import FEATURES, Candidates, RankingModel, features
+from index.ranking import FEATURES, CandidateSignals, RankingModel, features
 from index.vectors import NO_DATE, Catalog, IndexKind, VectorIndex
 from ingest.db import session_scope
 from ingest.errors import InputError, NewsbotError, first_line
@@ -414,7 +414,7 @@ class Retriever:
         cos, near = _cosines(index, sidecar.facts, cand, query_vector)
         titles = sidecar.titles
         now = (filters.as_of or datetime.now(UTC)).timestamp()
-        signals = Candidates(
+        signals = CandidateSignals(
             cos=cos,
             dense_rank=_ranks(cand, dense_rows),
             bm25=lexical.at(bm25_all, cand),

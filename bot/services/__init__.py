@@ -1,6 +1,8 @@
 """What the bot does, without Discord: each command awaits one of these services.
 
-The Discord cogs and the local console call the same methods, so both behave alike.
+The Discord cogs, the local console and the command line call the same methods, so all three
+behave alike. Each service is handed the process's ``Resources`` (``bot/resources.py``) and
+opens nothing of its own.
 """
 
 from __future__ import annotations
@@ -8,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from bot.context import AppContext
+from bot.resources import Resources
 from bot.services.about import AboutService
 from bot.services.ask import AskService
 from bot.services.reindex import ReindexService
@@ -41,26 +43,26 @@ class Services:
     queue: procrastinate.App | None = None
 
     @classmethod
-    def create(cls, context: AppContext, cooldown_seconds: float | None = None) -> Services:
+    def create(cls, resources: Resources, cooldown_seconds: float | None = None) -> Services:
         return cls(
-            ask=AskService(context, cooldown_seconds),
-            reindex=ReindexService(context),
-            sources=SourceService(context),
-            about=AboutService(context),
+            ask=AskService(resources, cooldown_seconds),
+            reindex=ReindexService(resources),
+            sources=SourceService(resources),
+            about=AboutService(resources),
         )
 
     @classmethod
-    def queued(cls, context: AppContext, queue: procrastinate.App) -> Services:
+    def queued(cls, resources: Resources, queue: procrastinate.App) -> Services:
         """The services of a bot whose workers fetch and embed (``NEWSBOT_JOBS=queue``)."""
         from bot.jobs.follow import IndexFollower
         from bot.services.queued import QueuedReindexService, QueuedSourceService
 
-        follower = IndexFollower(lambda: context.retriever)
+        follower = IndexFollower(lambda: resources.retriever)
         return cls(
-            ask=AskService(context),
-            reindex=QueuedReindexService(context, queue, follower),
-            sources=QueuedSourceService(context, queue, follower),
-            about=AboutService(context),
+            ask=AskService(resources),
+            reindex=QueuedReindexService(resources, queue, follower),
+            sources=QueuedSourceService(resources, queue, follower),
+            about=AboutService(resources),
             follower=follower,
             queue=queue,
         )

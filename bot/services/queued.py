@@ -10,23 +10,24 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 import procrastinate
 from procrastinate.jobs import Status
 from sqlalchemy import select
 
-from bot.context import AppContext
 from bot.jobs.follow import IndexFollower
 from bot.jobs.queue import REBUILD, SYNC, defer_refresh, defer_reindex, notify_index
 from bot.jobs.reports import outcome_from_json, read_reports
+from bot.resources import Resources
 from bot.services.reindex import ReindexRun, ReindexRunning, ReindexService, log_outcome
-from bot.services.sources import RefreshReport, SourceService
+from bot.services.sources import RefreshReport, SourceService, changed_anything
 from index.search import SyncReport
 from ingest.db import session_scope
 from ingest.errors import InputError, NewsbotError
 from ingest.models import Source
+from ingest.pipeline import Progress
 from ingest.refresh import INGESTED_PREFIX, RefreshOutcome
 from ingest.sources import Removed, SourceStatus
 
@@ -72,9 +73,9 @@ async def wait_for_jobs(
 
 class QueuedSourceService(SourceService):
     def __init__(
-        self, context: AppContext, queue: procrastinate.App, follower: IndexFollower
+        self, resources: Resources, queue: procrastinate.App, follower: IndexFollower
     ) -> None:
-        super().__init__(context)
+        super().__init__(resources)
         self.queue = queue
         self.follower = follower
 
@@ -89,10 +90,27 @@ class QueuedSourceService(SourceService):
             await asyncio.to_thread(notify_index, self.engine, SYNC)  # the other replicas
         return removed
 
-    async def _refresh(self, guild_id: int | None, force: bool) -> RefreshReport:
-        source_ids = await asyncio.to_thread(self._web_sources, guild_id)
+    async def refresh_sources(
+        self,
+        source_ids: Sequence[int] | None = None,
+        *,
+        guild_id: int | None = None,
+        force: bool = False,
+        progress: Progress | None = None,
+        indexing: Progress | None = None,
+    ) -> RefreshReport:
+        """Queue a refresh of each source (due or not with ``force``) for the workers, wait for
+        them all, then take what they stored into this process's index."""
+        if source_ids is None:
+            source_ids = await asyncio.to_thread(self._web_sources, guild_id)
         jobs = [await defer_refresh(self.queue, source_id, force=force) for source_id in source_ids]
-        statuses = await wait_for_jobs(self.queue, jobs)
+
+        def count_done() -> None:
+            if progress is not None:
+                reports = read_reports(self.engine, jobs)
+                progress(sum(1 for r in reports.values() if r.outcome is not None), len(jobs))
+
+        statuses = await wait_for_jobs(self.queue, jobs, count_done)
         reports = await asyncio.to_thread(read_reports, self.engine, jobs)
         outcomes: list[RefreshOutcome] = []
         for source_id, job_id in zip(source_ids, jobs, strict=True):
@@ -110,7 +128,7 @@ class QueuedSourceService(SourceService):
                         error=f"the worker's job {statuses[job_id].value} (see its log)",
                     )
                 )
-        if not any(o.added or o.updated or o.passages_removed for o in outcomes):
+        if not changed_anything(outcomes):
             return RefreshReport(outcomes, None)
         return RefreshReport(outcomes, await self.follower.update(SYNC))
 
@@ -131,9 +149,9 @@ class QueuedReindexService(ReindexService):
     """A worker embeds what has no vector yet; then every replica rebuilds from the cache."""
 
     def __init__(
-        self, context: AppContext, queue: procrastinate.App, follower: IndexFollower
+        self, resources: Resources, queue: procrastinate.App, follower: IndexFollower
     ) -> None:
-        super().__init__(context)
+        super().__init__(resources)
         self.queue = queue
         self.follower = follower
 
@@ -152,7 +170,7 @@ class QueuedReindexService(ReindexService):
         log.info("reindex queued as job %s", job_id)
 
         def show_progress() -> None:
-            report = read_reports(self.context.engine, [job_id]).get(job_id)
+            report = read_reports(self.resources.engine, [job_id]).get(job_id)
             if report is not None and report.total is not None:
                 run.report(report.done, report.total)
 
@@ -165,6 +183,8 @@ class QueuedReindexService(ReindexService):
         except TimeoutError:
             log.warning("no rebuild notice from the workers; rebuilding this index now")
             rebuilt = await self.follower.update(REBUILD)
-        report = (await asyncio.to_thread(read_reports, self.context.engine, [job_id])).get(job_id)
+        report = (await asyncio.to_thread(read_reports, self.resources.engine, [job_id])).get(
+            job_id
+        )
         embedded = (report.outcome or {}).get("embedded", 0) if report is not None else 0
         return replace(rebuilt, embedded=int(embedded))  # the worker embedded, not this bot

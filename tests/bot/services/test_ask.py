@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bot.context import AppContext
+from bot.resources import Resources
 from bot.services import Services, guild_scope
 from bot.services.ask import (
     AskService,
     Conversation,
-    Cooldowns,
     FollowUpAnswer,
-    OnCooldown,
     leans_on_earlier,
     names_in,
     names_its_own_subject,
@@ -23,25 +22,27 @@ from bot.services.ask import (
     paired_question,
     topic_words,
 )
+from bot.services.cooldowns import Cooldowns, OnCooldown
 from bot.settings import get_settings
 from index.answer import MAX_QUESTION_CHARS, Answer
 from index.search import Retriever
 from ingest.errors import InputError
-from tests.bot.conftest import COURIER, GUILD_A, GUILD_B
+from ingest.fetch import SafeFetcher
+from tests.bot.conftest import COURIER, GUILD_A, GUILD_B, MakeContext
 from tests.conftest import FIXTURES
 
 FOLLOW_UPS = [json.loads(line) for line in (FIXTURES / "follow_ups.jsonl").open(encoding="utf-8")]
 
 
-def test_question_is_tidied(empty_context: AppContext) -> None:
+def test_question_is_tidied(empty_context: Resources) -> None:
     """Runs of spaces and newlines collapse to single spaces."""
     asks = AskService(empty_context)
     assert asks.admit("  when does\n the   parade start? ", 1) == "when does the parade start?"
 
 
-def test_empty_and_over_long_questions_are_refused(make_context: object) -> None:
+async def test_empty_and_over_long_questions_are_refused(make_context: MakeContext) -> None:
     """A blank question, or one longer than configured, is refused with the limit."""
-    context = make_context(max_question_chars=40)  # type: ignore[operator]
+    context = await make_context(max_question_chars=40)
     asks = AskService(context)
     with pytest.raises(InputError, match="Ask a question"):
         asks.admit("   ", 1)
@@ -309,10 +310,11 @@ async def test_a_paired_follow_up_highlights_the_sentence_it_asks_about(
 
 
 @pytest.fixture
-def sample_asks(sample_index: Retriever, tmp_path: Path) -> AskService:
+async def sample_asks(sample_index: Retriever, tmp_path: Path) -> AsyncIterator[AskService]:
     """The ask service over the shipped sample corpus, with the default settings."""
     settings = get_settings(_env_file=None, data_dir=tmp_path, ask_cooldown_seconds=0)
-    return AskService(AppContext(settings, sample_index.engine, _retriever=sample_index))
+    async with SafeFetcher(settings.fetch_policy()) as fetcher:
+        yield AskService(Resources(settings, sample_index.engine, fetcher, _retriever=sample_index))
 
 
 def led_with(answer: Answer) -> str | None:
