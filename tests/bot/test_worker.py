@@ -210,6 +210,13 @@ async def test_a_source_added_on_one_shard_is_fetched_once_and_answered_by_both(
                     timeout=120,
                 )
                 await until_logged(log_0, "index rebuilt from the database", 60)
+                requests_before = dict(site.requests)
+                # /source refresh: queued for the workers, answered in the command's message.
+                refresh = await fake.send_interaction(
+                    "source refresh", guild_id=GUILD_A, permissions=MANAGE_GUILD
+                )
+                await fake.wait_for_callback(refresh)
+                refreshed = (await fake.wait_for_followup(refresh, timeout=120)).json
 
     assert "Harbour Gazette" in str(shown)
     # The sample corpus (34) and the three new stories; the cache had every vector.
@@ -218,8 +225,13 @@ async def test_a_source_added_on_one_shard_is_fetched_once_and_answered_by_both(
     ), reindexed.json
     assert [process_of(r) for r in (in_a, on_shard_0, on_shard_1)] == [1, 0, 1]
     for name in ("harbour", "uplands"):
-        assert site.requests[site.feed_path(name)] == 1, site.requests
-        assert set(site.page_requests(name).values()) == {1}, site.requests
+        assert requests_before[site.feed_path(name)] == 1, requests_before
+        pages = [site.page_path(name, story) for story in site.feeds[name]]
+        assert {requests_before[page] for page in pages} == {1}, requests_before
+    # The refresh fetched this server's feed again (only it), and said what it found.
+    assert site.requests[site.feed_path("harbour")] == 2
+    assert site.requests[site.feed_path("uplands")] == 1
+    assert "Harbour Gazette (#2, feed): 0 new, 0 updated" in refreshed["content"], refreshed
     engine = open_engine(database)
     try:
         assert articles_of(engine, harbour) == sorted(s.title for s in HARBOUR)
