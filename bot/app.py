@@ -21,7 +21,13 @@ log = logging.getLogger(__name__)
 # How often the schedule looks for due sources (each is due every NEWSBOT_REFRESH_MINUTES).
 REFRESH_POLL_SECONDS = 60.0
 
-EXTENSIONS = ("bot.cogs.ask", "bot.cogs.reindex", "bot.cogs.sources", "bot.cogs.about")
+EXTENSIONS = (
+    "bot.cogs.ask",
+    "bot.cogs.reindex",
+    "bot.cogs.sources",
+    "bot.cogs.about",
+    "bot.cogs.follow",
+)
 
 INVITE_SCOPES = ("bot", "applications.commands")
 # Slash commands are answered through the interaction itself and need none of these; they

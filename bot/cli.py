@@ -13,7 +13,7 @@ import sys
 from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -29,6 +29,7 @@ from bot.settings import Settings, get_settings, misspelt_settings
 from index.answer import Answer
 from index.query import parse_since
 from index.search import SearchFilters, SyncReport
+from ingest.dates import parse_as_of
 from ingest.errors import InputError, NewsbotError
 from ingest.models import GLOBAL_GUILD
 
@@ -205,14 +206,10 @@ def reindex(quiet: Quiet = False) -> None:
 def _parse_day(value: str | None, option: str) -> datetime | None:
     if value is None:
         return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise fail(f"{option} must be an ISO date such as 2022-06-17") from None
-    if isinstance(parsed, datetime) and len(value) <= 10:
-        # A bare date means the whole of that day: "as of" is its end.
-        parsed = datetime.combine(date.fromisoformat(value[:10]), datetime.max.time())
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    parsed = parse_as_of(value)
+    if parsed is None:
+        raise fail(f"{option} must be an ISO date such as 2022-06-17")
+    return parsed
 
 
 @app.command()
@@ -250,8 +247,8 @@ def ask(
 
     if (question is None) == (questions is None):
         raise fail("give either a QUESTION or --questions FILE", 2)
+    day = _parse_day(as_of, "--as-of")
     with _opened() as opened:
-        day = _parse_day(as_of, "--as-of")
         try:
             now = day or datetime.now(UTC)  # "--since 'last week'" counts back from it
             start = None if since is None else parse_since(since, now)

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from rich.console import Console
 
 from bot import text
+from bot.console_follow import ConsoleFollows
 from bot.services import Services
 from bot.services.ask import AnswerPage, Conversation, paginate
 from bot.services.reindex import ReindexProgress, watch
@@ -34,6 +35,9 @@ HELP = """Type a question, or a command:
   /source list               the sources and their health
   /source remove ID          remove a source with its articles
   /source refresh            fetch the web sources now
+  /follow add TOPIC [source:NAME]
+                             print new articles about TOPIC as /source refresh stores
+                             them; /follow list | remove ID | pause ID | resume ID
   /about                     what is indexed
   /quit                      leave"""
 
@@ -68,6 +72,7 @@ class ConsoleSession:
         self.page = 0
         # The console is one conversation, like a Discord thread: what follow-ups lean on.
         self.earlier: Conversation | None = None
+        self.follows = ConsoleFollows(services, guild_id, say)
 
     async def run_line(self, line: str) -> bool:
         """Run one line; False once the user asked to leave. Errors are said, never raised."""
@@ -97,6 +102,13 @@ class ConsoleSession:
             await self.reindex()
         elif command == "/source":
             await self.source(rest)
+        elif command == "/follow":
+            action, _, argument = rest.partition(" ")
+            if action == "add":
+                topic, options = _options(argument)
+                await self.follows.add(topic, options.get("source"))
+            else:
+                await self.follows.run(action, argument.strip())
         elif command == "/about":
             self.say(text.about_as_text(await self.services.about.about(self.guild_id)))
         else:

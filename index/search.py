@@ -59,6 +59,7 @@ class SearchFilters:
     until: datetime | None = None
     outlets: tuple[str, ...] | None = None
     read_question: bool = True
+    article_ids: tuple[int, ...] | None = None  # only these articles (what a refresh stored)
 
 
 @dataclass(frozen=True)
@@ -286,6 +287,8 @@ class Retriever:
             mask &= dated & (catalog.published <= int(filters.until.timestamp()))
         if filters.source_ids is not None:
             mask &= np.isin(catalog.source_ids, list(filters.source_ids))
+        if filters.article_ids is not None:
+            mask &= np.isin(catalog.article_ids, list(filters.article_ids))
         if filters.outlets is not None:
             if len(sidecar.facts.ids) == len(mask):
                 mask &= sidecar.facts.rows_with_outlets(filters.outlets)
@@ -325,6 +328,17 @@ class Retriever:
         _, sidecar = self._state()
         vocabulary = sidecar.lexical.index.vocab
         return {word for word in tokenize(text) if word not in vocabulary} - QUESTION_WORDS
+
+    def word_weights(self, text: str) -> dict[str, float]:
+        """The idf of each word of ``text`` (stemmed); a word no passage holds weighs most."""
+        _, sidecar = self._state()
+        lexical = sidecar.lexical.index
+        idf = lexical.idf()
+        unseen = float(np.log1p(max(len(lexical), 1)))
+        return {
+            word: float(idf[lexical.vocab[word]]) if word in lexical.vocab else unseen
+            for word in set(tokenize(text))
+        }
 
     def article_ids(self, passage_ids: list[int]) -> list[int | None]:
         """The article of each passage, as the live index has it (None: not indexed)."""

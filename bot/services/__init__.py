@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from bot.resources import Resources
 from bot.services.about import AboutService
 from bot.services.ask import AskService
+from bot.services.follow import FollowService
 from bot.services.reindex import ReindexService
 from bot.services.sources import SourceService
 from ingest.models import GLOBAL_GUILD
@@ -38,6 +39,7 @@ class Services:
     reindex: ReindexService
     sources: SourceService
     about: AboutService
+    follows: FollowService
     # Set when workers fetch and embed (NEWSBOT_JOBS=queue): the bot follows the database.
     follower: IndexFollower | None = None
     queue: procrastinate.App | None = None
@@ -49,6 +51,7 @@ class Services:
             reindex=ReindexService(resources),
             sources=SourceService(resources),
             about=AboutService(resources),
+            follows=FollowService(resources),
         )
 
     @classmethod
@@ -63,6 +66,7 @@ class Services:
             reindex=QueuedReindexService(resources, queue, follower),
             sources=QueuedSourceService(resources, queue, follower),
             about=AboutService(resources),
+            follows=FollowService(resources),
             follower=follower,
             queue=queue,
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -32,6 +32,10 @@ log = logging.getLogger(__name__)
 MAX_SOURCES_PER_GUILD = 50
 # A server may force a refresh of its sources this often (the schedule refreshes them anyway).
 REFRESH_COOLDOWN_SECONDS = 60.0
+
+
+# Called after a refresh's new articles are indexed, with their ids (followed stories).
+StoredArticlesHook = Callable[[list[int]], Awaitable[None]]
 
 
 def _log_failure(task: asyncio.Task[SyncReport]) -> None:
@@ -67,6 +71,15 @@ class SourceService:
         self.fetcher = resources.fetcher
         self.refresh_cooldowns = Cooldowns(refresh_cooldown)
         self._background: set[asyncio.Task[SyncReport]] = set()
+        self._subscribers: list[StoredArticlesHook] = []
+
+    def subscribe(self, hook: StoredArticlesHook) -> Callable[[], None]:
+        """Call ``hook`` with the ids of the articles each refresh stores, once indexed.
+
+        Returns the function that unsubscribes it.
+        """
+        self._subscribers.append(hook)
+        return lambda: self._subscribers.remove(hook)
 
     async def add(self, url: str, name: str | None, guild_id: int | None) -> SourceStatus:
         """Store a web source for this server (it is fetched at the next refresh)."""
@@ -191,4 +204,14 @@ class SourceService:
             return RefreshReport(outcomes, None)
         # In the thread: the first use of the retriever loads the model.
         index = await asyncio.to_thread(lambda: self.resources.retriever.sync(indexing))
+        await self._announce([a for o in outcomes for a in o.article_ids])
         return RefreshReport(outcomes, index)
+
+    async def _announce(self, article_ids: list[int]) -> None:
+        if not article_ids:
+            return
+        for hook in list(self._subscribers):
+            try:
+                await hook(article_ids)
+            except Exception:  # the refresh itself succeeded; say what failed and go on
+                log.exception("a subscriber to stored articles failed")

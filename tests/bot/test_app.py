@@ -53,7 +53,7 @@ async def test_commands_are_described_within_discords_limits(
 ) -> None:
     """Every command and parameter has a description of at most 100 characters."""
     synced = fake.commands()
-    assert set(synced) == {"ask", "reindex", "source", "about"}
+    assert set(synced) == {"ask", "reindex", "source", "about", "follow"}
     assert {o["name"] for o in synced["source"]["options"]} == {"add", "list", "remove", "refresh"}
     for command_data in synced.values():
         for item in [command_data, *walk(command_data.get("options") or [])]:
@@ -90,7 +90,7 @@ async def test_commands_sync_to_the_test_server_when_set(
     settings = make_settings(tmp_path, discord_test_guild=GUILD_A)
     context = Resources(settings, empty_context.engine, empty_context.fetcher)
     async with run_client(NewsBot(context, background=False), fake, token=TOKEN):
-        assert set(fake.commands(GUILD_A)) == {"ask", "reindex", "source", "about"}
+        assert set(fake.commands(GUILD_A)) == {"ask", "reindex", "source", "about", "follow"}
         assert fake.commands() == {}
         shown = await command(fake, "about")
         assert shown["embeds"][0]["title"] == "About newsbot"

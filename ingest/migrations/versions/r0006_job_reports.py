@@ -5,7 +5,7 @@ The job queue's own tables (procrastinate's) are not made here: they are applied
 of a queue-mode process, on PostgreSQL only (bot/jobs/queue.py).
 
 Revision ID: 0006
-Revises: 0003
+Revises: 0005
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006"
-down_revision: str | None = "0003"
+down_revision: str | None = "0005"
 branch_labels = None
 depends_on = None
 

@@ -120,7 +120,9 @@ async def test_more_passages_pages_through_the_answer(fake: FakeDiscord, newsbot
     page = await fake.wait_for_callback(click)
     assert page.json["type"] == 7  # the answer message is edited in place
     assert "**4.** " in page.json["data"]["embeds"][0]["description"]
-    assert page.json["data"]["embeds"][0]["footer"]["text"].endswith("page 2 of 2")
+    assert page.json["data"]["embeds"][0]["footer"]["text"].endswith(
+        "page 2 of 2 · no more relevant passages"
+    )
     assert page.json["data"]["allowed_mentions"] == {"parse": []}
     back, more = page.json["data"]["components"][0]["components"]
     assert (back["disabled"], more["disabled"]) == (False, True)

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from bot import text
 from bot.resources import Resources
 from bot.services import Services, guild_scope
 from bot.services.ask import (
@@ -397,3 +398,22 @@ async def test_a_paired_follow_up_quotes_what_the_earlier_answer_did_not_show(
     again = await sample_asks.answer_follow_up("How many jobs?", reply.conversation, None)
     assert reply.conversation.shown >= shown
     assert again.read_with == earlier
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("question", "story"),
+    [
+        ("Tell me about the Brightloom layoffs", "Brightloom Software to cut 1,150 jobs"),
+        ("Why is the Old Mill Bridge closing?", "Old Mill Bridge to close for 14 months"),
+    ],
+)
+async def test_an_answer_from_one_story_quotes_that_story_only(
+    sample_asks: AskService, question: str, story: str
+) -> None:
+    """No page of the answer pads it with another story, and none offers more after the last."""
+    reply = await sample_asks.answer_follow_up(question, None, None)
+    pages = paginate(reply.answer, sample_asks.per_page)
+    quotes = [quote for page in pages for quote in page.quotes]
+    assert quotes and all(quote.title.startswith(story) for quote in quotes)
+    assert "/more shows more passages." not in text.page_as_text(pages[-1])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 import pytest
 from sqlalchemy import Engine
@@ -17,7 +18,7 @@ from ingest.db import session_scope
 from ingest.errors import InputError
 from ingest.sources import add_source
 from tests.bot.conftest import COURIER, GUILD_A, GUILD_B, MakeContext
-from tests.ingest.conftest import LocalServer
+from tests.ingest.conftest import HeldFetcher, LocalServer
 from tests.ingest.conftest import web_server as web_server  # the shared fixture
 
 A, B = GUILD_A, GUILD_B
@@ -183,6 +184,23 @@ async def test_a_failing_source_is_reported_not_raised(
     assert [o.status for o in report.outcomes] == ["error"]
     assert "HTTP 500" in (report.outcomes[0].error or "")
     assert report.index is None
+
+
+async def test_a_refresh_while_the_servers_refresh_runs_is_refused(
+    make_context: MakeContext, web_server: LocalServer
+) -> None:
+    """/source refresh while the same server's refresh still runs says so, fetching nothing."""
+    context = await make_context(fetch_allow_hosts=web_server.host_port)
+    async with HeldFetcher(context.fetcher.policy) as held:
+        service = SourceService(replace(context, fetcher=held), refresh_cooldown=0)
+        await service.add(web_server.url("/site/courier/feed.xml"), "Courier", A)
+        first = asyncio.create_task(service.refresh(A))
+        await held.started.wait()
+        with pytest.raises(InputError, match=r"^A refresh of these sources is already running\.$"):
+            await service.refresh(A)
+        held.release.set()
+        (outcome,) = (await first).outcomes
+    assert outcome.status == "ok" and outcome.added >= 2
 
 
 async def test_refreshes_at_once_share_the_per_host_limit(
