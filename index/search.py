@@ -172,9 +172,13 @@ class Retriever:
         model: RankingModel = DEFAULT_RANKING,
         as_of_grace: timedelta = AS_OF_GRACE,
         index_type: IndexKind = "auto",
+        embed_passages: bool = True,
     ) -> None:
         self.engine = engine
         self.index_type = index_type  # exact or IVF search; "auto" chooses by corpus size
+        # False for a bot whose workers embed (NEWSBOT_JOBS=queue): passages come from the
+        # embedding cache only, and one not embedded yet waits for a later sync.
+        self.embed_passages = embed_passages
         self.embedder = embedder
         self.root = index_dir
         self.model = model
@@ -525,6 +529,8 @@ class Retriever:
         removed = index.remove(np.concatenate([gone, rewritten]))
         retagged = self._copies_changed(index, catalog, outlets)
         missing = catalog.ids[~np.isin(catalog.ids, index.catalog.ids)]
+        if not self.embed_passages:
+            missing = self._cached_only(missing)
         vectors_missing, embedded = self._vectors_for(missing, progress)
         index.add(vectors_missing, catalog.subset(np.isin(catalog.ids, missing)))
         # Dates and owners can change without the text changing: take them from the database.
@@ -659,6 +665,22 @@ class Retriever:
             np.array(list(map(_contents_digest, titles, hashes)), dtype=np.int64),
         )
         return catalog, np.array([outlet or "" for outlet in outlets], dtype=object)
+
+    def _cached_only(self, ids: np.ndarray) -> np.ndarray:
+        """The passages among ``ids`` whose vectors are in the embedding cache."""
+        hashes = self._hashes(ids)
+        known = cached_vectors(self.engine, self.embedder.name, list(hashes.values()))
+        return np.array([i for i in ids if hashes[int(i)] in known], dtype=np.int64)
+
+    def _hashes(self, ids: np.ndarray) -> dict[int, str]:
+        found: dict[int, str] = {}
+        id_list = [int(i) for i in ids]
+        with session_scope(self.engine) as session:
+            for start in range(0, len(id_list), TEXT_CHUNK):
+                chunk = id_list[start : start + TEXT_CHUNK]
+                query = select(Passage.id, Passage.text_hash).where(Passage.id.in_(chunk))
+                found.update((pid, digest) for pid, digest in session.execute(query))
+        return found
 
     def _vectors_for(self, ids: np.ndarray, progress: Progress | None) -> tuple[np.ndarray, int]:
         """Vectors for these passages: from the cache where possible, embedded otherwise."""

@@ -291,3 +291,23 @@ class FollowPost(Base):
     passage_id: Mapped[int | None] = mapped_column(Integer, default=None)  # what was quoted
     status: Mapped[str] = mapped_column(String(10))
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class JobReport(Base):
+    """How a queued job (``NEWSBOT_JOBS=queue``) is going, written by the worker running it.
+
+    Keyed by the job queue's job id: the bot that queued a refresh or a reindex reads the
+    progress and the outcome here, whichever worker (on whichever machine) ran it.
+    """
+
+    __tablename__ = "job_reports"
+
+    job_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    task: Mapped[str] = mapped_column(String(100))
+    # "host:pid" of the worker process running it.
+    worker: Mapped[str | None] = mapped_column(String(300), default=None)
+    done: Mapped[int] = mapped_column(Integer, default=0)
+    total: Mapped[int | None] = mapped_column(Integer, default=None)
+    # JSON: what the job did (a refresh outcome, an index report), once it is over.
+    outcome: Mapped[str | None] = mapped_column(Text, default=None)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -38,6 +38,7 @@ from tests.bot.conftest import (
     command,
     make_settings,
     replying_to,
+    stop_process,
     two_servers,
 )
 from tests.bot.test_app import until_indexed
@@ -279,8 +280,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @contextlib.contextmanager
-def bot_process(fake: FakeDiscord, data_dir: Path, shard: int) -> Iterator[Path]:
-    """``newsbot run`` as shard ``shard`` of 2 in a process of its own; yields its log file."""
+def bot_process(fake: FakeDiscord, data_dir: Path, shard: int, **settings: str) -> Iterator[Path]:
+    """``newsbot run`` as shard ``shard`` of 2 in a process of its own; yields its log file.
+
+    ``settings`` are more environment variables (``NEWSBOT_JOBS="queue"``, say).
+    """
     env = {k: v for k, v in os.environ.items() if not k.startswith(("NEWSBOT_", "DISCORD_"))}
     env.update(
         PYTHONPATH=str(ROOT),
@@ -291,6 +295,7 @@ def bot_process(fake: FakeDiscord, data_dir: Path, shard: int) -> Iterator[Path]
         NEWSBOT_ASK_COOLDOWN_SECONDS="0",
         FAKE_DISCORD_URL=fake.base_url,
         FAKE_DISCORD_CLIENT=f"shard-{shard}",
+        **settings,
     )
     log = data_dir.parent / f"shard-{shard}.log"
     with open(log, "wb") as out:
@@ -304,12 +309,7 @@ def bot_process(fake: FakeDiscord, data_dir: Path, shard: int) -> Iterator[Path]
     try:
         yield log
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
 
 
 async def identified(fake: FakeDiscord, shard: int, log: Path, seconds: float = 300) -> None:
