@@ -232,7 +232,7 @@ def print_answer(answer: Answer, console: Console) -> None:
 def stats() -> None:
     """Sources, articles, passages, index size and model."""
     from index.search import orphan_ids
-    from index.vectors import read_catalog_ids, read_manifest
+    from index.segments import read_catalog_ids, read_manifest
     from ingest.db import session_scope
     from ingest.store import corpus_stats
 

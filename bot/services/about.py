@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from bot.context import AppContext
-from index.vectors import read_manifest
+from index.segments import read_manifest
 from ingest.db import session_scope
 from ingest.sources import list_sources
 from ingest.store import corpus_stats

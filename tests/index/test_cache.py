@@ -11,7 +11,8 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from index.embedder import Embedder
-from index.search import CACHE_BATCH, Retriever
+from index.search import Retriever
+from index.updates import CACHE_BATCH
 from ingest.db import session_scope
 from ingest.extract import RawArticle
 from ingest.models import CachedEmbedding
