@@ -63,7 +63,7 @@ class GaussianWordEmbedder(WordEmbedder):
     (Exact ties at the 200th dense candidate may be broken either way by any index.)
     """
 
-    def embed(self, texts, progress=None, batch_size=64):  # type: ignore[no-untyped-def]
+    def embed(self, texts, progress=None, batch_size=64):
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         for row, text in enumerate(texts):
             for word in re.findall(r"\w+", text.casefold()):
