@@ -29,6 +29,7 @@ from index.ranking import FEATURES, Candidates, RankingModel, features
 from index.segments import Segment
 from index.updates import IndexWriter, SyncReport
 from index.vectors import NO_DATE, IndexKind
+from index.worker import job_for, rebuild_in_worker
 from ingest.db import session_scope
 from ingest.errors import InputError, NewsbotError, first_line
 from ingest.models import GLOBAL_GUILD, Passage, Source
@@ -424,9 +425,16 @@ class Retriever:
         """
         return self.writer.apply(added, removed, progress)
 
-    def rebuild(self, progress: Progress | None = None) -> SyncReport:
-        """A fresh index from the database; cached embeddings make unchanged text free."""
-        return self.writer.rebuild(progress)
+    def rebuild(self, progress: Progress | None = None, in_worker: bool = False) -> SyncReport:
+        """A fresh index from the database; cached embeddings make unchanged text free.
+
+        ``in_worker`` builds it in another process (``index.worker``): the bot does, so that
+        questions asked meanwhile do not wait for the build's Python work.
+        """
+        job = job_for(self.writer) if in_worker else None
+        if job is None:
+            return self.writer.rebuild(progress)
+        return rebuild_in_worker(job, progress)
 
 
 def _seconds(moment: datetime, later_by: timedelta) -> int:

@@ -39,7 +39,7 @@ class Gate:
         retriever = context.retriever
         real = retriever.rebuild
 
-        def gated(progress: Progress | None = None) -> SyncReport:
+        def gated(progress: Progress | None = None, in_worker: bool = False) -> SyncReport:
             if progress:
                 progress(0, 40)
                 progress(10, 40)
