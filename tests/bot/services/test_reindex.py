@@ -100,7 +100,7 @@ async def test_a_failed_rebuild_is_reported_and_can_be_retried(empty_context: Ap
     service = ReindexService(empty_context)
 
     class Broken:
-        def rebuild(self, progress: Progress | None = None) -> SyncReport:
+        def rebuild(self, progress: Progress | None = None, in_worker: bool = False) -> SyncReport:
             raise RuntimeError("disk full")
 
     empty_context._retriever = Broken()  # type: ignore[assignment]
