@@ -76,6 +76,7 @@ class Run:
     peak_rss_mb: float
     written_mb: float
     output: str
+    cpu_s: float = 0.0  # user + system: on a shared machine, less noisy than wall time
 
 
 def words_of(rng: np.random.Generator) -> list[str]:
@@ -222,7 +223,8 @@ def child(env: dict[str, str], command: list[str]) -> Run:
         output = out.read().decode(errors="replace")
     if process.returncode != 0:
         raise SystemExit(f"{' '.join(command[3:])} failed:\n{output}")
-    return Run(seconds, usage.ru_maxrss / 1024, 0.0, output)
+    cpu = usage.ru_utime + usage.ru_stime
+    return Run(seconds, usage.ru_maxrss / 1024, 0.0, output, cpu)
 
 
 def answering(data_dir: Path) -> dict[str, float]:
@@ -391,7 +393,8 @@ def main() -> None:
 
 def _run(run: Run) -> str:
     return (
-        f"{run.seconds:.1f} s, {run.peak_rss_mb:.0f} MB peak RSS, {run.written_mb:.0f} MB written"
+        f"{run.seconds:.1f} s ({run.cpu_s:.1f} s CPU), {run.peak_rss_mb:.0f} MB peak RSS, "
+        f"{run.written_mb:.0f} MB written"
     )
 
 
