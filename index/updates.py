@@ -88,12 +88,21 @@ class IndexWriter:
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
-    def _compatible(self, manifest: Manifest | None) -> bool:
-        return (
+    def _manifest_or_build(self, progress: Progress | None) -> Manifest | SyncReport:
+        """The live manifest to update, or the report of the full build done instead.
+
+        A build is due before the first one, for another model, or for an index saved in
+        the layout before segments. Call with the lock held.
+        """
+        manifest = disk.read_manifest(self.root)
+        if (
             manifest is not None
             and manifest.model == self.embedder.name
             and manifest.dimension == self.embedder.dimension
-        )
+        ):
+            return manifest
+        older = manifest is not None or disk.has_older_layout(self.root)
+        return self._build(progress, rebuilt=older)
 
     # --- the three ways to change the index ----------------------------------------------
 
@@ -116,10 +125,9 @@ class IndexWriter:
         database's catalog (ids and a few columns per passage); writes only the change.
         """
         with self.lock():
-            manifest = disk.read_manifest(self.root)
-            if manifest is None or not self._compatible(manifest):
-                older = manifest is not None or disk.has_older_layout(self.root)
-                return self._build(progress, rebuilt=older)
+            manifest = self._manifest_or_build(progress)
+            if isinstance(manifest, SyncReport):
+                return manifest
             started = time.perf_counter()
             stored, outlets = self._catalog(None)
             indexed, indexed_outlets = self._indexed(manifest)
@@ -165,10 +173,9 @@ class IndexWriter:
         is indexed again (its text, title, date or outlet may have changed).
         """
         with self.lock():
-            manifest = disk.read_manifest(self.root)
-            if manifest is None or not self._compatible(manifest):
-                older = manifest is not None or disk.has_older_layout(self.root)
-                return self._build(progress, rebuilt=older)
+            manifest = self._manifest_or_build(progress)
+            if isinstance(manifest, SyncReport):
+                return manifest
             started = time.perf_counter()
             wanted = np.unique(np.asarray(list(added), dtype=np.int64))
             stored, outlets = self._catalog(wanted)
