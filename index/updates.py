@@ -18,6 +18,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import logging
+import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -215,7 +216,7 @@ class IndexWriter:
             by_name = {entry.name: entry for entry in now.segments} if now else {}
             if now is None or any(entry.name not in by_name for entry in chosen):
                 log.info("segments changed during a merge; dropping it")
-                disk.remove_unused(self.root, now or manifest)
+                shutil.rmtree(staged, ignore_errors=True)
                 return False
             entry = merged.commit(self.root, staged)
             later = [disk.read_deleted(self.root, by_name[e.name]) for e in chosen]

@@ -232,3 +232,47 @@ def test_an_update_killed_at_any_point_leaves_a_working_index(
     assert manifest is not None
     visible = {p.name for p in root.iterdir() if not p.name.startswith(".")}
     assert visible == {segments.MANIFEST_FILE} | {entry.name for entry in manifest.segments}
+
+
+UPDATING = """
+import sys
+from pathlib import Path
+from index.search import Retriever
+from ingest.db import open_engine
+from ingest.pipeline import store_raw_articles
+from tests.index.test_segments import GaussianWordEmbedder, stories
+
+database, root, rounds = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3])
+engine = open_engine(f"sqlite:///{database}")
+retriever = Retriever(engine, GaussianWordEmbedder(), root)
+for round_ in range(rounds):
+    store_raw_articles(engine, stories(1, 100 + round_, f"c{round_}"), "wire")
+    retriever.sync()
+    retriever.writer.wait_for_merge()
+"""
+
+
+def test_a_reader_sees_each_update_whole_while_another_process_writes(
+    sqlite_engine: Engine, tmp_path: Path
+) -> None:
+    """While a process publishes updates and merges, every load shows one whole update."""
+    root = tmp_path / "index"
+    store_raw_articles(sqlite_engine, stories(30, 13), "ledger")
+    reader = words_retriever(sqlite_engine, root)
+    reader.sync()
+    rounds = MAX_SEGMENTS + 4  # enough for a merge to run among the updates
+    writer = subprocess.Popen(
+        [sys.executable, "-c", UPDATING, str(sqlite_engine.url.database), str(root), str(rounds)],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        stderr=subprocess.PIPE,
+    )
+    seen = set()
+    while writer.poll() is None:
+        live = reader.live()
+        seen.add(len(live))
+        assert len(live.lexical) == len(live) == len(np.unique(live.catalog.ids))
+        assert set(live.facts.ids.tolist()) == set(live.catalog.ids.tolist())
+    assert writer.returncode == 0, writer.stderr.read().decode() if writer.stderr else ""
+    assert seen <= {90 + 3 * i for i in range(rounds + 1)} and len(seen) > 1
+    assert len(reader.live()) == 90 + 3 * rounds
