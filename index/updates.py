@@ -362,7 +362,8 @@ class IndexWriter:
         self, catalog: Catalog, outlets: np.ndarray, progress: Progress | None
     ) -> tuple[Segment, int]:
         """A segment of these passages (sorted by id), and how many had to be embedded."""
-        documents = [self._documents(catalog.ids)[int(pid)] for pid in catalog.ids]
+        found = self._documents(catalog.ids)
+        documents = [found[int(pid)] for pid in catalog.ids]
         data, embedded = self._vectors_for(documents, progress)
         names: dict[str, int] = {}
         codes = np.array([names.setdefault(o, len(names)) for o in outlets], dtype=np.int32)
