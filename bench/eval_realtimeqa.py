@@ -31,7 +31,7 @@ from index.answer import (
     QuoteBars,
     answerability,
 )
-from index.context import QUOTE_CHARS
+from index.quote_widening import QUOTE_CHARS
 from index.search import SearchFilters
 
 log = logging.getLogger(__name__)

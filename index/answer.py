@@ -11,8 +11,8 @@ from datetime import datetime
 
 from sqlalchemy import Engine
 
-from index.context import QUOTE_CHARS, Surroundings, widen
 from index.lexical import QUESTION_WORDS, tokenize
+from index.quote_widening import QUOTE_CHARS, Surroundings, widen
 from index.search import Hit, Retriever, SearchFilters
 from ingest.db import session_scope
 from ingest.errors import InputError

@@ -14,17 +14,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from ingest.dates import MONTH, MONTHS, parse_iso, parse_typed_date
 from ingest.errors import InputError
 
 log = logging.getLogger(__name__)
 
-MONTHS = {
-    name.casefold(): number
-    for number in range(1, 13)
-    for name in (calendar.month_name[number], calendar.month_abbr[number])
-}
-MONTHS["sept"] = 9
-MONTH = r"(?P<month>" + "|".join(sorted(MONTHS, key=len, reverse=True)) + r")\.?"
 YEAR = r"(?P<year>(?:19|20)\d\d)"
 
 # Phrases that name who reported something; the outlet itself must be a known one.
@@ -95,23 +89,26 @@ def parse_query(question: str, now: datetime, outlets: Iterable[str] = ()) -> Pa
 
 def parse_since(text: str, now: datetime) -> datetime:
     """When "since ``text``" starts, in UTC: an ISO date (its first moment) or time, or a
-    phrase such as "yesterday", "last week", "7 days", "March 2025" or "June 3" before ``now``.
+    phrase such as "yesterday", "last week", "7 days", "March 2025" or "June 3" before ``now``
+    (read as a question's time words are), or another date dateparser reads ("3 March 2025").
 
     Raises ``InputError`` for anything else, rather than guess.
     """
     typed = " ".join(text.split())
-    try:
-        moment = datetime.fromisoformat(typed)
-    except ValueError:
-        pass
-    else:
-        return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+    moment = parse_iso(typed)
+    if moment is not None:
+        return moment.astimezone(UTC)
     for phrasing in _SINCE_PHRASINGS:
         phrase = phrasing.format(typed)
         found = _find_window(phrase, now)
         # The whole phrase must be understood: "June 3 or so" is no date.
         if found is not None and found[0].group() == phrase and found[1].since is not None:
             return found[1].since.astimezone(UTC)
+    # ISO-shaped text that is no ISO date ("2025-13-01") is a typo: dateparser would swap
+    # its day and month.
+    moment = None if _ISO_SHAPED.match(typed) else parse_typed_date(typed, now)
+    if moment is not None:
+        return moment
     raise InputError(
         f"Can't read {text!r} as a date; try 2025-03-01, yesterday, last week, 7 days, "
         "March 2025 or June 3."
@@ -168,6 +165,7 @@ _IN_MONTH = re.compile(
 )
 _IN_YEAR = re.compile(rf"\b(?:in|during|throughout)\s+{YEAR}\b", re.I)
 _UNITS = {"day": 1, "week": 7, "month": 31}
+_ISO_SHAPED = re.compile(r"\d{4}-")
 # A "since" box holds the date alone; the patterns above expect the words of a question
 # around it: "7 days" is read as "past 7 days", "June 3" as "since June 3", "2024" as "in 2024".
 _SINCE_PHRASINGS = ("{}", "since {}", "in {}", "past {}")

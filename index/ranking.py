@@ -54,7 +54,7 @@ FEATURES = (
 
 
 @dataclass(frozen=True)
-class Candidates:
+class CandidateSignals:
     """Signals for the passages that dense or lexical search put forward for one question."""
 
     cos: np.ndarray  # cosine similarity to the question
@@ -74,7 +74,7 @@ class Candidates:
     recent_hint: bool  # the question says "this week", "recently", ...
 
 
-def features(c: Candidates) -> np.ndarray:
+def features(c: CandidateSignals) -> np.ndarray:
     """One row of ``FEATURES`` per candidate."""
     n = len(c.cos)
     out = np.zeros((n, len(FEATURES)), dtype=np.float32)

@@ -25,7 +25,7 @@ from index.lexical import QUESTION_WORDS, LexicalIndex, tokenize
 from index.live import LiveIndex
 from index.query import ParsedQuery, match_outlets, parse_query
 from index.ranking import DEFAULT_MODEL as DEFAULT_RANKING
-from index.ranking import FEATURES, Candidates, RankingModel, features
+from index.ranking import FEATURES, CandidateSignals, RankingModel, features
 from index.segments import Segment
 from index.updates import IndexWriter, SyncReport
 from index.vectors import NO_DATE, IndexKind
@@ -369,7 +369,7 @@ class Retriever:
         cos, near = _cosines(index, sidecar.facts, cand, query_vector)
         titles = sidecar.titles
         now = (filters.as_of or datetime.now(UTC)).timestamp()
-        signals = Candidates(
+        signals = CandidateSignals(
             cos=cos,
             dense_rank=_ranks(cand, dense_rows),
             bm25=lexical.at(bm25_all, cand),

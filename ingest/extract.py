@@ -7,9 +7,10 @@ import json
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
+from ingest.dates import parse_dateline, parse_iso
 from ingest.errors import InputError, NewsbotError
 from ingest.sanitize import (
     MAX_AUTHOR_CHARS,
@@ -158,8 +159,6 @@ def parse_plain(text: str, path: Path) -> RawArticle:
 
 def _dateline(body: str) -> datetime | None:
     """A publication date printed on its own line near the top of a scraped page."""
-    from ingest.dates import parse_dateline
-
     for line in body.splitlines()[:8]:
         found = parse_dateline(line)
         if found is not None:
@@ -256,8 +255,7 @@ def parse_datetime(value: object) -> datetime | None:
         return None
     if not isinstance(value, str):
         raise InputError('"published_at" must be an ISO 8601 string')
-    try:
-        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError as error:
-        raise InputError(f'"published_at" is not ISO 8601: {value!r}') from error
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    parsed = parse_iso(value)
+    if parsed is None:
+        raise InputError(f'"published_at" is not ISO 8601: {value!r}')
+    return parsed

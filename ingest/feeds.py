@@ -16,6 +16,7 @@ from typing import Any
 
 import feedparser
 
+from ingest.dates import parse_iso
 from ingest.errors import FetchError, InputError
 from ingest.sanitize import clean_text, web_link
 from ingest.split import PARAGRAPH_SEPARATOR
@@ -228,12 +229,7 @@ def _parse_json_feed(body: bytes, base_url: str) -> ParsedFeed:
         names = [str(a["name"]) for a in authors if isinstance(a, dict) and a.get("name")]
         published = None
         if isinstance(item.get("date_published"), str):
-            try:
-                published = datetime.fromisoformat(item["date_published"].replace("Z", "+00:00"))
-            except ValueError:
-                published = None
-            if published is not None and published.tzinfo is None:
-                published = published.replace(tzinfo=UTC)
+            published = parse_iso(item["date_published"])
         texts = [item.get(key) for key in ("summary", "content_text", "content_html")]
         texts = [text if isinstance(text, str) else None for text in texts]
         summary = next((text for text in texts if text), None)

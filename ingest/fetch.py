@@ -9,18 +9,15 @@ decompression, and only page or feed content types.
 from __future__ import annotations
 
 import asyncio
-import codecs
 import contextlib
 import email.utils
 import ipaddress
 import logging
-import os
-import re
 import socket
 import zlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from types import TracebackType
 from typing import Any, Self
@@ -28,16 +25,15 @@ from typing import Any, Self
 import httpcore
 import httpx
 
+from ingest.decoding import bom_encoding
 from ingest.errors import FetchError
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "ALLOW_HOSTS_ENV",
     "DEFAULT_ALLOWED_CONTENT_TYPES",
     "DEFAULT_SOURCE_DEADLINE_SECONDS",
     "DEFAULT_USER_AGENT",
-    "Backoff",
     "BinaryContent",
     "BlockedAddress",
     "ConnectionFailed",
@@ -54,9 +50,6 @@ __all__ = [
     "UnsafeURL",
     "UnsupportedContentType",
     "address_refusal",
-    "decode_body",
-    "decode_bytes",
-    "parse_allow_hosts",
     "parse_retry_after",
     "sniff_binary",
     "system_resolver",
@@ -67,7 +60,6 @@ DEFAULT_USER_AGENT = "newsbot/0.1 (+self-hosted news bot)"
 # cheaply). A site that drips its pages a byte at a time would otherwise hold a refresh for
 # a minute per entry page (each response's total timeout): half an hour for a 50-entry feed.
 DEFAULT_SOURCE_DEADLINE_SECONDS = 120.0
-ALLOW_HOSTS_ENV = "NEWSBOT_FETCH_ALLOW_HOSTS"
 
 DEFAULT_ALLOWED_CONTENT_TYPES = frozenset(
     {
@@ -180,14 +172,6 @@ def host_key(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def parse_allow_hosts(value: str | None) -> frozenset[str]:
-    """Parse a comma- or space-separated list of ``host:port`` entries (``[::1]:8080`` for v6)."""
-    if not value:
-        return frozenset()
-    entries = [e for e in re.split(r"[\s,]+", value) if e]
-    return frozenset(host_key(*_split_host_port(e)) for e in entries)
-
-
 @dataclass(frozen=True, slots=True)
 class FetchPolicy:
     """Limits for one ``SafeFetcher``. ``allow_hosts`` bypasses the address check for exactly
@@ -213,20 +197,13 @@ class FetchPolicy:
         types = frozenset(t.strip().lower() for t in self.allowed_content_types)
         object.__setattr__(self, "allowed_content_types", types)
 
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> FetchPolicy:
-        """Defaults, with ``allow_hosts`` read from ``NEWSBOT_FETCH_ALLOW_HOSTS``."""
-        env = os.environ if environ is None else environ
-        overrides.setdefault("allow_hosts", parse_allow_hosts(env.get(ALLOW_HOSTS_ENV)))
-        return cls(**overrides)
-
 
 @dataclass(frozen=True, slots=True)
 class FetchResult:
     url: str  # final URL, after redirects
     status: int
     content_type: str | None  # media type only, lowercased, e.g. "text/html"
-    charset: str | None  # from the Content-Type header only; see decode_body for the rest
+    charset: str | None  # from the Content-Type header only; ingest.decoding guesses the rest
     body: bytes
     etag: str | None
     last_modified: str | None
@@ -251,35 +228,6 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
         when = when.replace(tzinfo=UTC)
     current = now or datetime.now(UTC)
     return max(0.0, (when - current).total_seconds())
-
-
-@dataclass(frozen=True, slots=True)
-class Backoff:
-    """When to try a source again after ``failures`` consecutive failures.
-
-    Exponential from ``base_seconds``, capped at ``max_seconds``; a server's Retry-After wins
-    when it asks for longer, but is itself capped so a hostile header cannot park a source
-    forever. Pure: the scheduler passes ``now`` and stores the result.
-    """
-
-    base_seconds: float = 60.0
-    factor: float = 2.0
-    max_seconds: float = 6 * 3600.0
-    max_retry_after_seconds: float = 24 * 3600.0
-
-    def delay(self, failures: int, retry_after: float | None = None) -> float:
-        wait = 0.0
-        if failures > 0:
-            # The exponent is clamped so a long outage cannot overflow the float.
-            wait = min(self.max_seconds, self.base_seconds * self.factor ** min(failures - 1, 64))
-        if retry_after is not None:
-            wait = max(wait, min(max(retry_after, 0.0), self.max_retry_after_seconds))
-        return wait
-
-    def next_attempt_at(
-        self, now: datetime, failures: int, retry_after: float | None = None
-    ) -> datetime:
-        return now + timedelta(seconds=self.delay(failures, retry_after))
 
 
 # --------------------------------------------------------------------------- address checks
@@ -564,21 +512,6 @@ _MAGIC: tuple[tuple[bytes, str], ...] = (
     (b"\x28\xb5\x2f\xfd", "zstd data"),
 )
 
-_UNICODE_BOMS: tuple[tuple[bytes, str], ...] = (
-    (codecs.BOM_UTF32_LE, "utf-32"),
-    (codecs.BOM_UTF32_BE, "utf-32"),
-    (codecs.BOM_UTF8, "utf-8-sig"),
-    (codecs.BOM_UTF16_LE, "utf-16"),
-    (codecs.BOM_UTF16_BE, "utf-16"),
-)
-
-
-def _bom_encoding(data: bytes) -> str | None:
-    for bom, encoding in _UNICODE_BOMS:
-        if data.startswith(bom):
-            return encoding
-    return None
-
 
 def sniff_binary(prefix: bytes) -> str | None:
     """What binary thing ``prefix`` (the start of a body) is, or None if it may be text."""
@@ -588,7 +521,7 @@ def sniff_binary(prefix: bytes) -> str | None:
     if prefix[4:8] == b"ftyp":
         return "MP4/ISO media"
     # UTF-16/32 text is full of NULs; it announces itself with a BOM.
-    if b"\x00" in prefix[:_SNIFF_BYTES] and not _bom_encoding(prefix):
+    if b"\x00" in prefix[:_SNIFF_BYTES] and not bom_encoding(prefix):
         return "binary data (NUL bytes)"
     return None
 
@@ -661,69 +594,6 @@ def _parse_content_type(value: str | None) -> tuple[str | None, str | None]:
         if name.strip().lower() == "charset":
             charset = param_value.strip().strip("\"'").lower() or None
     return media.strip().lower() or None, charset
-
-
-# --------------------------------------------------------------------------- text decoding
-
-_META_CHARSET = re.compile(rb"""<meta[^>]*?charset\s*=\s*["']?\s*([A-Za-z0-9_:.\-]+)""", re.I)
-_XML_ENCODING = re.compile(rb"""^\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9_.\-]+)["']""")
-
-
-def _codec_name(label: str | None) -> str | None:
-    if not label:
-        return None
-    try:
-        info = codecs.lookup(label.strip().strip("\"'").lower())
-    except LookupError:
-        return None
-    # As browsers do (WHATWG Encoding): these labels mean windows-1252 on the web.
-    if info.name in ("ascii", "iso8859-1", "latin-1"):
-        return "cp1252"
-    return info.name
-
-
-def _declared_encoding(head: bytes) -> str | None:
-    match = _XML_ENCODING.match(head) or _META_CHARSET.search(head)
-    if not match:
-        return None
-    name = _codec_name(match.group(1).decode("ascii", "replace"))
-    # An in-document UTF-16 declaration is always a lie: the document was readable as ASCII.
-    if name and name.startswith(("utf-16", "utf-32", "utf_16", "utf_32")):
-        return "utf-8"
-    return name
-
-
-def decode_bytes(body: bytes, charset: str | None = None) -> str:
-    """Decode ``body``: BOM, then ``charset``, then meta/XML declaration, then UTF-8.
-
-    Never raises: if every candidate fails strictly, the first one is used with replacement
-    characters for the bytes it cannot decode.
-    """
-    candidates: list[str] = []
-    for name in (
-        _bom_encoding(body),
-        _codec_name(charset),
-        _declared_encoding(body[:4096]),
-        "utf-8",
-    ):
-        if name and name not in candidates:
-            candidates.append(name)
-    for name in candidates:
-        try:
-            return body.decode(name)
-        except (UnicodeDecodeError, LookupError, ValueError):
-            continue
-    for name in candidates:
-        try:
-            return body.decode(name, errors="replace")
-        except (LookupError, ValueError):
-            continue
-    return body.decode("utf-8", errors="replace")
-
-
-def decode_body(result: FetchResult) -> str:
-    """The body of ``result`` as text (see ``decode_bytes`` for the order of guesses)."""
-    return decode_bytes(result.body, result.charset)
 
 
 # --------------------------------------------------------------------------- the fetcher

@@ -13,11 +13,17 @@ from sqlalchemy.orm import Session
 from ingest.extract import RawArticle, read_paths
 from ingest.models import GLOBAL_GUILD
 from ingest.sanitize import source_name as checked_source_name
-from ingest.store import StoreResult, get_or_create_source, store_articles, write_with_retry
+from ingest.store import (
+    BATCH_SIZE,
+    INGESTED_PREFIX,
+    StoreResult,
+    get_or_create_source,
+    store_articles,
+    write_with_retry,
+)
 
 log = logging.getLogger(__name__)
 
-BATCH_SIZE = 100
 Progress = Callable[[int, int], None]
 """Called with (done, total) as a long job advances."""
 
@@ -66,7 +72,7 @@ def store_raw_articles(
     Another process may store into the same source at the same time: each batch is retried
     when it loses a race, so both finish and every article is stored once.
     """
-    location = location or f"local:{source_name}"
+    location = location or f"{INGESTED_PREFIX}{source_name}"
 
     def batch(chunk: list[RawArticle]) -> Callable[[Session], StoreResult]:
         def store(session: Session) -> StoreResult:

@@ -5,17 +5,24 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import trafilatura
 from trafilatura.settings import Document
 
+from ingest.dates import parse_iso
 from ingest.errors import FetchError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["DEFAULT_MIN_CHARS", "ExtractedArticle", "NoArticleText", "extract_article"]
+__all__ = [
+    "DEFAULT_MIN_CHARS",
+    "ExtractedArticle",
+    "NoArticleText",
+    "declares_article",
+    "extract_article",
+]
 
 # Ask htmldate for the time as well when the page has one; date-only pages give midnight.
 _DATE_PARAMS = {
@@ -26,6 +33,15 @@ _DATE_PARAMS = {
 _LIST_TAGS = frozenset({"list"})
 # trafilatura's fallbacks will return a lone "Home" link from a page with no story at all.
 DEFAULT_MIN_CHARS = 120
+
+
+_OG_ARTICLE = re.compile(
+    r"""<meta[^>]+property\s*=\s*["']og:type["'][^>]*content\s*=\s*["']article["']""", re.I
+)
+_OG_ARTICLE_REVERSED = re.compile(
+    r"""<meta[^>]+content\s*=\s*["']article["'][^>]*property\s*=\s*["']og:type["']""", re.I
+)
+_LD_ARTICLE = re.compile(r""""@type"\s*:\s*\[?\s*"(?:News|Reportage|Analysis)?Article["\]]""", re.I)
 
 
 class NoArticleText(FetchError):
@@ -75,17 +91,18 @@ def _paragraphs(body: Any) -> list[str]:
 def _parse_date(value: str | None) -> datetime | None:
     if not value:
         return None
-    text = value.strip()
-    # Python 3.11 fromisoformat does not take "+0000"; give it "+00:00".
-    text = re.sub(r"([+-]\d\d)(\d\d)$", r"\1:\2", text)
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
+    parsed = parse_iso(value)
+    if parsed is None:
         logger.debug("unparseable date from trafilatura: %r", value)
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
     return parsed
+
+
+def declares_article(html: str) -> bool:
+    """Whether a page says it is one article (Open Graph or JSON-LD), not a home or section."""
+    head = html[:200_000]
+    return bool(_OG_ARTICLE.search(head) or _OG_ARTICLE_REVERSED.search(head)) or bool(
+        _LD_ARTICLE.search(head)
+    )
 
 
 def extract_article(html: str, url: str, *, min_chars: int = DEFAULT_MIN_CHARS) -> ExtractedArticle:

@@ -57,7 +57,6 @@ class SourceService:
         self.context = context
         self.engine = context.engine
         self.refresh_cooldowns = Cooldowns(refresh_cooldown)
-        self._refreshing: set[int | None] = set()
         self._background: set[asyncio.Task[SyncReport]] = set()
 
     async def add(self, url: str, name: str | None, guild_id: int | None) -> SourceStatus:
@@ -126,19 +125,17 @@ class SourceService:
 
     async def refresh(self, guild_id: int | None) -> RefreshReport:
         """Fetch this server's own sources now (the console: every source), then index them."""
-        if guild_id in self._refreshing:
-            raise InputError("A refresh of these sources is already running.")
         try:
             self.refresh_cooldowns.hit(GLOBAL_GUILD if guild_id is None else guild_id)
         except OnCooldown as wait:
             raise InputError(
                 f"Sources were refreshed a moment ago; try again in {round(wait.retry_after)} s."
             ) from None
-        self._refreshing.add(guild_id)
-        try:
-            return await self._refresh(guild_id, force=True)
-        finally:
-            self._refreshing.discard(guild_id)
+        report = await self._refresh(guild_id, force=True)
+        # ingest.refresh knows which sources this process is refreshing; they come back busy.
+        if report.outcomes and all(o.busy for o in report.outcomes):
+            raise InputError("A refresh of these sources is already running.")
+        return report
 
     async def refresh_due(self) -> RefreshReport:
         """Every server's sources whose next fetch is due (the bot's schedule)."""

@@ -102,6 +102,8 @@ def test_plain_question_has_no_constraints() -> None:
         ("June 3", datetime(2024, 6, 3, tzinfo=UTC)),
         ("  june 3rd, 2024 ", datetime(2024, 6, 3, tzinfo=UTC)),
         ("2024", datetime(2024, 1, 1, tzinfo=UTC)),
+        ("3 March 2025", datetime(2025, 3, 3, tzinfo=UTC)),
+        ("2025-03-01T10:30:00Z", datetime(2025, 3, 1, 10, 30, tzinfo=UTC)),
     ],
 )
 def test_since_reads_dates_and_phrases(typed: str, start: datetime) -> None:

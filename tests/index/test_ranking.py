@@ -8,7 +8,7 @@ from index.ranking import (
     DAY,
     DEFAULT_MODEL,
     FEATURES,
-    Candidates,
+    CandidateSignals,
     RankingModel,
     features,
 )
@@ -17,7 +17,7 @@ from index.vectors import NO_DATE
 NOW = 1_700_000_000.0
 
 
-def candidates(**overrides: object) -> Candidates:
+def candidates(**overrides: object) -> CandidateSignals:
     n = 3
     values: dict[str, object] = {
         "cos": np.array([0.5, 0.4, 0.3], dtype=np.float32),
@@ -37,7 +37,7 @@ def candidates(**overrides: object) -> Candidates:
         "recent_hint": False,
     }
     values.update(overrides)
-    return Candidates(**values)  # type: ignore[arg-type]
+    return CandidateSignals(**values)  # type: ignore[arg-type]
 
 
 def column(rows: np.ndarray, name: str) -> np.ndarray:

@@ -14,11 +14,12 @@ from sqlalchemy import Engine
 
 from index import segments
 from index.embedder import Embedder
-from index.search import Retriever, SearchFilters
+from index.search import Hit, Retriever, SearchFilters
 from ingest.db import session_scope
 from ingest.extract import RawArticle
 from ingest.pipeline import store_raw_articles
 from ingest.sources import remove_source
+from ingest.store import passages_by_id
 
 pytestmark = pytest.mark.slow
 
@@ -34,6 +35,21 @@ FIRE = RawArticle(
     key="fire",
     published_at=datetime(2025, 8, 26, tzinfo=UTC),
 )
+
+
+FERRY = RawArticle(
+    title="Ferry timetable changes",
+    body="The Northgate ferry leaves every twenty minutes from Monday, the harbour office said.",
+    key="ferry",
+    published_at=datetime(2026, 2, 2, tzinfo=UTC),
+)
+
+
+def passage_texts(retriever: Retriever, hits: list[Hit]) -> list[str]:
+    """The stored text of each hit, in order."""
+    with session_scope(retriever.engine) as session:
+        found = passages_by_id(session, [hit.passage_id for hit in hits])
+    return [found[hit.passage_id].text for hit in hits]
 
 
 class CountingEmbedder(Embedder):
@@ -60,6 +76,7 @@ def test_relevant_passage_ranks_first(retriever: Retriever) -> None:
     hits = retriever.search("Did the council approve the tram?", k=2)
     assert len(hits) == 2
     assert hits[0].score > hits[1].score
+    assert passage_texts(retriever, hits[:1]) == [TRAM.body]
 
 
 def test_reindex_of_unchanged_corpus_embeds_nothing(retriever: Retriever) -> None:
@@ -97,10 +114,14 @@ def test_guilds_see_only_their_sources_and_global_ones(retriever: Retriever) -> 
     """Server 1 never gets server 2's passages; both see global sources."""
     store_raw_articles(retriever.engine, [TRAM], "server one", guild_id=1)
     store_raw_articles(retriever.engine, [FIRE], "server two", guild_id=2)
+    store_raw_articles(retriever.engine, [FERRY], "wire")  # a global source
     retriever.sync()
     one = retriever.search("wildfire contained", k=5, filters=SearchFilters(guild_id=1))
-    assert len(one) == 1
-    assert retriever.searchable_count(SearchFilters(guild_id=3)) == 0
+    assert sorted(passage_texts(retriever, one)) == sorted([TRAM.body, FERRY.body])
+    two = retriever.search("tram line approved", k=5, filters=SearchFilters(guild_id=2))
+    assert sorted(passage_texts(retriever, two)) == sorted([FIRE.body, FERRY.body])
+    # A server with no sources of its own still sees the global one, and only that.
+    assert retriever.searchable_count(SearchFilters(guild_id=3)) == 1
 
 
 def test_as_of_hides_later_articles(retriever: Retriever) -> None:

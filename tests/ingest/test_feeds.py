@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from ingest.decoding import decode_body
 from ingest.feeds import (
     FeedEntry,
     MalformedFeed,
@@ -14,7 +15,7 @@ from ingest.feeds import (
     looks_like_feed,
     parse_feed,
 )
-from ingest.fetch import FetchPolicy, SafeFetcher, decode_body
+from ingest.fetch import FetchPolicy, SafeFetcher
 from tests.ingest.conftest import FIXTURES, LocalServer
 
 

@@ -7,21 +7,19 @@ import json
 import re
 import socket
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 
+from ingest.decoding import decode_body
 from ingest.errors import FetchError
 from ingest.fetch import (
-    ALLOW_HOSTS_ENV,
     DEFAULT_USER_AGENT,
-    Backoff,
     BinaryContent,
     BlockedAddress,
     ConnectionFailed,
     CorruptBody,
     FetchPolicy,
-    FetchResult,
     FetchTimeout,
     HTTPStatusError,
     RateLimited,
@@ -32,9 +30,6 @@ from ingest.fetch import (
     UnsafeURL,
     UnsupportedContentType,
     address_refusal,
-    decode_body,
-    decode_bytes,
-    parse_allow_hosts,
     parse_retry_after,
     sniff_binary,
 )
@@ -588,29 +583,6 @@ async def test_waiting_for_a_host_slot_does_not_use_the_time_budget(
     assert [r.body for r in results] == [b"ok"] * 8
 
 
-def test_backoff_grows_exponentially_and_is_capped() -> None:
-    """Backoff doubles from the base per failure and stops at max_seconds."""
-    backoff = Backoff(base_seconds=60, factor=2, max_seconds=3600)
-    assert [backoff.delay(n) for n in range(0, 5)] == [0, 60, 120, 240, 480]
-    assert backoff.delay(7) == 3600
-    assert backoff.delay(10_000) == 3600
-
-
-def test_backoff_honours_and_caps_retry_after() -> None:
-    """Retry-After wins when longer than the backoff, up to max_retry_after_seconds."""
-    backoff = Backoff(base_seconds=60, max_seconds=3600, max_retry_after_seconds=7200)
-    assert backoff.delay(1, retry_after=600) == 600
-    assert backoff.delay(3, retry_after=10) == 240
-    assert backoff.delay(1, retry_after=10**9) == 7200
-    assert backoff.delay(0, retry_after=-5) == 0
-
-
-def test_backoff_next_attempt_is_now_plus_delay() -> None:
-    """next_attempt_at adds the delay to the given time."""
-    now = datetime(2024, 3, 14, 12, 0, tzinfo=UTC)
-    assert Backoff().next_attempt_at(now, 2) == now + timedelta(seconds=120)
-
-
 @pytest.mark.parametrize(
     ("value", "expected"),
     [
@@ -632,18 +604,11 @@ def test_parse_retry_after(value: str | None, expected: float | None) -> None:
 # ------------------------------------------------------------------ policy
 
 
-def test_policy_reads_allow_hosts_from_env() -> None:
-    """FetchPolicy.from_env takes NEWSBOT_FETCH_ALLOW_HOSTS as comma/space separated host:port."""
-    policy = FetchPolicy.from_env({ALLOW_HOSTS_ENV: "127.0.0.1:8080, Feeds.LAN:80 [::1]:9000"})
-    assert policy.allow_hosts == frozenset({"127.0.0.1:8080", "feeds.lan:80", "[::1]:9000"})
-    assert FetchPolicy.from_env({}).allow_hosts == frozenset()
-
-
 @pytest.mark.parametrize("entry", ["127.0.0.1", "localhost:", "host:99999", "::1:80", "[::1]"])
 def test_allow_hosts_entries_need_a_port(entry: str) -> None:
     """An allow_hosts entry without a valid port is rejected, so nothing is allowed by accident."""
     with pytest.raises(ValueError, match="allow-host entry"):
-        parse_allow_hosts(entry)
+        FetchPolicy(allow_hosts=frozenset({entry}))
 
 
 def test_policy_defaults_match_the_spec() -> None:
@@ -702,36 +667,3 @@ async def test_invalid_utf8_decodes_with_replacement(
     assert "\ufffd" in text
     assert "still readable" in text
     assert "\u2014" in text
-
-
-@pytest.mark.parametrize(
-    ("body", "charset", "expected"),
-    [
-        (b'<?xml version="1.0" encoding="windows-1252"?><t>\x93q\x94</t>', None, "\u201cq\u201d"),
-        (b"\xef\xbb\xbfcaf\xc3\xa9", "iso-8859-1", "caf\u00e9"),
-        ("caf\u00e9".encode("utf-16"), None, "caf\u00e9"),
-        (b"caf\xc3\xa9", "no-such-charset", "caf\u00e9"),
-        (b"caf\xe9", None, "caf\ufffd"),
-        (b"caf\xe9", "utf-8", "caf\ufffd"),
-        (b'<meta charset="iso-8859-1">caf\xe9', "utf-8", "caf\u00e9"),
-        (b'<meta charset="utf-16"><p>caf\xc3\xa9', None, "caf\u00e9"),
-        (b"\x81\x8d", "latin-1", "\ufffd\ufffd"),
-    ],
-)
-def test_decode_bytes_order_of_guesses(body: bytes, charset: str | None, expected: str) -> None:
-    """BOM, header charset, in-document declaration, UTF-8, then replacement; never raises."""
-    assert expected in decode_bytes(body, charset)
-
-
-def test_decode_body_uses_result_charset() -> None:
-    """decode_body reads the charset from the FetchResult."""
-    result = FetchResult(
-        url="https://example.com/",
-        status=200,
-        content_type="text/plain",
-        charset="cp1251",
-        body="\u043d\u043e\u0432\u043e\u0441\u0442\u0438".encode("cp1251"),
-        etag=None,
-        last_modified=None,
-    )
-    assert decode_body(result) == "\u043d\u043e\u0432\u043e\u0441\u0442\u0438"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
@@ -13,9 +14,9 @@ from sqlalchemy import Engine, select
 
 from ingest.db import session_scope
 from ingest.errors import InputError
-from ingest.fetch import FetchPolicy, SafeFetcher
+from ingest.fetch import FetchPolicy, FetchResult, SafeFetcher
 from ingest.models import Article, Passage, Source
-from ingest.refresh import DEFAULT_INTERVAL, declares_article, refresh_source, refresh_sources
+from ingest.refresh import DEFAULT_INTERVAL, Backoff, refresh_source, refresh_sources
 from ingest.sources import add_source, list_sources, remove_source
 from tests.ingest.conftest import LocalServer
 
@@ -556,13 +557,70 @@ async def test_progress_reports_each_refreshed_source(
     assert calls[0] == (0, 3) and calls[-1] == (3, 3)
 
 
-def test_article_declaration_is_read_from_open_graph_or_json_ld() -> None:
-    """Pages saying og:type=article or a JSON-LD NewsArticle are articles; home pages are not."""
-    assert declares_article('<meta property="og:type" content="article">')
-    assert declares_article("<meta content='article' property='og:type'>")
-    assert declares_article('<script type="application/ld+json">{"@type": "NewsArticle"}')
-    assert not declares_article('<meta property="og:type" content="website">')
-    assert not declares_article("<html><body>Home</body></html>")
+async def test_refresh_source_names_the_articles_and_passages_it_stored(
+    sqlite_engine: Engine, fetcher: SafeFetcher, web_server: LocalServer
+) -> None:
+    """Refreshing one source returns the ids of the articles and passages it stored."""
+    source_id = add(sqlite_engine, web_server.url("/site/courier/feed.xml"))
+    outcome = await refresh_source(sqlite_engine, fetcher, source_id, now=NOW)
+    stored = {a.id for a in articles(sqlite_engine, source_id)}
+    assert len(stored) == 2 and sorted(outcome.article_ids) == sorted(stored)
+    assert set(outcome.passage_ids) == passage_ids(sqlite_engine, source_id)
+    assert len(outcome.passage_ids) == outcome.passages_added > 0
+    # Nothing changed: nothing to hand on.
+    again = await refresh_source(sqlite_engine, fetcher, source_id, now=NOW)
+    assert (again.article_ids, again.passage_ids) == ([], [])
+
+
+class HeldFetcher(SafeFetcher):
+    """A real fetcher whose first fetch waits until the test lets it go."""
+
+    def __init__(self, policy: FetchPolicy) -> None:
+        super().__init__(policy)
+        self.started = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def fetch(self, url: str, **conditions: str | None) -> FetchResult:
+        if not self.started.is_set():
+            self.started.set()
+            await self.release.wait()
+        return await super().fetch(url, **conditions)
+
+
+async def test_a_source_is_refreshed_once_at_a_time(
+    sqlite_engine: Engine, web_server: LocalServer, dyn: Dynamic
+) -> None:
+    """A refresh of a source this process is already refreshing skips it as busy."""
+    source_id = add(sqlite_engine, dyn.put("locks.html", story("Lock gates", LOCKS)))
+    policy = FetchPolicy(allow_hosts=frozenset({web_server.host_port}))
+    async with HeldFetcher(policy) as fetcher:
+        first = asyncio.create_task(refresh_source(sqlite_engine, fetcher, source_id, now=NOW))
+        await fetcher.started.wait()
+        second = await refresh_source(sqlite_engine, fetcher, source_id, now=NOW)
+        fetcher.release.set()
+        done = await first
+        assert second.busy and second.summary().endswith("skipped: already being refreshed")
+        assert (done.status, done.added, done.busy) == ("ok", 1, False)
+        # Once the first is done, the source can be refreshed again.
+        again = await refresh_source(sqlite_engine, fetcher, source_id, now=NOW)
+    assert (again.status, again.busy) == ("not_modified", False)  # its ETag, sent back
+
+
+def test_backoff_grows_exponentially_and_is_capped() -> None:
+    """Backoff doubles from the base per failure and stops at max_seconds."""
+    backoff = Backoff(base_seconds=60, factor=2, max_seconds=3600)
+    assert [backoff.delay(n) for n in range(0, 5)] == [0, 60, 120, 240, 480]
+    assert backoff.delay(7) == 3600
+    assert backoff.delay(10_000) == 3600
+
+
+def test_backoff_honours_and_caps_retry_after() -> None:
+    """Retry-After wins when longer than the backoff, up to max_retry_after_seconds."""
+    backoff = Backoff(base_seconds=60, max_seconds=3600, max_retry_after_seconds=7200)
+    assert backoff.delay(1, retry_after=600) == 600
+    assert backoff.delay(3, retry_after=10) == 240
+    assert backoff.delay(1, retry_after=10**9) == 7200
+    assert backoff.delay(0, retry_after=-5) == 0
 
 
 # ------------------------------------------------------------------ with the index

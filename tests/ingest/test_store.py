@@ -63,6 +63,20 @@ def test_changed_article_replaces_its_passages(engine: Engine) -> None:
     assert len(texts) == 1 and "sixteen months" in texts[0]
 
 
+def test_a_store_names_the_articles_and_passages_it_wrote(engine: Engine) -> None:
+    """New or changed articles and the passages inserted for them come back by id."""
+    first = store_raw_articles(engine, [article("bridge", BODY)], "ledger").result
+    updated = BODY.replace("fourteen months", "sixteen months")
+    second = store_raw_articles(engine, [article("bridge", updated)], "ledger").result
+    unchanged = store_raw_articles(engine, [article("bridge", updated)], "ledger").result
+    with session_scope(engine) as session:
+        (article_id,) = session.scalars(select(Article.id))
+        (passage_id,) = session.scalars(select(Passage.id))
+    assert first.article_ids == second.article_ids == [article_id]
+    assert second.passage_ids == [passage_id] and first.passage_ids != [passage_id]
+    assert (unchanged.article_ids, unchanged.passage_ids) == ([], [])
+
+
 def test_same_story_under_another_url_is_a_duplicate(engine: Engine) -> None:
     """Identical text at a second URL of the same source is not stored twice."""
     result = store_raw_articles(

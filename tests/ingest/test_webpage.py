@@ -6,9 +6,10 @@ from datetime import UTC, datetime
 
 import pytest
 
+from ingest.decoding import decode_body, decode_bytes
 from ingest.errors import FetchError
-from ingest.fetch import FetchPolicy, SafeFetcher, decode_body, decode_bytes
-from ingest.webpage import NoArticleText, extract_article
+from ingest.fetch import FetchPolicy, SafeFetcher
+from ingest.webpage import NoArticleText, declares_article, extract_article
 from tests.ingest.conftest import FIXTURES, LocalServer
 
 FURNITURE = [
@@ -89,3 +90,12 @@ async def test_fetch_decode_extract_latin1_page(web_server: LocalServer) -> None
     assert article.title == "Caf\u00e9 on the quay reopens"
     assert "Ren\u00e9e and Jos\u00e9 Albarr\u00e1n" in article.text
     assert article.text.count("\n\n") == 2
+
+
+def test_article_declaration_is_read_from_open_graph_or_json_ld() -> None:
+    """Pages saying og:type=article or a JSON-LD NewsArticle are articles; home pages are not."""
+    assert declares_article('<meta property="og:type" content="article">')
+    assert declares_article("<meta content='article' property='og:type'>")
+    assert declares_article('<script type="application/ld+json">{"@type": "NewsArticle"}')
+    assert not declares_article('<meta property="og:type" content="website">')
+    assert not declares_article("<html><body>Home</body></html>")

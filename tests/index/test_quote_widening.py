@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from index.context import Surroundings, widen
+from index.quote_widening import Surroundings, widen
 
 BEFORE = "The council met on Monday. Residents packed the hall.\n\nThe mayor spoke first."
 CORE = "The Old Mill bridge closed in March for repairs. Crews replaced the deck."
