@@ -24,12 +24,13 @@ import time
 from pathlib import Path
 
 from bot.app import NewsBot
-from bot.context import AppContext
+from bot.resources import Resources
 from bot.services.ask import PAGES
 from bot.settings import get_settings
 from index.embedder import Embedder
 from index.search import Retriever, SearchFilters
 from ingest.db import open_engine
+from ingest.fetch import SafeFetcher
 from ingest.models import GLOBAL_GUILD
 from ingest.pipeline import ingest_paths
 from ingest.sample import SAMPLE_CORPUS
@@ -78,7 +79,7 @@ def summary(name: str, lags: list[float]) -> str:
     )
 
 
-async def through_discord(context: AppContext, questions: list[str]) -> None:
+async def through_discord(context: Resources, questions: list[str]) -> None:
     users = [FakeUser(2_000_000_000_000_000_000 + i, f"member{i}") for i in range(len(questions))]
     async with FakeDiscord(users=users) as fake:
         bot = NewsBot(context, background=False)
@@ -111,7 +112,7 @@ async def through_discord(context: AppContext, questions: list[str]) -> None:
     print(f"all {ok}/{len(answers)} answers sent in {elapsed:.2f} s")
 
 
-async def inline(context: AppContext, questions: list[str]) -> None:
+async def inline(context: Resources, questions: list[str]) -> None:
     """The same questions answered on the event loop, as a bot without threads would."""
     probe = LagProbe()
     probe.start()
@@ -149,11 +150,16 @@ def main() -> None:
             settings.index_dir,
         )
         retriever.sync()
-        context = AppContext(settings=settings, engine=engine, _retriever=retriever)
         questions = sample_questions(args.questions)
-        asyncio.run(through_discord(context, questions))
-        if args.blocking:
-            asyncio.run(inline(context, questions))
+
+        async def measure() -> None:
+            async with SafeFetcher(settings.fetch_policy()) as fetcher:
+                context = Resources(settings, engine, fetcher, _retriever=retriever)
+                await through_discord(context, questions)
+                if args.blocking:
+                    await inline(context, questions)
+
+        asyncio.run(measure())
         engine.dispose()
 
 

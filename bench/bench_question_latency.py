@@ -1,6 +1,10 @@
 """A question's model and FAISS time in a worker thread, as the bot answers, idle and busy.
 
-Two measurements, each A against B in the same run (medians, and their ratio):
+First the whole answer, as ``/ask`` computes it (``Answerer.answer``, a page of 3 and two
+more for "More passages"), for each natural question about the sample corpus, after the
+model is loaded and the index built: the median is the question latency the bot promises
+(under 100 ms). Then two measurements, each A against B in the same run (medians, and their
+ratio):
 
 - FAISS exact search of one question over ``--vectors`` random unit vectors, with FAISS's
   default threads against one thread (what ``VectorIndex.search`` uses);
@@ -9,6 +13,7 @@ Two measurements, each A against B in the same run (medians, and their ratio):
   2026-11-25) against not waiting (what ``Embedder.embed_query`` does now).
 
     .venv/bin/python -m bench.bench_question_latency [--vectors 70000] [--passages 1500]
+        [--answers-only]
 """
 
 from __future__ import annotations
@@ -16,16 +21,24 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import tempfile
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import faiss
 import numpy as np
 
+from bench.natural import load_split
+from index.answer import Answerer
 from index.embedder import Embedder
+from index.search import Retriever
 from index.vectors import Catalog, VectorIndex
+from ingest.db import open_engine
+from ingest.pipeline import ingest_paths
+from ingest.sample import SAMPLE_CORPUS
 
 QUESTIONS = [
     f"What did the council decide about the {topic} on Tuesday?"
@@ -62,6 +75,33 @@ def search_ms(index: VectorIndex, vectors: list[np.ndarray], one_thread: bool) -
     return in_worker(job)
 
 
+def answer_ms(embedder: Embedder) -> tuple[float, int]:
+    """Median time of a whole answer over the sample corpus, and how many were timed."""
+    questions = [
+        q.text for split in ("dev", "test") for q in load_split(split) if q.corpus == "sample"
+    ]
+    with tempfile.TemporaryDirectory(prefix="newsbot-latency-") as folder:
+        engine = open_engine(f"sqlite:///{folder}/newsbot.db")
+        ingest_paths(engine, [SAMPLE_CORPUS], "sample")
+        retriever = Retriever(engine, embedder, Path(folder) / "index")
+        retriever.sync()
+        answerer = Answerer(engine, retriever)
+
+        def job() -> float:
+            answerer.answer(questions[0], k=3, extra=6)  # warm-up: lazy loads
+            times: list[float] = []
+            for question in questions:
+                started = time.perf_counter()
+                answerer.answer(question, k=3, extra=6)
+                times.append((time.perf_counter() - started) * 1000)
+            return statistics.median(times)
+
+        try:
+            return in_worker(job), len(questions)
+        finally:
+            engine.dispose()
+
+
 def question_ms_during_batch(embedder: Embedder, passages: int, wait: bool) -> tuple[float, float]:
     """Median question time while a batch job runs, and the job's passages per second."""
     texts = [PASSAGE.format(day) for day in range(passages)]
@@ -75,7 +115,7 @@ def question_ms_during_batch(embedder: Embedder, passages: int, wait: bool) -> t
     job = threading.Thread(target=batch_job)
     job.start()
     time.sleep(1.0)
-    times = []
+    times: list[float] = []
     while job.is_alive():
         started = time.perf_counter()
         if wait:
@@ -93,9 +133,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--vectors", type=int, default=70_000)
     parser.add_argument("--passages", type=int, default=1500)
+    parser.add_argument("--answers-only", action="store_true", help="Time whole answers only.")
     args = parser.parse_args()
 
     embedder = Embedder()
+    median, count = answer_ms(embedder)
+    print(f"A whole answer (/ask: 3 quotes and two more pages), {count} sample questions:")
+    print(f"  p50 {median:.0f} ms")
+    if args.answers_only:
+        return
     rng = np.random.default_rng(0)
     vectors = rng.standard_normal((args.vectors, embedder.dimension)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)

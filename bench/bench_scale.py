@@ -232,14 +232,14 @@ def answering(data_dir: Path) -> dict[str, float]:
     then latency while a reindex runs (started as /reindex starts it)."""
     import resource
 
-    from bot.context import open_context
+    from bot.resources import resources_on
     from bot.settings import get_settings
 
     os.environ["NEWSBOT_DATA_DIR"] = str(data_dir)
     os.environ.pop("NEWSBOT_DATABASE_URL", None)
     writer = Writer(seed=12345)
     questions = [writer.question() for _ in range(QUESTIONS + WARM_UP + 1)]
-    with open_context(get_settings()) as context:
+    with asyncio.Runner() as runner, resources_on(runner, get_settings()) as context:
         started = time.perf_counter()
         retriever = context.retriever  # loads the model
         model_loaded = time.perf_counter()
@@ -257,7 +257,7 @@ def answering(data_dir: Path) -> dict[str, float]:
             times.append((time.perf_counter() - began) * 1000)
         recall = recall_at_10(index, writer)
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        during, reindex_s = asyncio.run(while_reindexing(context, questions[WARM_UP + 1 :]))
+        during, reindex_s = runner.run(while_reindexing(context, questions[WARM_UP + 1 :]))
     cuts = statistics.quantiles(times, n=100)
     busy = statistics.quantiles(during, n=20) if len(during) > 1 else [float("nan")] * 19
     return {

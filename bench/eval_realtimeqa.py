@@ -22,15 +22,8 @@ from datetime import UTC, datetime
 from bench.baselines import ChunkBaseline, Retrieved, Search, baseline_searches
 from bench.realtimeqa import DEV_WEEKS_UNTIL, Question, contains_answer
 from bench.setup import RESULTS, SHIFT, Bench, bench_logging, chosen_rows, prepared, single_threaded
-from index.answer import (
-    ANSWERABILITY_DEPTH,
-    DEFAULT_MIN_COVERAGE,
-    DEFAULT_MIN_SCORE,
-    NO_BARS,
-    Answerer,
-    QuoteBars,
-    answerability,
-)
+from index.answer import DEFAULT_MIN_SCORE, NO_BARS, Answerer, QuoteBars
+from index.answerability import below_floors
 from index.quote_widening import QUOTE_CHARS
 from index.search import SearchFilters
 
@@ -185,17 +178,15 @@ def calibrate(bench: Bench) -> list[dict[str, float]]:
     show what the setting trades: answerable questions refused against unanswerable ones.
     """
     answerer = Answerer(
-        bench.corpus.engine, bench.corpus.retriever, min_score=0.0, min_coverage=0.0
+        bench.corpus.engine, bench.corpus.retriever, min_score=0.0, min_coverage=0.0, min_cosine=0.0
     )
 
     def judged(question: Question) -> tuple[bool, float, bool]:
         """(refused whatever the threshold, answerability, answer in the first five quotes)"""
         answer = answerer.answer(question.text, k=K, filters=SearchFilters(as_of=question.as_of))
-        shown = answer.passages or answer.closest
-        coverage = max((q.coverage for q in shown[:ANSWERABILITY_DEPTH]), default=0.0)
         found = any(contains_answer(q.text, question.answer) for q in answer.passages[:5])
-        refused = answer.abstained or coverage < DEFAULT_MIN_COVERAGE
-        return refused, answerability(shown), found
+        refused = answer.abstained or below_floors(answer.signals)
+        return refused, answer.answerability, found
 
     answerable = [judged(q) for q in bench.answerable]
     unanswerable = [judged(u.shifted) for u in bench.unanswerable]

@@ -1,21 +1,24 @@
-"""Fit the answerability model and the quote bars on the natural dev questions.
+"""Fit the answerability model on both benches' dev questions, and the quote bars.
 
-    .venv/bin/python -m bench.tune_answers
+    .venv/bin/python -m bench.tune_answers [--features a,b,c]
 
-Every dev question (sample corpus and RealTime QA articles, answerable and not) is answered
-once with abstention and bars off; then
+Every natural question (sample corpus and RealTime QA articles, answerable and not) and every
+RealTime QA quiz question (answerable, and the unanswerable ones asked 91 days early) is
+answered once with abstention and bars off; then
 
-* a logistic regression on "the question is answerable" over ``answerability_features`` gives
-  ``ANSWERABILITY_WEIGHTS``, and the threshold ``DEFAULT_MIN_SCORE`` is the highest that
-  refuses at most 3% of the answerable dev questions;
+* a logistic regression on "the question is answerable" over the chosen features of
+  ``index.answerability.features`` (natural dev and RealTime QA dev questions together) gives
+  ``DEFAULT_MODEL``, and the threshold ``DEFAULT_MIN_SCORE`` is the highest that refuses at
+  most 3% of the answerable dev questions of either bench;
 * the coverage floor ``DEFAULT_MIN_COVERAGE`` is read off the table printed: the highest that
   refuses no answerable dev question;
 * the bars (``SAME_ARTICLE_BAR``, ``NEW_ARTICLE_BAR``, ``MIN_QUOTE_SCORE``) are the grid point
   with the fewest shown quotes from unrelated articles among those that keep "right quote
   among the shown" within one question of its best.
 
-Prints the constants for index/answer.py and the trade-off tables (dev, and test for the
-record: nothing is fitted on it). See bench/README.md.
+Prints the constants for index/answerability.py and index/answer.py, an ablation (each
+feature left out in turn) and the trade-off table (natural dev and test, RealTime QA dev and
+held-out; nothing is fitted on test or held-out). See bench/README.md.
 """
 
 from __future__ import annotations
@@ -24,54 +27,64 @@ import argparse
 import itertools
 import logging
 import math
+import pickle
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from bench import setup
 from bench.eval_natural import PAGES, SHOWN, prepared
-from bench.natural import NaturalQuestion, load_split
-from bench.setup import single_threaded
+from bench.natural import load_split
+from bench.realtimeqa import contains_answer
+from bench.setup import CACHE, single_threaded
 from bench.tune_ranking import logistic
-from index.answer import (
-    ANSWERABILITY_WEIGHTS,
-    NO_BARS,
-    Answerer,
-    Quote,
-    answerability_features,
-)
+from index.answer import NO_BARS, Answerer, Quote
+from index.answerability import DEFAULT_MODEL, below_floors
 from index.embedder import Embedder
+from index.search import SearchFilters
 
 log = logging.getLogger(__name__)
 
 MAX_REFUSED = 0.03
-FEATURES = tuple(ANSWERABILITY_WEIGHTS)
+# The answers of the last run, for refitting other feature sets without asking again.
+JUDGED = CACHE / "answerability-judged.pickle"
 MAX_QUOTE_CHARS = 1024
+RTQA_K = 10
+SETS = ("natural dev", "natural test", "RealTime QA dev", "RealTime QA held-out")
+FITTED_ON = ("natural dev", "RealTime QA dev")
+RTQA_KINDS = ("answerable", "shifted")
+TRADE_OFF = (0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8)
 
 
 @dataclass
 class Judged:
-    question: NaturalQuestion
-    features: np.ndarray
-    quotes: list[Quote]
-    article_ids: list[int]
-    hit: list[bool]
-    relevant: list[bool]
+    """One question answered with abstention and bars off, and what a judge needs of it."""
+
+    set: str
+    answerable: bool
+    kind: str  # "answerable", "near-topic", "off-topic" or "shifted" (RealTime QA)
+    signals: dict[str, float]
+    quotes: list[Quote] = field(default_factory=list)
+    article_ids: list[int] = field(default_factory=list)
+    hit: list[bool] = field(default_factory=list)
+    relevant: list[bool] = field(default_factory=list)
 
 
-def collect(answerer: Answerer, questions: Sequence[NaturalQuestion]) -> list[Judged]:
+def collect_natural(answerer: Answerer, split: str) -> list[Judged]:
     judged: list[Judged] = []
-    for q in questions:
+    for q in load_split(split):
         answer = answerer.answer(q.text, k=SHOWN, extra=SHOWN * (PAGES - 1))
         quotes = answer.passages + answer.more
         if not quotes:
             continue
-        features = answerability_features(quotes)
         judged.append(
             Judged(
-                q,
-                np.array([features[name] for name in FEATURES]),
+                f"natural {split}",
+                q.answerable,
+                "answerable" if q.answerable else str(q.kind),
+                answer.signals,
                 quotes,
                 [hash((x.title, x.url)) for x in quotes],
                 [len(x.text) <= MAX_QUOTE_CHARS and q.holds_answer(x.text) for x in quotes],
@@ -81,27 +94,72 @@ def collect(answerer: Answerer, questions: Sequence[NaturalQuestion]) -> list[Ju
     return judged
 
 
-def fit_answerability(judged: list[Judged]) -> tuple[np.ndarray, float]:
-    x = np.vstack([j.features for j in judged])
-    y = np.array([1.0 if j.question.answerable else 0.0 for j in judged])
-    weights = logistic(x, y, l2=1e-3)
-    p = probabilities(weights, x)
-    answerable = np.sort(p[y == 1])
-    allowed = math.floor(MAX_REFUSED * len(answerable))
-    threshold = float(answerable[allowed]) if len(answerable) else 0.5
-    return weights, math.floor(threshold * 1000) / 1000
+def collect_realtimeqa() -> list[Judged]:
+    """RealTime QA's answerable questions and its unanswerable ones (asked 91 days early)."""
+    judged: list[Judged] = []
+    with setup.prepared("all", None) as bench:
+        single_threaded()
+        answerer = Answerer(
+            bench.corpus.engine,
+            bench.corpus.retriever,
+            0.0,
+            min_coverage=0.0,
+            min_cosine=0.0,
+            bars=NO_BARS,
+            all_signals=True,
+        )
+        asked = [(q, True) for q in bench.answerable] + [
+            (u.shifted, False) for u in bench.unanswerable
+        ]
+        for question, answerable in asked:
+            filters = SearchFilters(as_of=question.as_of)
+            answer = answerer.answer(question.text, k=RTQA_K, filters=filters)
+            if not answer.signals:
+                continue
+            name = "RealTime QA dev" if question.dev else "RealTime QA held-out"
+            hit = [contains_answer(x.text, question.answer) for x in answer.passages]
+            kind = "answerable" if answerable else "shifted"
+            judged.append(Judged(name, answerable, kind, answer.signals, hit=hit))
+    return judged
+
+
+def design(judged: Sequence[Judged], names: Sequence[str]) -> np.ndarray:
+    return np.array([[j.signals[n] for n in names] for j in judged], dtype=np.float64)
 
 
 def probabilities(weights: np.ndarray, x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-(x @ weights[:-1] + weights[-1])))
 
 
-def refusals(judged: list[Judged], p: np.ndarray, threshold: float) -> dict[str, tuple[int, int]]:
-    out: dict[str, list[int]] = {"answerable": [0, 0], "near-topic": [0, 0], "off-topic": [0, 0]}
+def fit_answerability(judged: Sequence[Judged], names: Sequence[str]) -> tuple[np.ndarray, float]:
+    """Weights fitted on the dev sets; the threshold refusing ≤ 3% answerable of each."""
+    train = [j for j in judged if j.set in FITTED_ON]
+    y = np.array([1.0 if j.answerable else 0.0 for j in train])
+    # Each bench counts as much as the other, though RealTime QA has three times the questions.
+    sizes = {name: sum(j.set == name for j in train) for name in FITTED_ON}
+    balance = np.array([len(train) / (len(sizes) * sizes[j.set]) for j in train])
+    weights = logistic(design(train, names), y, l2=1e-3, sample_weights=balance)
+    thresholds = []
+    for name in FITTED_ON:
+        part = [j for j in train if j.set == name and j.answerable]
+        if not part:
+            continue
+        p = np.sort(probabilities(weights, design(part, names)))
+        thresholds.append(float(p[math.floor(MAX_REFUSED * len(p))]))
+    threshold = min(thresholds, default=0.5)
+    return weights, math.floor(threshold * 1000) / 1000
+
+
+def refusals(
+    judged: Sequence[Judged], names: Sequence[str], weights: np.ndarray, threshold: float
+) -> dict[tuple[str, str], tuple[int, int]]:
+    """(set, kind) → (refused, asked) at this threshold, with the product's floors."""
+    out: dict[tuple[str, str], list[int]] = {}
+    p = probabilities(weights, design(judged, names)) if judged else np.zeros(0)
     for j, prob in zip(judged, p, strict=True):
-        key = "answerable" if j.question.answerable else str(j.question.kind)
-        out[key][0] += int(prob < threshold)
-        out[key][1] += 1
+        cell = out.setdefault((j.set, j.kind), [0, 0])
+        cell[0] += int(prob < threshold or below_floors(j.signals))
+        cell[1] += 1
     return {k: (v[0], v[1]) for k, v in out.items()}
 
 
@@ -121,7 +179,7 @@ def bar_outcome(judged: list[Judged], same: float, new: float, floor: float) -> 
     """(right among shown, shown, unrelated shown, more, unrelated more) on answerable ones."""
     among = shown = unrelated = more = more_unrelated = 0
     for j in judged:
-        if not j.question.answerable:
+        if not j.answerable:
             continue
         kept = shown_with_bars(j, same, new, floor)
         first, rest = kept[:SHOWN], kept[SHOWN:]
@@ -147,50 +205,101 @@ def fit_bars(judged: list[Judged]) -> tuple[float, float, float]:
     return min(fair, key=lambda p: (outcomes[p][2] / max(outcomes[p][1], 1), -outcomes[p][1]))
 
 
+def trade_off_table(
+    judged: Sequence[Judged], names: Sequence[str], weights: np.ndarray, threshold: float
+) -> str:
+    kinds = [("answerable", "answerable"), ("near-topic", "near-topic"), ("off-topic", "off")]
+    columns = [(s, k, f"{s.split()[-1]} {label}") for s in SETS[:2] for k, label in kinds]
+    columns += [
+        (s, k, f"RTQA {s.split()[-1]} {k}") for s in SETS[2:] for k in ("answerable", "shifted")
+    ]
+    lines = [
+        "| min_score | " + " | ".join(c[2] for c in columns) + " |",
+        "|---" * (len(columns) + 1) + "|",
+    ]
+    for t in sorted({*TRADE_OFF, threshold}):
+        table = refusals(judged, names, weights, t)
+        cells = []
+        for set_name, kind, _ in columns:
+            refused, asked = table.get((set_name, kind), (0, 0))
+            cells.append(f"{refused}/{asked} ({100 * refused / max(asked, 1):.0f}%)")
+        mark = f"**{t:.3f}**" if t == threshold else f"{t:.3f}"
+        lines.append(f"| {mark} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def at_three_percent(judged: Sequence[Judged], names: Sequence[str]) -> str:
+    """Unanswerable refused where ≤ 3% of answerable dev questions are: the ablation's score."""
+    weights, threshold = fit_answerability(judged, names)
+    table = refusals(judged, names, weights, threshold)
+    parts = []
+    for set_name in SETS:
+        ans = table.get((set_name, "answerable"), (0, 0))
+        un = [v for (s, k), v in table.items() if s == set_name and k != "answerable"]
+        refused, asked = sum(v[0] for v in un), sum(v[1] for v in un)
+        parts.append(f"{set_name} {ans[0]}/{ans[1]} ans, {refused}/{asked} unans")
+    return f"t={threshold:.3f}: " + "; ".join(parts)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.parse_args(argv)
+    parser.add_argument(
+        "--features",
+        default=",".join(DEFAULT_MODEL.weights),
+        help="Comma-separated features of index.answerability.features to fit on.",
+    )
+    parser.add_argument(
+        "--reuse", action="store_true", help=f"Refit on the last run's answers ({JUDGED.name})."
+    )
+    args = parser.parse_args(argv)
+    names = [n for n in args.features.split(",") if n]
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    embedder = Embedder()
-    with prepared(embedder) as corpus:
-        single_threaded()
-        answerer = Answerer(
-            corpus.engine, corpus.retriever, min_score=0.0, min_coverage=0.0, bars=NO_BARS
-        )
-        dev = collect(answerer, load_split("dev"))
-        test = collect(answerer, load_split("test"))
-    weights, threshold = fit_answerability(dev)
-    same, new, floor = fit_bars(dev)
-    named = {name: round(float(w), 4) for name, w in zip(FEATURES, weights, strict=False)}
-    print(f"ANSWERABILITY_WEIGHTS = {named!r}")
-    print(f"ANSWERABILITY_BIAS = {round(float(weights[-1]), 4)!r}")
+    if args.reuse:
+        judged: list[Judged] = pickle.loads(JUDGED.read_bytes())
+    else:
+        embedder = Embedder()
+        with prepared(embedder) as corpus:
+            single_threaded()
+            answerer = Answerer(
+                corpus.engine,
+                corpus.retriever,
+                min_score=0.0,
+                min_coverage=0.0,
+                min_cosine=0.0,
+                bars=NO_BARS,
+                all_signals=True,
+            )
+            judged = collect_natural(answerer, "dev") + collect_natural(answerer, "test")
+        judged += collect_realtimeqa()
+        JUDGED.write_bytes(pickle.dumps(judged))
+    weights, threshold = fit_answerability(judged, names)
+    natural_dev = [j for j in judged if j.set == "natural dev"]
+    natural_test = [j for j in judged if j.set == "natural test"]
+    same, new, floor = fit_bars(natural_dev)
+    named = {name: round(float(w), 4) for name, w in zip(names, weights, strict=False)}
+    print(f"DEFAULT_MODEL = AnswerabilityModel(weights={named!r}, bias={weights[-1]:.4f})")
     print(f"DEFAULT_MIN_SCORE = {threshold!r}")
     print(f"SAME_ARTICLE_BAR = {same!r}\nNEW_ARTICLE_BAR = {new!r}\nMIN_QUOTE_SCORE = {floor!r}")
     print("\nAnswerability threshold against refusals (refused / asked):")
-    print(
-        "| min_score | dev answerable | dev near-topic | dev off-topic "
-        "| test answerable | test near-topic | test off-topic |"
-    )
-    print("|---|---|---|---|---|---|---|")
-    p_dev = probabilities(weights, np.vstack([j.features for j in dev]))
-    p_test = probabilities(weights, np.vstack([j.features for j in test]))
-    for t in sorted({0.3, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, threshold}):
-        cells = []
-        for judged, p in ((dev, p_dev), (test, p_test)):
-            for refused, asked in refusals(judged, p, t).values():
-                cells.append(f"{refused}/{asked} ({100 * refused / max(asked, 1):.0f}%)")
-        mark = f"**{t:.3f}**" if t == threshold else f"{t:.3f}"
-        print(f"| {mark} | " + " | ".join(cells) + " |")
-    print("\nCoverage floor (min_coverage) alone, refused on dev: answerable / unanswerable:")
-    for floor_ in (0.1, 0.15, 0.2, 0.25, 0.3, 0.4):
-        low = [j for j in dev if j.features[FEATURES.index("top_coverage")] < floor_]
-        answerable = sum(j.question.answerable for j in low)
-        print(f"  {floor_:.2f}: {answerable} / {len(low) - answerable}")
+    print(trade_off_table(judged, names, weights, threshold))
+    print("\nAblation (refitted without each feature; threshold at 3% answerable dev):")
+    print(f"  all: {at_three_percent(judged, names)}")
+    for left_out in names:
+        rest = [n for n in names if n != left_out]
+        print(f"  without {left_out}: {at_three_percent(judged, rest)}")
+    dev = [j for j in judged if j.set in FITTED_ON]
+    for signal in ("top_coverage", "top_cosine"):
+        print(f"\nA floor on {signal} alone, refused on both dev sets: answerable / not:")
+        for floor_ in (0.1, 0.15, 0.2, 0.22, 0.25, 0.3, 0.4):
+            low = [j for j in dev if j.signals[signal] < floor_]
+            answerable = sum(j.answerable for j in low)
+            print(f"  {floor_:.2f}: {answerable} / {len(low) - answerable}")
     print("\nQuote bars (answerable questions; among shown, shown, unrelated, more, unrelated):")
     for point in ((0.0, 0.0, 0.0), (same, new, floor), (0.2, 0.6, 0.0), (0.2, 0.8, 0.0)):
-        print(f"  bars {point}: dev {bar_outcome(dev, *point)}, test {bar_outcome(test, *point)}")
+        dev, test = bar_outcome(natural_dev, *point), bar_outcome(natural_test, *point)
+        print(f"  bars {point}: dev {dev}, test {test}")
     return 0
 
 

@@ -117,16 +117,26 @@ def objective(pools: Pools, scores: np.ndarray) -> float:
     return float(mrr + recall5)
 
 
-def logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-2, steps: int = 50) -> np.ndarray:
-    """Newton's method for L2-regularised logistic regression; the last weight is the bias."""
+def logistic(
+    x: np.ndarray,
+    y: np.ndarray,
+    l2: float = 1e-2,
+    steps: int = 50,
+    sample_weights: np.ndarray | None = None,
+) -> np.ndarray:
+    """Newton's method for L2-regularised logistic regression; the last weight is the bias.
+
+    ``sample_weights`` (mean 1) let a smaller set of examples count as much as a larger one.
+    """
     design = np.hstack([x, np.ones((len(x), 1))]).astype(np.float64)
+    s = np.ones(len(y)) if sample_weights is None else np.asarray(sample_weights, np.float64)
     w = np.zeros(design.shape[1])
     penalty = np.full(design.shape[1], l2)
     penalty[-1] = 0.0
     for _ in range(steps):
         p = 1.0 / (1.0 + np.exp(-(design @ w)))
-        gradient = design.T @ (p - y) / len(y) + penalty * w
-        hessian = (design * (p * (1 - p))[:, None]).T @ design / len(y) + np.diag(penalty)
+        gradient = design.T @ (s * (p - y)) / len(y) + penalty * w
+        hessian = (design * (s * p * (1 - p))[:, None]).T @ design / len(y) + np.diag(penalty)
         step = np.linalg.solve(hessian, gradient)
         w -= step
         if np.abs(step).max() < 1e-6:

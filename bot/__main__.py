@@ -1,8 +1,8 @@
 """``python -m bot``: start the Discord bot (the same as ``newsbot run``).
 
 Resources are opened once, by the caller, and handed in, as in discord.py's
-``examples/advanced_startup.py``: the context (database engine, model, index) by the CLI, the
-Discord client here.
+``examples/advanced_startup.py``: the database engine, model, index and fetcher by the command
+line (``bot/resources.py``), the Discord client here.
 """
 
 from __future__ import annotations
@@ -16,26 +16,27 @@ import aiohttp
 import discord
 
 from bot.app import create_bot
-from bot.context import AppContext
+from bot.resources import Resources
 from ingest.errors import InputError, first_line
 
 log = logging.getLogger(__name__)
 
 
-async def start_bot(context: AppContext) -> None:
+async def start_bot(resources: Resources) -> None:
     """Connect and serve until the connection is closed (or the task cancelled)."""
-    token = context.settings.discord_token
+    token = resources.settings.discord_token
     if token is None:
         raise InputError("DISCORD_TOKEN is not set (see README: Running the Discord bot)")
-    async with create_bot(context) as bot:
+    async with create_bot(resources) as bot:
         await bot.start(token.get_secret_value())
 
 
-def run_bot(context: AppContext) -> None:
-    """Block running the bot; Ctrl+C stops it cleanly. Setup mistakes raise :class:`InputError`."""
+def run_bot(runner: asyncio.Runner, resources: Resources) -> None:
+    """Block running the bot on ``runner``, the loop ``resources`` were opened on; Ctrl+C stops
+    it cleanly. Setup mistakes raise :class:`InputError`."""
     try:
         with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(start_bot(context))
+            runner.run(start_bot(resources))
     except discord.LoginFailure:
         raise InputError(
             "Discord rejected DISCORD_TOKEN: copy the bot token again from the developer "

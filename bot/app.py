@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
 from typing import Any
 
 import discord
 from discord import app_commands
-from discord.ext import commands
+from discord.ext import commands, tasks
 
-from bot.context import AppContext
 from bot.errors import report_error
+from bot.resources import Resources
 from bot.services import Services
 from bot.settings import Settings
 from ingest.errors import NewsbotError
@@ -22,7 +21,13 @@ log = logging.getLogger(__name__)
 # How often the schedule looks for due sources (each is due every NEWSBOT_REFRESH_MINUTES).
 REFRESH_POLL_SECONDS = 60.0
 
-EXTENSIONS = ("bot.cogs.ask", "bot.cogs.reindex", "bot.cogs.sources", "bot.cogs.about")
+EXTENSIONS = (
+    "bot.cogs.ask",
+    "bot.cogs.reindex",
+    "bot.cogs.sources",
+    "bot.cogs.about",
+    "bot.cogs.follow",
+)
 
 INVITE_SCOPES = ("bot", "applications.commands")
 # Slash commands are answered through the interaction itself and need none of these; they
@@ -87,7 +92,7 @@ class NewsBot(commands.Bot):
 
     def __init__(
         self,
-        context: AppContext,
+        resources: Resources,
         services: Services | None = None,
         *,
         background: bool = True,
@@ -95,18 +100,18 @@ class NewsBot(commands.Bot):
     ) -> None:
         super().__init__(
             command_prefix=commands.when_mentioned,
-            intents=intents_for(context.settings),
+            intents=intents_for(resources.settings),
             allowed_mentions=discord.AllowedMentions.none(),
             help_command=None,
             tree_cls=NewsTree,
             **client_options,
         )
-        self.context = context
-        self.services = services or Services.create(context)
+        self.resources = resources
+        self.services = services or Services.create(resources)
         # Off in tests that check the commands alone: no model loading, no fetching.
         self.background = background
-        self.holds_shard_zero = holds_shard_zero(context.settings)
-        self._tasks: set[asyncio.Task[None]] = set()
+        self.holds_shard_zero = holds_shard_zero(resources.settings)
+        self._warm_up: asyncio.Task[None] | None = None
 
     async def setup_hook(self) -> None:
         for extension in EXTENSIONS:
@@ -116,30 +121,29 @@ class NewsBot(commands.Bot):
         # not send N identical syncs into Discord's rate limits on command updates.
         if self.holds_shard_zero:
             await self.sync_commands()
-        if not self.background:
-            return
-        self._spawn(self.warm_up())
+        if self.background:
+            self.start_background_work()
+
+    def start_background_work(self) -> None:
+        """What the bot does on its own, besides answering; ``close`` stops all of it."""
+        self._warm_up = asyncio.create_task(self.warm_up())
         # Processes on one box share the database and the data directory, and every one of
         # them reloads the index another publishes (index/search.py). One schedule is enough:
         # each more would fetch every feed again and race the first to store the same articles.
         if self.holds_shard_zero:
-            self._spawn(self.refresh_forever())
+            self.refresh_schedule.start()
         else:
             log.info("sources are refreshed by the process holding shard 0, not this one")
 
-    def _spawn(self, job: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(job)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
     async def close(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
+        self.refresh_schedule.cancel()
+        if self._warm_up is not None:
+            self._warm_up.cancel()
         await super().close()
 
     async def sync_commands(self) -> None:
         """To the test server when one is configured (instant), else globally (up to an hour)."""
-        guild_id = self.context.settings.discord_test_guild
+        guild_id = self.resources.settings.discord_test_guild
         try:
             if guild_id:
                 guild = discord.Object(guild_id)
@@ -167,7 +171,7 @@ class NewsBot(commands.Bot):
         """
         try:
             # Building the retriever loads the model: seconds of work, off the event loop.
-            retriever = await asyncio.to_thread(lambda: self.context.retriever)
+            retriever = await asyncio.to_thread(lambda: self.resources.retriever)
             report = await asyncio.to_thread(retriever.sync)
             await asyncio.to_thread(retriever.live)
         except NewsbotError as error:  # a set-up mistake, said in one line
@@ -184,26 +188,27 @@ class NewsBot(commands.Bot):
                 " (rebuilt for the configured model)" if report.rebuilt else "",
             )
 
-    async def refresh_forever(self, every: float = REFRESH_POLL_SECONDS) -> None:
-        """Fetch the sources that are due, then sleep; each source has its own schedule."""
-        while True:
-            try:
-                report = await self.services.sources.refresh_due()
-                if report.index is not None:
-                    log.info("scheduled refresh: %d passages added", report.index.added)
-            except Exception:
-                log.exception("scheduled refresh failed; trying again later")
-            await asyncio.sleep(every)
+    @tasks.loop(seconds=REFRESH_POLL_SECONDS)
+    async def refresh_schedule(self) -> None:
+        """Fetch the sources that are due; each source has its own schedule."""
+        try:
+            report = await self.services.sources.refresh_due()
+            if report.index is not None:
+                log.info("scheduled refresh: %d passages added", report.index.added)
+        except Exception:
+            # Logged and retried at the next poll: an exception would end the loop.
+            log.exception("scheduled refresh failed; trying again later")
 
     async def on_ready(self) -> None:
         assert self.user is not None
-        shards = shards_of(self.context.settings)
+        settings = self.resources.settings
+        shards = shards_of(settings)
         log.info(
             "logged in as %s (id %s) in %d servers%s",
             self.user,
             self.user.id,
             len(self.guilds),
-            "" if shards is None else f" on shards {shards} of {self.context.settings.shard_count}",
+            "" if shards is None else f" on shards {shards} of {settings.shard_count}",
         )
         if self.application_id:
             log.info("invite link: %s", invite_url(self.application_id))
@@ -220,11 +225,11 @@ class ShardedNewsBot(NewsBot, commands.AutoShardedBot):
     """
 
     def __init__(
-        self, context: AppContext, services: Services | None = None, *, background: bool = True
+        self, resources: Resources, services: Services | None = None, *, background: bool = True
     ) -> None:
-        settings = context.settings
+        settings = resources.settings
         super().__init__(
-            context,
+            resources,
             services,
             background=background,
             shard_count=settings.shard_count,
@@ -233,9 +238,9 @@ class ShardedNewsBot(NewsBot, commands.AutoShardedBot):
 
 
 def create_bot(
-    context: AppContext, services: Services | None = None, *, background: bool = True
+    resources: Resources, services: Services | None = None, *, background: bool = True
 ) -> NewsBot:
     """A :class:`ShardedNewsBot` when ``NEWSBOT_SHARD_COUNT`` is set, else the one-process bot."""
-    if context.settings.shard_count is None:
-        return NewsBot(context, services, background=background)
-    return ShardedNewsBot(context, services, background=background)
+    if resources.settings.shard_count is None:
+        return NewsBot(resources, services, background=background)
+    return ShardedNewsBot(resources, services, background=background)

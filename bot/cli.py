@@ -1,30 +1,40 @@
-"""The ``newsbot`` command: ingest, sources, refresh, reindex, ask, stats, console, run."""
+"""The ``newsbot`` command: ingest, sources, refresh, reindex, ask, stats, console, run.
+
+Glue, as in pipx's ``main.py``: each command parses its options, opens the process's resources
+(``_opened``, the one place), calls one service and prints what it returns.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import sys
-from collections.abc import Callable
-from datetime import UTC, date, datetime
+from collections.abc import Coroutine, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from typer.core import TyperGroup
 
-from bot.context import AppContext, open_context
-from bot.progress import progress_bar
+from bot.progress import progress_bar, progress_bars
+from bot.resources import Resources, resources_on
+from bot.services import Services
 from bot.settings import Settings, get_settings, misspelt_settings
 from index.answer import Answer
 from index.query import parse_since
-from index.search import SearchFilters
+from index.search import SearchFilters, SyncReport
+from ingest.dates import parse_as_of
 from ingest.errors import InputError, NewsbotError
 from ingest.models import GLOBAL_GUILD
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -68,7 +78,7 @@ def _setup_logging(settings: Settings) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def _context() -> tuple[Settings, AppContext]:
+def _settings() -> Settings:
     try:
         settings = get_settings()
     except InputError as error:
@@ -76,7 +86,31 @@ def _context() -> tuple[Settings, AppContext]:
     for warning in misspelt_settings():
         err.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False)
     _setup_logging(settings)
-    return settings, open_context(settings).__enter__()
+    return settings
+
+
+@dataclass(frozen=True)
+class Opened:
+    """What a command works with: the process's resources, the services on them, and the
+    event loop they live on (blocking work runs between its runs, in the main thread)."""
+
+    settings: Settings
+    resources: Resources
+    services: Services
+    runner: asyncio.Runner
+
+    def run(self, work: Coroutine[Any, Any, T]) -> T:
+        return self.runner.run(work)
+
+
+@contextmanager
+def _opened() -> Iterator[Opened]:
+    """The settings, then the resources (``bot/resources.py``), closed when the command ends."""
+    settings = _settings()
+    with asyncio.Runner() as runner, resources_on(runner, settings) as resources:
+        # One person at the terminal: no cooldown between questions.
+        services = Services.create(resources, cooldown_seconds=0)
+        yield Opened(settings, resources, services, runner)
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
@@ -94,31 +128,34 @@ def ingest(
     """Add articles from local files, then embed their new passages."""
     from ingest.pipeline import ingest_paths
 
-    _, context = _context()
-    try:
-        with progress_bar("Reading articles", "articles", quiet, err) as report:
-            result = ingest_paths(
-                context.engine, paths, source, guild if guild is not None else GLOBAL_GUILD, report
+    owner = guild if guild is not None else GLOBAL_GUILD
+    with _opened() as opened:
+        try:
+            with progress_bar("Reading articles", "articles", quiet, err) as report:
+                result = ingest_paths(opened.resources.engine, paths, source, owner, report)
+            for problem in result.problems:
+                err.print(f"[yellow]skipped:[/yellow] {escape(problem)}", highlight=False)
+            stored = result.result
+            out.print(
+                f"{escape(result.source_name)}: {stored.added} new, {stored.updated} updated, "
+                f"{stored.unchanged} unchanged, {stored.duplicates} duplicate articles; "
+                f"{stored.passages_added} passages added, {stored.passages_removed} removed"
             )
-        for problem in result.problems:
-            err.print(f"[yellow]skipped:[/yellow] {escape(problem)}", highlight=False)
-        stored = result.result
-        out.print(
-            f"{escape(result.source_name)}: {stored.added} new, {stored.updated} updated, "
-            f"{stored.unchanged} unchanged, {stored.duplicates} duplicate articles; "
-            f"{stored.passages_added} passages added, {stored.passages_removed} removed"
-        )
-        _sync_index(context, quiet)
-    except NewsbotError as error:
-        raise fail(str(error)) from None
+            _sync_index(opened.resources, quiet)
+        except NewsbotError as error:
+            raise fail(str(error)) from None
     if result.problems:
         raise typer.Exit(1)
 
 
-def _sync_index(context: AppContext, quiet: bool, rebuild: bool = False) -> None:
-    retriever = context.retriever
+def _sync_index(resources: Resources, quiet: bool, rebuild: bool = False) -> None:
+    retriever = resources.retriever
     with progress_bar("Embedding passages", "passages", quiet, err) as report:
         result = retriever.rebuild(report) if rebuild else retriever.sync(report)
+    _print_index(result)
+
+
+def _print_index(result: SyncReport) -> None:
     out.print(
         f"index: {result.total} passages ({result.added} added, {result.removed} removed, "
         f"{result.embedded} embedded) in {result.seconds:.1f}s"
@@ -128,21 +165,17 @@ def _sync_index(context: AppContext, quiet: bool, rebuild: bool = False) -> None
 @app.command()
 def reindex(quiet: Quiet = False) -> None:
     """Rebuild the index from the database and swap it in atomically."""
-    _, context = _context()
-    _sync_index(context, quiet, rebuild=True)
+    with _opened() as opened:
+        _sync_index(opened.resources, quiet, rebuild=True)
 
 
 def _parse_day(value: str | None, option: str) -> datetime | None:
     if value is None:
         return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise fail(f"{option} must be an ISO date such as 2022-06-17") from None
-    if isinstance(parsed, datetime) and len(value) <= 10:
-        # A bare date means the whole of that day: "as of" is its end.
-        parsed = datetime.combine(date.fromisoformat(value[:10]), datetime.max.time())
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    parsed = parse_as_of(value)
+    if parsed is None:
+        raise fail(f"{option} must be an ISO date such as 2022-06-17")
+    return parsed
 
 
 @app.command()
@@ -176,43 +209,43 @@ def ask(
 
     The answer is the one /ask gives (the same service call): the same quotes, in order.
     """
-    from bot.services.ask import AskService, page_as_json, paginate
+    from bot.services.ask import page_as_json, paginate
 
     if (question is None) == (questions is None):
         raise fail("give either a QUESTION or --questions FILE", 2)
-    _, context = _context()
     day = _parse_day(as_of, "--as-of")
-    try:
-        now = day or datetime.now(UTC)  # "--since 'last week'" counts back from it
-        start = None if since is None else parse_since(since, now)
-        # An unknown source fails once here, not on every question.
-        context.retriever.narrowed(SearchFilters(guild_id=guild), source, start)
-    except NewsbotError as error:
-        raise fail(str(error), 2) from None
-    asks = AskService(context, cooldown_seconds=0)
+    with _opened() as opened:
+        try:
+            now = day or datetime.now(UTC)  # "--since 'last week'" counts back from it
+            start = None if since is None else parse_since(since, now)
+            # An unknown source fails once here, not on every question.
+            opened.resources.retriever.narrowed(SearchFilters(guild_id=guild), source, start)
+        except NewsbotError as error:
+            raise fail(str(error), 2) from None
+        asks = opened.services.ask
 
-    def answered(line: str) -> Answer:
-        return asks.answer_blocking(line, guild, source, start, k=k, as_of=day)
+        def answered(line: str) -> Answer:
+            return asks.answer_blocking(line, guild, source, start, k=k, as_of=day)
 
-    def as_record(answer: Answer) -> dict[str, object]:
-        return page_as_json(paginate(answer, k)[0])
+        def as_record(answer: Answer) -> dict[str, object]:
+            return page_as_json(paginate(answer, k)[0])
 
-    if questions is not None:
-        if not questions.is_file():
-            raise fail(f"no such file: {questions}", 2)
-        # One object per line, blank lines included, so line N of the output answers line N.
-        for line in questions.read_text(encoding="utf-8", errors="replace").splitlines():
-            try:
-                record = as_record(answered(line))
-            except NewsbotError as error:
-                record = {"question": line.strip(), "error": str(error)}
-            print(json.dumps(record, ensure_ascii=False), flush=True)
-        return
-    assert question is not None
-    try:
-        reply = answered(question)
-    except NewsbotError as error:
-        raise fail(str(error), 2) from None
+        if questions is not None:
+            if not questions.is_file():
+                raise fail(f"no such file: {questions}", 2)
+            # One object per line, blank lines included, so line N of the output answers line N.
+            for line in questions.read_text(encoding="utf-8", errors="replace").splitlines():
+                try:
+                    record = as_record(answered(line))
+                except NewsbotError as error:
+                    record = {"question": line.strip(), "error": str(error)}
+                print(json.dumps(record, ensure_ascii=False), flush=True)
+            return
+        assert question is not None
+        try:
+            reply = answered(question)
+        except NewsbotError as error:
+            raise fail(str(error), 2) from None
     if as_json:
         print(json.dumps(as_record(reply), ensure_ascii=False))
     else:
@@ -231,18 +264,9 @@ def print_answer(answer: Answer, console: Console) -> None:
 @app.command()
 def stats() -> None:
     """Sources, articles, passages, index size and model."""
-    from index.search import orphan_ids
-    from index.segments import read_catalog_ids, read_manifest
-    from ingest.db import session_scope
-    from ingest.store import corpus_stats
-
-    settings, context = _context()
-    if len(orphan_ids(context.engine, read_catalog_ids(settings.index_dir))):
-        # An interrupted removal left vectors of deleted passages: repair before counting.
-        context.retriever.sync()
-    with session_scope(context.engine) as session:
-        counts = corpus_stats(session)
-    manifest = read_manifest(settings.index_dir)
+    with _opened() as opened:
+        shown = opened.services.about.stats_blocking()
+    counts, manifest = shown.counts, shown.manifest
     out.print(f"sources:  {counts.sources}")
     out.print(f"articles: {counts.articles}")
     out.print(f"passages: {counts.passages}")
@@ -252,7 +276,7 @@ def stats() -> None:
         out.print(f"index:    {manifest.count} vectors, version {manifest.version}")
         out.print(f"search:   {manifest.describe()}")
         out.print(f"model:    {manifest.model} ({manifest.dimension} dimensions)")
-    out.print(f"database: {context.engine.url.render_as_string(hide_password=True)}")
+    out.print(f"database: {shown.database}")
 
 
 @app.command()
@@ -260,46 +284,43 @@ def console(guild: Guild = None) -> None:
     """A local prompt that answers questions as the bot would."""
     from bot.console import run_console
 
-    _, context = _context()
-    run_console(context, guild_id=guild)
+    with _opened() as opened:
+        run_console(opened.runner, opened.services, guild_id=guild)
 
 
 @app.command()
 def run(quiet: Quiet = False) -> None:
     """Start the bot (the console without a token); the first run ingests the sample corpus."""
-    settings, context = _context()
-    ensure_sample_corpus(context, quiet)
-    if settings.discord_token is None:
-        err.print(
-            "DISCORD_TOKEN is not set, so the Discord bot is not started "
-            "(see README: Running the Discord bot). Opening the local console instead."
-        )
-        from bot.console import run_console
+    with _opened() as opened:
+        ensure_sample_corpus(opened.resources, quiet)
+        if opened.settings.discord_token is None:
+            err.print(
+                "DISCORD_TOKEN is not set, so the Discord bot is not started "
+                "(see README: Running the Discord bot). Opening the local console instead."
+            )
+            from bot.console import run_console
 
-        run_console(context, guild_id=None)
-        return
-    from bot.__main__ import run_bot
+            run_console(opened.runner, opened.services, guild_id=None)
+            return
+        from bot.__main__ import run_bot
 
-    try:
-        run_bot(context)
-    except NewsbotError as error:
-        raise fail(str(error)) from None
+        try:
+            run_bot(opened.runner, opened.resources)
+        except NewsbotError as error:
+            raise fail(str(error)) from None
 
 
-def ensure_sample_corpus(context: AppContext, quiet: bool) -> None:
+def ensure_sample_corpus(resources: Resources, quiet: bool) -> None:
     """Fill a database that never had a source with the sample articles that ship with newsbot."""
-    from ingest.db import session_scope
+    from bot.services.sources import SourceService
     from ingest.pipeline import ingest_paths
     from ingest.sample import SAMPLE_CORPUS
-    from ingest.sources import never_had_sources
 
-    with session_scope(context.engine) as session:
-        empty = never_had_sources(session)
-    if empty:
+    if SourceService(resources).never_had_sources():
         err.print("New database: ingesting the sample corpus.")
         with progress_bar("Reading articles", "articles", quiet, err) as report:
-            ingest_paths(context.engine, [SAMPLE_CORPUS], "sample", GLOBAL_GUILD, report)
-    _sync_index(context, quiet)
+            ingest_paths(resources.engine, [SAMPLE_CORPUS], "sample", GLOBAL_GUILD, report)
+    _sync_index(resources, quiet)
 
 
 sources_app = typer.Typer(
@@ -317,22 +338,18 @@ def sources_add(
     guild: Guild = None,
 ) -> None:
     """Add a source; `newsbot refresh` fetches it (a web URL's first fetch finds its feed)."""
-    from ingest.db import session_scope
-    from ingest.sources import add_source, refuse_internal_address, validate_web_url
-
-    settings, context = _context()
     owner = guild if guild is not None else GLOBAL_GUILD
-    try:
-        if "://" in location:
-            url = validate_web_url(location)
-            refuse_internal_address(url, settings.fetch_policy().allow_hosts)
-        with session_scope(context.engine) as session:
-            source = add_source(session, location, name, owner)
-            source_id, label, kind, where = source.id, source.name, source.kind, source.location
-    except NewsbotError as error:
-        raise fail(str(error)) from None
-    out.print(f"added source {source_id}: {label} ({kind}) {where}", highlight=False, markup=False)
-    out.print(f"fetch it now with: newsbot refresh --source {source_id}", highlight=False)
+    with _opened() as opened:
+        try:
+            source = opened.services.sources.add_location_blocking(location, name, owner)
+        except NewsbotError as error:
+            raise fail(str(error)) from None
+    out.print(
+        f"added source {source.id}: {source.name} ({source.kind}) {source.location}",
+        highlight=False,
+        markup=False,
+    )
+    out.print(f"fetch it now with: newsbot refresh --source {source.id}", highlight=False)
 
 
 def _when(moment: datetime | None) -> str:
@@ -344,12 +361,8 @@ def sources_list(guild: Guild = None) -> None:
     """Every source with its health: last success, last error, articles and passages."""
     from rich.table import Table
 
-    from ingest.db import session_scope
-    from ingest.sources import list_sources
-
-    _, context = _context()
-    with session_scope(context.engine) as session:
-        sources = list_sources(session, guild)
+    with _opened() as opened:
+        sources = opened.services.sources.visible_blocking(guild)
     if not sources:
         out.print("no sources yet: add one with `newsbot sources add URL_OR_PATH`")
         return
@@ -382,21 +395,17 @@ def sources_remove(
     quiet: Quiet = False,
 ) -> None:
     """Delete a source with its articles and passages, and drop them from the index."""
-    from ingest.db import session_scope
-    from ingest.sources import remove_source
-
-    _, context = _context()
-    try:
-        with session_scope(context.engine) as session:
-            removed = remove_source(session, source_id)
-    except NewsbotError as error:
-        raise fail(str(error)) from None
-    out.print(
-        f"removed source {source_id}: {escape(removed.name)} "
-        f"({removed.articles} articles, {removed.passages} passages)",
-        highlight=False,
-    )
-    _sync_index(context, quiet)
+    with _opened() as opened:
+        try:
+            removed = opened.services.sources.remove_blocking(source_id, None)
+        except NewsbotError as error:
+            raise fail(str(error)) from None
+        out.print(
+            f"removed source {source_id}: {escape(removed.name)} "
+            f"({removed.articles} articles, {removed.passages} passages)",
+            highlight=False,
+        )
+        _sync_index(opened.resources, quiet)
 
 
 @app.command()
@@ -411,35 +420,18 @@ def refresh(
     quiet: Quiet = False,
 ) -> None:
     """Fetch the sources that are due (feeds, pages, local folders), then embed new passages."""
-    import asyncio
-    from datetime import timedelta
-
-    from ingest.fetch import SafeFetcher
-    from ingest.refresh import RefreshOutcome, refresh_sources
-
-    settings, context = _context()
-    try:
-        policy = settings.fetch_policy()
-    except NewsbotError as error:
-        raise fail(str(error)) from None
-
-    async def run(report: Callable[[int, int], None]) -> list[RefreshOutcome]:
-        async with SafeFetcher(policy) as fetcher:
-            return await refresh_sources(
-                context.engine,
-                fetcher,
-                source_ids=source or None,
-                force=everything,
-                progress=report,
-                interval=timedelta(minutes=settings.refresh_minutes),
-                deadline_seconds=settings.source_deadline_seconds,
-            )
-
-    try:
-        with progress_bar("Refreshing sources", "sources", quiet, err) as report:
-            outcomes = asyncio.run(run(report))
-    except NewsbotError as error:
-        raise fail(str(error)) from None
+    steps = [("Refreshing sources", "sources"), ("Embedding passages", "passages")]
+    with _opened() as opened:
+        try:
+            with progress_bars(steps, quiet, err) as (fetching, embedding):
+                report = opened.run(
+                    opened.services.sources.refresh_sources(
+                        source or None, force=everything, progress=fetching, indexing=embedding
+                    )
+                )
+        except NewsbotError as error:
+            raise fail(str(error)) from None
+    outcomes = report.outcomes
     waiting = [o for o in outcomes if o.status == "skipped" and o.error is None]
     for outcome in outcomes:
         if outcome in waiting:
@@ -460,8 +452,8 @@ def refresh(
         )
     if len(waiting) == len(outcomes):
         out.print("nothing to refresh")
-    elif any(o.added or o.updated or o.passages_added or o.passages_removed for o in outcomes):
-        _sync_index(context, quiet)
+    elif report.index is not None:
+        _print_index(report.index)
     else:
         out.print("index: unchanged")
     if any(o.status == "error" for o in outcomes):

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from rich.console import Console
 
 from bot import text
-from bot.context import AppContext
+from bot.console_follow import ConsoleFollows
 from bot.services import Services
 from bot.services.ask import AnswerPage, Conversation, paginate
 from bot.services.reindex import ReindexProgress, watch
@@ -35,6 +35,9 @@ HELP = """Type a question, or a command:
   /source list               the sources and their health
   /source remove ID          remove a source with its articles
   /source refresh            fetch the web sources now
+  /follow add TOPIC [source:NAME]
+                             print new articles about TOPIC as /source refresh stores
+                             them; /follow list | remove ID | pause ID | resume ID
   /about                     what is indexed
   /quit                      leave"""
 
@@ -69,6 +72,7 @@ class ConsoleSession:
         self.page = 0
         # The console is one conversation, like a Discord thread: what follow-ups lean on.
         self.earlier: Conversation | None = None
+        self.follows = ConsoleFollows(services, guild_id, say)
 
     async def run_line(self, line: str) -> bool:
         """Run one line; False once the user asked to leave. Errors are said, never raised."""
@@ -98,6 +102,13 @@ class ConsoleSession:
             await self.reindex()
         elif command == "/source":
             await self.source(rest)
+        elif command == "/follow":
+            action, _, argument = rest.partition(" ")
+            if action == "add":
+                topic, options = _options(argument)
+                await self.follows.add(topic, options.get("source"))
+            else:
+                await self.follows.run(action, argument.strip())
         elif command == "/about":
             self.say(text.about_as_text(await self.services.about.about(self.guild_id)))
         else:
@@ -154,19 +165,23 @@ class ConsoleSession:
             raise InputError("usage: /source add URL [NAME] | list | remove ID | refresh")
 
 
-def run_console(context: AppContext, guild_id: int | None, console: Console | None = None) -> None:
-    """Prompt until /quit or end of input."""
+def run_console(
+    runner: asyncio.Runner,
+    services: Services,
+    guild_id: int | None,
+    console: Console | None = None,
+) -> None:
+    """Prompt until /quit or end of input, running each line on ``runner``, the loop the
+    resources under ``services`` were opened on (the command line's, ``bot/cli.py``)."""
     console = console or Console()
 
     def say(message: str) -> None:
         # Text stored before ingest sanitised it may still hold escape sequences.
         console.print(clean_text(message), markup=False, highlight=False, soft_wrap=True)
 
-    # One person at the keyboard: no cooldown between questions.
-    session = ConsoleSession(Services.create(context, cooldown_seconds=0), guild_id, say)
+    session = ConsoleSession(services, guild_id, say)
     console.print("newsbot console — ask about the indexed news. /help for commands.")
-    with asyncio.Runner() as runner:
-        _prompt(session, console, runner)
+    _prompt(session, console, runner)
 
 
 def _prompt(session: ConsoleSession, console: Console, runner: asyncio.Runner) -> None:

@@ -54,6 +54,8 @@ def answer_embed(page: AnswerPage) -> discord.Embed:
     footer = f"{text.read_with_line(page)}{searched(page)} · quotes are verbatim"
     if page.count > 1:
         footer += f" · page {page.number + 1} of {page.count}"
+        if page.is_last:
+            footer += text.NO_MORE
     embed.set_footer(text=limits.truncate(footer, limits.FOOTER))
     return embed
 

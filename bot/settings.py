@@ -82,6 +82,8 @@ class Settings(BaseSettings):
     fetch_max_bytes: int = Field(default=5 * 1024 * 1024, gt=0)
     fetch_timeout_seconds: float = Field(default=10.0, gt=0)
     source_deadline_seconds: float = Field(default=DEFAULT_SOURCE_DEADLINE_SECONDS, gt=0)
+    # Posts one /follow makes in an hour at most; past it, one "N more" message is updated.
+    follow_hourly_cap: int = Field(default=6, ge=1, le=60)
 
     @field_validator("shard_ids", mode="before")
     @classmethod

@@ -19,6 +19,8 @@ from index.search import SyncReport
 from ingest.sources import Removed, SourceStatus
 
 NOT_FOUND = "I couldn't find this in the indexed news."
+# The last page of a paged answer says so: every passage that cleared the quote bars is shown.
+NO_MORE = " · no more relevant passages"
 # How much of the earlier question a follow-up's answer repeats (a question has up to 500):
 # a reminder, not a transcript, and a Discord embed must stay within limits.EMBED_TOTAL.
 EARLIER_CHARS = 200
@@ -68,6 +70,8 @@ def page_as_text(page: AnswerPage) -> str:
     text = f"{read_with_line(page)}{quotes_as_text(page.quotes, page.first_number)}\n\n{searched}"
     if not page.is_last:
         text += "\n/more shows more passages."
+    elif page.count > 1:
+        text += "\n" + NO_MORE.removeprefix(" · ").capitalize() + "."
     return text
 
 

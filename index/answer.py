@@ -3,19 +3,33 @@
 from __future__ import annotations
 
 import logging
-import math
 import re
 from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
+from index.answerability import (
+    ANSWERABILITY_DEPTH,
+    ARTICLE_FEATURES,
+    DEFAULT_MIN_COSINE,
+    DEFAULT_MIN_COVERAGE,
+    DEFAULT_MIN_SCORE,
+    DEFAULT_MODEL,
+    FLOOR_FEATURES,
+    FOCUS_FEATURES,
+    AnswerabilityModel,
+    Evidence,
+    below_floors,
+    features,
+)
 from index.lexical import QUESTION_WORDS, tokenize
 from index.quote_widening import QUOTE_CHARS, Surroundings, widen
 from index.search import Hit, Retriever, SearchFilters
 from ingest.db import session_scope
 from ingest.errors import InputError
+from ingest.models import Passage
 from ingest.split import split_sentences
 from ingest.store import PassageRecord, passages_beside, passages_by_id
 
@@ -23,21 +37,6 @@ log = logging.getLogger(__name__)
 
 MAX_QUESTION_CHARS = 500
 DEFAULT_K = 3
-# The bot says it does not know when its best passages probably do not answer: a logistic
-# model over what the first passages show (the ranking's score of the best one, the best
-# cosine to the question, the best idf-weighted share of the question's key words) gives the
-# probability that the question is answerable, and below DEFAULT_MIN_SCORE the bot abstains.
-# Weights and threshold are fitted on the dev questions of bench/eval_natural.py by
-# bench/tune_answers.py (see bench/README.md): the threshold is where at most 3% of
-# answerable dev questions are refused. DEFAULT_MIN_COVERAGE is a floor on that share of key
-# words in the first passages: a question whose names the index has never seen ("the
-# airport", in a city whose airport no article mentions) is refused however close the
-# topic; 0.2 is the highest floor that refuses no answerable dev question.
-ANSWERABILITY_DEPTH = 3
-ANSWERABILITY_WEIGHTS = {"top_logit": -0.2505, "top_cosine": 3.5171, "top_coverage": 1.9103}
-ANSWERABILITY_BIAS = -2.522
-DEFAULT_MIN_SCORE = 0.539
-DEFAULT_MIN_COVERAGE = 0.2
 # A quote after the first is shown only when it is itself relevant: its ranking score at
 # least SAME_ARTICLE_BAR of the first quote's when its article is already quoted (the same
 # story), NEW_ARTICLE_BAR when it would bring in another article, and MIN_QUOTE_SCORE in any
@@ -105,6 +104,8 @@ class Answer:
     searched: int
     closest: list[Quote] = field(default_factory=list)
     more: list[Quote] = field(default_factory=list)
+    answerability: float = 0.0  # the model's probability that the passages answer
+    signals: dict[str, float] = field(default_factory=dict)  # what it was computed from
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -114,14 +115,25 @@ class Answer:
         }
 
 
-def validate_question(question: str) -> str:
+class EmptyQuestion(InputError):
+    def __init__(self) -> None:
+        super().__init__("the question is empty")
+
+
+class QuestionTooLong(InputError):
+    def __init__(self, length: int, limit: int) -> None:
+        self.length, self.limit = length, limit
+        super().__init__(f"the question is too long ({length} characters; at most {limit})")
+
+
+def validate_question(question: str, max_chars: int = MAX_QUESTION_CHARS) -> str:
+    """The question with its whitespace tidied, or :class:`EmptyQuestion` or
+    :class:`QuestionTooLong` (which the bot words for members)."""
     cleaned = " ".join(question.split())
     if not cleaned:
-        raise InputError("the question is empty")
-    if len(cleaned) > MAX_QUESTION_CHARS:
-        raise InputError(
-            f"the question is too long ({len(cleaned)} characters; at most {MAX_QUESTION_CHARS})"
-        )
+        raise EmptyQuestion()
+    if len(cleaned) > max_chars:
+        raise QuestionTooLong(len(cleaned), max_chars)
     return cleaned
 
 
@@ -136,11 +148,17 @@ class Answerer:
         quote_chars: int | None = QUOTE_CHARS,
         min_coverage: float = DEFAULT_MIN_COVERAGE,
         bars: QuoteBars = QuoteBars(),
+        model: AnswerabilityModel = DEFAULT_MODEL,
+        all_signals: bool = False,
+        min_cosine: float = DEFAULT_MIN_COSINE,
     ) -> None:
         self.engine = engine
+        self.model = model
+        self.all_signals = all_signals  # compute every feature, not only the model's (tuning)
         self.retriever = retriever
         self.min_score = min_score
         self.min_coverage = min_coverage
+        self.min_cosine = min_cosine
         self.bars = bars
         self.quote_chars = quote_chars  # None: quote the ranked passage alone
 
@@ -178,23 +196,67 @@ class Answerer:
         ranked = diversify(
             quotes, [records[q.passage_id] for q in quotes], max(wanted, ANSWERABILITY_DEPTH)
         )
-        if not ranked or not self._answers(ranked):
+        signals = self._signals(question, ranked, records) if ranked else {}
+        probability = self.model.probability(signals) if signals else 0.0
+        if not signals or not self._answers(signals, probability):
             closest = [
                 replace(q, highlight=best_sentence(question, q.text, focus)) for q in ranked[:k]
             ]
-            return Answer(question, True, [], searched, closest=closest)
+            return Answer(question, True, [], searched, closest, [], probability, signals)
         relevant = related(ranked, [records[q.passage_id] for q in ranked], self.bars)
         chosen = self._in_context(question, relevant[:wanted], records)
         # Highlighting only what is shown keeps a 30-candidate answer within its time budget.
         chosen = [replace(q, highlight=best_sentence(question, q.text, focus)) for q in chosen]
-        return Answer(question, False, chosen[:k], searched, more=chosen[k:])
+        return Answer(question, False, chosen[:k], searched, [], chosen[k:], probability, signals)
 
-    def _answers(self, ranked: list[Quote]) -> bool:
-        """Whether the best passages probably answer: answerability, and the coverage floor."""
-        shown = ranked[:ANSWERABILITY_DEPTH]
-        if max(q.coverage for q in shown) < self.min_coverage:
+    def answers(
+        self, question: str, ranked: list[Quote], records: dict[int, PassageRecord]
+    ) -> bool:
+        """Whether these ranked passages probably answer ``question`` (how a follow judges
+        each new story on its own)."""
+        if not ranked:
             return False
-        return answerability(ranked) >= self.min_score
+        signals = self._signals(question, ranked, records)
+        return self._answers(signals, self.model.probability(signals))
+
+    def _answers(self, signals: dict[str, float], probability: float) -> bool:
+        """Whether the best passages probably answer: answerability, and the floors."""
+        floors = below_floors(signals, self.min_coverage, self.min_cosine)
+        return not floors and probability >= self.min_score
+
+    def _signals(
+        self, question: str, ranked: list[Quote], records: dict[int, PassageRecord]
+    ) -> dict[str, float]:
+        """The answerability model's features of these ranked passages."""
+        top = records[ranked[0].passage_id]
+        names = None if self.all_signals else set(self.model.weights) | FLOOR_FEATURES
+        article: list[str] = []
+        if names is None or names & ARTICLE_FEATURES:
+            with session_scope(self.engine) as session:
+                article = list(
+                    session.scalars(
+                        select(Passage.text)
+                        .where(Passage.article_id == top.article_id)
+                        .order_by(Passage.position)
+                    )
+                )
+        return features(
+            Evidence(
+                question=question,
+                scores=[q.score for q in ranked],
+                similarities=[q.similarity for q in ranked],
+                coverages=[q.coverage for q in ranked],
+                texts=[q.text for q in ranked],
+                top_title=top.title,
+                top_article=article,
+                word_weights=(
+                    self.retriever.word_weights(question)
+                    if names is None or names & FOCUS_FEATURES
+                    else {}
+                ),
+            ),
+            names,
+        )
 
     def _records(self, hits: list[Hit]) -> dict[int, PassageRecord]:
         with session_scope(self.engine) as session:
@@ -254,28 +316,6 @@ class Answerer:
         )
 
 
-def answerability_features(ranked: list[Quote]) -> dict[str, float]:
-    """What the answerability model reads off the first passages of a ranked answer."""
-    shown = ranked[:ANSWERABILITY_DEPTH]
-    best = min(max(ranked[0].score, 1e-6), 1 - 1e-6)
-    return {
-        "top_logit": math.log(best / (1 - best)),
-        "top_cosine": max(q.similarity for q in shown),
-        "top_coverage": max(q.coverage for q in shown),
-    }
-
-
-def answerability(ranked: list[Quote]) -> float:
-    """The probability (0-1) that these ranked passages answer the question."""
-    if not ranked:
-        return 0.0
-    features = answerability_features(ranked)
-    logit = ANSWERABILITY_BIAS + sum(
-        w * features[name] for name, w in ANSWERABILITY_WEIGHTS.items()
-    )
-    return 1.0 / (1.0 + math.exp(-logit))
-
-
 def related(
     ranked: list[Quote], records: list[PassageRecord], bars: QuoteBars = QuoteBars()
 ) -> list[Quote]:
@@ -321,6 +361,16 @@ def diversify(quotes: list[Quote], records: list[PassageRecord], wanted: int) ->
         chosen.append(quote)
         per_article[record.article_id] = per_article.get(record.article_id, 0) + 1
     return chosen
+
+
+def word_shingles(text: str) -> set[str]:
+    """The word trigrams near-duplicate texts are compared by (see :func:`near_duplicate`)."""
+    return _shingles(text)
+
+
+def near_duplicate(a: set[str], b: set[str]) -> bool:
+    """Whether two texts' shingles make them the same text (a wire story in two outlets)."""
+    return _overlap(a, b) >= NEAR_DUPLICATE
 
 
 def _shingles(text: str) -> set[str]:

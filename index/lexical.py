@@ -230,6 +230,11 @@ class LexicalIndex:
             return found[0]
         return tuple(np.concatenate(column) for column in zip(*found, strict=True))  # type: ignore[return-value]
 
+    def idf(self, word: str) -> float | None:
+        """``log(1 + N/df)`` of a word live passages hold, as coverage weighs it; else None."""
+        df = self.document_frequency(word)
+        return float(np.float32(np.log1p(len(self.ids) / df))) if df else None
+
     def document_frequency(self, word: str) -> int:
         return sum(
             int(np.count_nonzero(part.rows[part.postings.column(word)[0]] >= 0))

@@ -3,6 +3,7 @@
 Explicit windows ("in March 2025", "since June 3", "in the past 10 days") become filters.
 Vague ones ("this week", "recently") only say the user wants recent news, so they steer the
 recency prior instead: a filter there would hide the article published a day too early.
+A year alone ("deaths in 2018") only rules out articles written before it.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ class TimeWindow:
     since: datetime | None
     until: datetime | None
     explicit: bool  # a filter; otherwise a hint that recent news is wanted
+    keep_words: bool = False  # the phrase is also part of the topic ("deaths in 2018")
 
 
 @dataclass(frozen=True)
@@ -176,7 +178,8 @@ def _take_window(text: str, now: datetime) -> tuple[str, TimeWindow | None]:
     if found is None:
         return text, None
     match, window = found
-    return (_cut(text, match) if window.explicit else text), window
+    cut = window.explicit and not window.keep_words
+    return (_cut(text, match) if cut else text), window
 
 
 def _find_window(text: str, now: datetime) -> tuple[re.Match[str], TimeWindow] | None:
@@ -201,10 +204,12 @@ def _find_window(text: str, now: datetime) -> tuple[re.Match[str], TimeWindow] |
         return match, TimeWindow(since, until, explicit=True)
     match = _IN_YEAR.search(text)
     if match:
-        year = int(match.group("year"))
-        since = datetime(year, 1, 1, tzinfo=tz)
-        until = datetime(year + 1, 1, 1, tzinfo=tz) - timedelta(microseconds=1)
-        return match, TimeWindow(since, until, explicit=True)
+        # A year alone says when something happened, and it is often reported later ("how
+        # many deaths did Japan have in 2018" is answered by a 2022 article): no article
+        # before the year can tell, so the window opens then and stays open; the year stays a
+        # search word.
+        since = datetime(int(match.group("year")), 1, 1, tzinfo=tz)
+        return match, TimeWindow(since, None, explicit=True, keep_words=True)
     for pattern, kind in _RELATIVE:
         match = pattern.search(text)
         if not match:

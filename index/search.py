@@ -61,6 +61,7 @@ class SearchFilters:
     until: datetime | None = None
     outlets: tuple[str, ...] | None = None
     read_question: bool = True
+    article_ids: tuple[int, ...] | None = None  # only these articles (what a refresh stored)
 
 
 @dataclass(frozen=True)
@@ -249,6 +250,8 @@ class Retriever:
             mask &= dated & (catalog.published <= int(filters.until.timestamp()))
         if filters.source_ids is not None:
             mask &= np.isin(catalog.source_ids, list(filters.source_ids))
+        if filters.article_ids is not None:
+            mask &= np.isin(catalog.article_ids, list(filters.article_ids))
         if filters.outlets is not None:
             if len(sidecar.facts.ids) == len(mask):
                 mask &= sidecar.facts.rows_with_outlets(filters.outlets)
@@ -280,6 +283,14 @@ class Retriever:
         _, sidecar = self._state()
         vocabulary = sidecar.lexical.index.vocab
         return {word for word in tokenize(text) if word not in vocabulary} - QUESTION_WORDS
+
+    def word_weights(self, text: str) -> dict[str, float]:
+        """The idf of each word of ``text`` (stemmed); a word no passage holds weighs most."""
+        _, sidecar = self._state()
+        lexical = sidecar.lexical.index
+        unseen = float(np.log1p(max(len(lexical), 1)))
+        weights = {word: lexical.idf(word) for word in set(tokenize(text))}
+        return {word: unseen if idf is None else idf for word, idf in weights.items()}
 
     def article_ids(self, passage_ids: list[int]) -> list[int | None]:
         """The article of each passage, as the live index has it (None: not indexed)."""

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     DateTime,
     ForeignKey,
     Index,
@@ -196,3 +197,50 @@ class Milestone(Base):
 
     name: Mapped[str] = mapped_column(String(100), primary_key=True)
     reached_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Follow(Base):
+    """A story a server follows: new passages relevant to ``topic`` are posted in a channel.
+
+    ``disabled`` says why the bot stopped posting (the channel was deleted, or it may no longer
+    post there); a paused follow is kept as it is until resumed.
+    """
+
+    __tablename__ = "follows"
+    __table_args__ = (
+        UniqueConstraint("guild_id", "channel_id", "topic", name="uq_follow_channel_topic"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    guild_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    channel_id: Mapped[int] = mapped_column(BigInteger)
+    topic: Mapped[str] = mapped_column(String(200))
+    source: Mapped[str | None] = mapped_column(String(200), default=None)  # as /ask source:
+    created_by: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    disabled: Mapped[str | None] = mapped_column(Text, default=None)
+    # The "N more" message of the hour the follow reached its cap in, edited as more arrive.
+    summary_message_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    summary_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+
+
+class FollowPost(Base):
+    """An article a follow has handled, so it is never posted twice.
+
+    ``status``: "posted" (quoted in a post), "named" (named in one: "also in", or another
+    story of the same refresh), or "held" (counted in the "N more" summary past the cap).
+    """
+
+    __tablename__ = "follow_posts"
+    __table_args__ = (Index("ix_follow_posts_follow_at", "follow_id", "at"),)
+
+    follow_id: Mapped[int] = mapped_column(
+        ForeignKey("follows.id", ondelete="CASCADE"), primary_key=True
+    )
+    article_id: Mapped[int] = mapped_column(
+        ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True
+    )
+    passage_id: Mapped[int | None] = mapped_column(Integer, default=None)  # what was quoted
+    status: Mapped[str] = mapped_column(String(10))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -163,10 +163,14 @@ def store_articles(session: Session, source: Source, raws: Sequence[RawArticle])
     """
     result = StoreResult()
     by_key = {raw.key: raw for raw in raws}
-    existing = _articles_by_key(session, source.id, list(by_key))
+    # Hashes first, then articles: on PostgreSQL (read committed) another writer may commit
+    # these very articles between the two reads. Read in this order, its articles are then
+    # found by key (unchanged); the other way round they were missed by key but their hashes
+    # seen, and miscounted as duplicates of themselves.
     known_hashes = set(
         session.scalars(select(Article.content_hash).where(Article.source_id == source.id))
     )
+    existing = _articles_by_key(session, source.id, list(by_key))
     touched: list[Article] = []
     retitled: set[int] = set()
     for key, raw in by_key.items():

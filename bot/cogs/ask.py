@@ -205,7 +205,7 @@ class AskCog(commands.Cog):
                 text = text.replace(token, " ")
             return text
         if (
-            self.bot.context.settings.message_content_intent
+            self.bot.resources.settings.message_content_intent
             and isinstance(message.channel, discord.Thread)
             and message.channel.id in self.threads
             and message.content.strip()

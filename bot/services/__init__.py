@@ -1,15 +1,18 @@
 """What the bot does, without Discord: each command awaits one of these services.
 
-The Discord cogs and the local console call the same methods, so both behave alike.
+The Discord cogs, the local console and the command line call the same methods, so all three
+behave alike. Each service is handed the process's ``Resources`` (``bot/resources.py``) and
+opens nothing of its own.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.context import AppContext
+from bot.resources import Resources
 from bot.services.about import AboutService
 from bot.services.ask import AskService
+from bot.services.follow import FollowService
 from bot.services.reindex import ReindexService
 from bot.services.sources import SourceService
 from ingest.models import GLOBAL_GUILD
@@ -30,12 +33,14 @@ class Services:
     reindex: ReindexService
     sources: SourceService
     about: AboutService
+    follows: FollowService
 
     @classmethod
-    def create(cls, context: AppContext, cooldown_seconds: float | None = None) -> Services:
+    def create(cls, resources: Resources, cooldown_seconds: float | None = None) -> Services:
         return cls(
-            ask=AskService(context, cooldown_seconds),
-            reindex=ReindexService(context),
-            sources=SourceService(context),
-            about=AboutService(context),
+            ask=AskService(resources, cooldown_seconds),
+            reindex=ReindexService(resources),
+            sources=SourceService(resources),
+            about=AboutService(resources),
+            follows=FollowService(resources),
         )

@@ -4,21 +4,27 @@ from __future__ import annotations
 
 import asyncio
 import re
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from sqlalchemy import select
 
 from bot import limits
-from bot.context import AppContext
-from index.answer import MAX_QUESTION_CHARS, Answer, Quote
+from bot.resources import Resources
+from bot.services.cooldowns import Cooldowns
+from index.answer import (
+    MAX_QUESTION_CHARS,
+    Answer,
+    EmptyQuestion,
+    QuestionTooLong,
+    Quote,
+    validate_question,
+)
 from index.lexical import QUESTION_WORDS, tokenize
 from index.query import parse_since
 from index.search import SearchFilters
 from ingest.db import session_scope
-from ingest.errors import InputError, NewsbotError
+from ingest.errors import InputError
 from ingest.models import Article, Passage
 from ingest.sources import list_sources
 from ingest.store import passages_by_id
@@ -69,35 +75,6 @@ LEAD_IN_SHARE = 0.3
 # meets "No deaths have been reported" at 0.22, "Who won the election?" ferry fares at 0.0).
 STORY_SIMILARITY = 0.18
 PROBE_DEPTH = 30
-
-
-class OnCooldown(NewsbotError):
-    """The member asked too recently; ``retry_after`` is in seconds."""
-
-    def __init__(self, retry_after: float) -> None:
-        self.retry_after = retry_after
-        super().__init__(f"You can ask again in {max(1, round(retry_after))} s.")
-
-
-class Cooldowns:
-    """One timestamp per member: at most one question every ``seconds``."""
-
-    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self.seconds = seconds
-        self.clock = clock
-        self._last: dict[int, float] = {}
-
-    def hit(self, user_id: int) -> None:
-        """Record a question now, or raise :class:`OnCooldown` when it comes too soon."""
-        if self.seconds <= 0:
-            return
-        now = self.clock()
-        last = self._last.get(user_id)
-        if last is not None and now - last < self.seconds:
-            raise OnCooldown(self.seconds - (now - last))
-        self._last[user_id] = now
-        if len(self._last) > 10_000:  # forget members whose cooldown is long over
-            self._last = {u: t for u, t in self._last.items() if now - t < self.seconds}
 
 
 @dataclass(frozen=True)
@@ -274,9 +251,9 @@ def paired_question(earlier: str, follow_up: str) -> str:
 class AskService:
     """``admit`` a question (length, cooldown), then ``answer`` it in a worker thread."""
 
-    def __init__(self, context: AppContext, cooldown_seconds: float | None = None) -> None:
-        settings = context.settings
-        self.context = context
+    def __init__(self, resources: Resources, cooldown_seconds: float | None = None) -> None:
+        settings = resources.settings
+        self.resources = resources
         self.per_page = settings.answer_passages
         self.max_chars = settings.max_question_chars
         seconds = settings.ask_cooldown_seconds if cooldown_seconds is None else cooldown_seconds
@@ -288,13 +265,16 @@ class AskService:
 
         Instant, so a command can refuse (ephemerally) before acknowledging the interaction.
         """
-        cleaned = " ".join(question.split())
-        if not cleaned:
-            raise InputError("Ask a question, for example: what happened to the Old Mill bridge?")
-        if len(cleaned) > self.max_chars:
+        try:
+            cleaned = validate_question(question, self.max_chars)
+        except EmptyQuestion:
             raise InputError(
-                f"Questions can be at most {self.max_chars} characters (yours has {len(cleaned)})."
-            )
+                "Ask a question, for example: what happened to the Old Mill bridge?"
+            ) from None
+        except QuestionTooLong as long:
+            raise InputError(
+                f"Questions can be at most {long.limit} characters (yours has {long.length})."
+            ) from None
         self.cooldowns.hit(user_id)
         return cleaned
 
@@ -364,7 +344,7 @@ class AskService:
         shown = [quote.passage_id for quote in answer.passages]
         # A question not found still has a story: the closest article, which the reply lists.
         led_with = [quote.passage_id for quote in (answer.passages or answer.closest)[:1]]
-        story = self.context.retriever.article_ids(led_with)
+        story = self.resources.retriever.article_ids(led_with)
         articles = frozenset(a for a in story if a is not None)
         return Conversation(
             answer.question, articles, self._story_words(articles), frozenset(shown)
@@ -378,7 +358,7 @@ class AskService:
             .join(Passage, Passage.article_id == Article.id)
             .where(Article.id.in_(sorted(articles)))
         )
-        with session_scope(self.context.engine) as session:
+        with session_scope(self.resources.engine) as session:
             rows = session.execute(query).all()
         return frozenset(tokenize(" ".join(f"{title} {text}" for title, text in rows)))
 
@@ -416,7 +396,7 @@ class AskService:
             return True  # a pointer with no name to mean: "How old is he?"
         if any(not set(tokenize(name)) <= earlier.words for name in names_in(question)):
             return False  # someone or something the earlier story never mentions
-        if lead_in and self.context.retriever.unindexed_words(question) - LEAD_IN_TOKENS:
+        if lead_in and self.resources.retriever.unindexed_words(question) - LEAD_IN_TOKENS:
             # "What about the airport?", which no article mentions: not found, rather than
             # the earlier story again.
             return False
@@ -441,11 +421,11 @@ class AskService:
         self, question: str, earlier: Conversation, filters: SearchFilters
     ) -> StoryStanding:
         """How the earlier story ranks for the follow-up searched alone."""
-        retriever = self.context.retriever
+        retriever = self.resources.retriever
         hits = retriever.search(question, PROBE_DEPTH, filters)
         if not hits:
             return StoryStanding(0.0, False, 0.0, "")
-        with session_scope(self.context.engine) as session:
+        with session_scope(self.resources.engine) as session:
             best = passages_by_id(session, [hits[0].passage_id]).get(hits[0].passage_id)
         best_title = best.title if best is not None else ""
         articles = retriever.article_ids([hit.passage_id for hit in hits])
@@ -482,7 +462,7 @@ class AskService:
         if answer.abstained or not answer.passages:
             return False
         first = answer.passages[0].passage_id
-        return self.context.retriever.article_ids([first])[0] in earlier.articles
+        return self.resources.retriever.article_ids([first])[0] in earlier.articles
 
     def _answers_in_story(self, answer: Answer, question: str, earlier: Conversation) -> bool:
         """Whether ``answer`` leads with a passage of the earlier story holding the follow-up's
@@ -505,9 +485,9 @@ class AskService:
     ) -> Answer:
         # Inside the thread: the first call loads the model, and a source name is looked up
         # in the database.
-        filters = self.context.retriever.narrowed(filters, source, since)
+        filters = self.resources.retriever.narrowed(filters, source, since)
         k = per_page or self.per_page
-        return self.context.answerer.answer(
+        return self.resources.answerer.answer(
             question, k=k, filters=filters, extra=k * (PAGES - 1), focus=focus, exclude=exclude
         )
 
@@ -525,7 +505,7 @@ class AskService:
         return fitting[:limit]
 
     def _source_names(self, guild_id: int | None) -> list[str]:
-        with session_scope(self.context.engine) as session:
+        with session_scope(self.resources.engine) as session:
             sources = [s.name for s in list_sources(session, guild_id)]
         # Outlets as the index knows them (what a search can filter by), this server's only.
-        return list(dict.fromkeys(sources + self.context.retriever.outlets(guild_id)))
+        return list(dict.fromkeys(sources + self.resources.retriever.outlets(guild_id)))

@@ -8,7 +8,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from bot.context import AppContext
+from bot.resources import Resources
 from index.search import SyncReport
 from ingest.errors import NewsbotError
 
@@ -79,8 +79,8 @@ class ReindexService:
     the retriever).
     """
 
-    def __init__(self, context: AppContext, clock: Callable[[], float] = time.monotonic) -> None:
-        self.context = context
+    def __init__(self, resources: Resources, clock: Callable[[], float] = time.monotonic) -> None:
+        self.resources = resources
         self.clock = clock
         self.current: ReindexRun | None = None
 
@@ -100,7 +100,7 @@ class ReindexService:
     def _rebuild(self, run: ReindexRun) -> SyncReport:
         log.info("reindex started")
         # In a worker process: the bot's questions keep their latency during the build.
-        return self.context.retriever.rebuild(run.report, in_worker=True)
+        return self.resources.retriever.rebuild(run.report, in_worker=True)
 
 
 async def watch(

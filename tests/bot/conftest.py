@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -11,12 +12,13 @@ import pytest
 from sqlalchemy import Engine
 
 from bot.app import NewsBot
-from bot.context import AppContext
+from bot.resources import Resources
 from bot.services import Services
 from bot.settings import Settings, get_settings
 from index.embedder import Embedder
 from index.search import Retriever
 from ingest.extract import RawArticle
+from ingest.fetch import SafeFetcher
 from ingest.models import GLOBAL_GUILD
 from ingest.pipeline import store_raw_articles
 from tests.fakes.discord_server import (
@@ -140,44 +142,51 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
     return get_settings(_env_file=None, **values)
 
 
-def index_news(context: AppContext) -> None:
+def index_news(context: Resources) -> None:
     store_raw_articles(context.engine, SERVER_A_NEWS, "courier", GUILD_A)
     store_raw_articles(context.engine, SERVER_B_NEWS, "post", GUILD_B)
     store_raw_articles(context.engine, GLOBAL_NEWS, "herald", GLOBAL_GUILD)
     context.retriever.sync()
 
 
-MakeContext = Callable[..., AppContext]
+MakeContext = Callable[..., Awaitable[Resources]]
 
 
 @pytest.fixture
-def make_context(tmp_path: Path, sqlite_engine: Engine, embedder: Embedder) -> MakeContext:
-    """A context on a real SQLite database and FAISS index, with the settings given."""
+async def make_context(
+    tmp_path: Path, sqlite_engine: Engine, embedder: Embedder
+) -> AsyncIterator[MakeContext]:
+    """Resources on a real SQLite database and FAISS index, with the settings given, each with
+    a fetcher under those settings (closed after the test), as ``open_resources`` opens them."""
+    async with AsyncExitStack() as opened:
 
-    def make(**overrides: Any) -> AppContext:
-        settings = make_settings(tmp_path, **overrides)
-        retriever = Retriever(sqlite_engine, embedder, settings.index_dir)
-        return AppContext(settings=settings, engine=sqlite_engine, _retriever=retriever)
+        async def make(**overrides: Any) -> Resources:
+            settings = make_settings(tmp_path, **overrides)
+            retriever = Retriever(sqlite_engine, embedder, settings.index_dir)
+            fetcher = await opened.enter_async_context(SafeFetcher(settings.fetch_policy()))
+            return Resources(settings, sqlite_engine, fetcher, _retriever=retriever)
 
-    return make
+        yield make
 
 
 @pytest.fixture
-def empty_context(tmp_path: Path, sqlite_engine: Engine) -> AppContext:
-    """A context with no model (nothing here may load it)."""
-    return AppContext(settings=make_settings(tmp_path), engine=sqlite_engine)
+async def empty_context(tmp_path: Path, sqlite_engine: Engine) -> AsyncIterator[Resources]:
+    """Resources with no model (nothing here may load it)."""
+    settings = make_settings(tmp_path)
+    async with SafeFetcher(settings.fetch_policy()) as fetcher:
+        yield Resources(settings=settings, engine=sqlite_engine, fetcher=fetcher)
 
 
 @pytest.fixture
-def news(make_context: MakeContext) -> AppContext:
+async def news(make_context: MakeContext) -> Resources:
     """Both servers' news and the global news, stored and indexed."""
-    context = make_context()
+    context = await make_context()
     index_news(context)
     return context
 
 
 @pytest.fixture
-def services(news: AppContext) -> Services:
+def services(news: Resources) -> Services:
     return Services.create(news)
 
 
@@ -209,7 +218,7 @@ async def fake() -> AsyncIterator[FakeDiscord]:
 
 
 @pytest.fixture
-async def newsbot(fake: FakeDiscord, news: AppContext) -> AsyncIterator[NewsBot]:
+async def newsbot(fake: FakeDiscord, news: Resources) -> AsyncIterator[NewsBot]:
     """The real bot, connected to the fake Discord and answering from ``news``."""
     bot = NewsBot(news, background=False)
     async with run_client(bot, fake, token=TOKEN):
@@ -218,7 +227,7 @@ async def newsbot(fake: FakeDiscord, news: AppContext) -> AsyncIterator[NewsBot]
 
 
 @pytest.fixture
-async def quiet_bot(fake: FakeDiscord, empty_context: AppContext) -> AsyncIterator[NewsBot]:
+async def quiet_bot(fake: FakeDiscord, empty_context: Resources) -> AsyncIterator[NewsBot]:
     """The bot on an empty database, for commands that never need the model."""
     bot = NewsBot(empty_context, background=False)
     async with run_client(bot, fake, token=TOKEN):

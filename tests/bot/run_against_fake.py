@@ -16,15 +16,15 @@ import yarl
 import bot.__main__
 from bot.app import NewsBot, create_bot
 from bot.cli import app
-from bot.context import AppContext
+from bot.resources import Resources
 from bot.services import Services
 from tests.fakes.discord_server import label_client
 
 
 def labelled_bot(
-    context: AppContext, services: Services | None = None, *, background: bool = True
+    resources: Resources, services: Services | None = None, *, background: bool = True
 ) -> NewsBot:
-    client = create_bot(context, services, background=background)
+    client = create_bot(resources, services, background=background)
     label_client(client, os.environ["FAKE_DISCORD_CLIENT"])
     return client
 

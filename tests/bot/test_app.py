@@ -13,7 +13,8 @@ import pytest
 
 from bot.__main__ import run_bot, start_bot
 from bot.app import INVITE_PERMISSIONS, NewsBot, intents_for, invite_url
-from bot.context import AppContext
+from bot.resources import Resources
+from bot.services.sources import RefreshReport
 from ingest.db import session_scope
 from ingest.errors import InputError
 from ingest.pipeline import store_raw_articles
@@ -52,7 +53,7 @@ async def test_commands_are_described_within_discords_limits(
 ) -> None:
     """Every command and parameter has a description of at most 100 characters."""
     synced = fake.commands()
-    assert set(synced) == {"ask", "reindex", "source", "about"}
+    assert set(synced) == {"ask", "reindex", "source", "about", "follow"}
     assert {o["name"] for o in synced["source"]["options"]} == {"add", "list", "remove", "refresh"}
     for command_data in synced.values():
         for item in [command_data, *walk(command_data.get("options") or [])]:
@@ -72,7 +73,7 @@ async def test_staff_commands_carry_the_permission_hint(
 
 
 async def test_no_privileged_intent_unless_configured(
-    fake: FakeDiscord, empty_context: AppContext, tmp_path: Any
+    fake: FakeDiscord, empty_context: Resources, tmp_path: Any
 ) -> None:
     """By default the bot asks for no privileged intent; the follow-up option adds one."""
     async with run_client(NewsBot(empty_context, background=False), fake, token=TOKEN):
@@ -83,20 +84,20 @@ async def test_no_privileged_intent_unless_configured(
 
 
 async def test_commands_sync_to_the_test_server_when_set(
-    fake: FakeDiscord, empty_context: AppContext, tmp_path: Any
+    fake: FakeDiscord, empty_context: Resources, tmp_path: Any
 ) -> None:
     """With a test server configured, commands go there (instantly) and not globally."""
     settings = make_settings(tmp_path, discord_test_guild=GUILD_A)
-    context = AppContext(settings=settings, engine=empty_context.engine)
+    context = Resources(settings, empty_context.engine, empty_context.fetcher)
     async with run_client(NewsBot(context, background=False), fake, token=TOKEN):
-        assert set(fake.commands(GUILD_A)) == {"ask", "reindex", "source", "about"}
+        assert set(fake.commands(GUILD_A)) == {"ask", "reindex", "source", "about", "follow"}
         assert fake.commands() == {}
         shown = await command(fake, "about")
         assert shown["embeds"][0]["title"] == "About newsbot"
 
 
 async def test_the_token_is_never_logged(
-    fake: FakeDiscord, empty_context: AppContext, caplog: pytest.LogCaptureFixture
+    fake: FakeDiscord, empty_context: Resources, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Nothing logged while starting, answering and stopping contains the token."""
     with caplog.at_level(logging.DEBUG):
@@ -114,7 +115,7 @@ async def test_start_bot_connects_with_the_configured_token(
     fake: FakeDiscord, make_context: MakeContext
 ) -> None:
     """``python -m bot``'s coroutine logs in with DISCORD_TOKEN and serves until closed."""
-    task = asyncio.create_task(start_bot(make_context()))
+    task = asyncio.create_task(start_bot(await make_context()))
     await fake.wait_until_ready(timeout=10)
     assert fake.identify is not None
     assert fake.identify["token"] == TOKEN
@@ -123,12 +124,18 @@ async def test_start_bot_connects_with_the_configured_token(
         await task
 
 
+def run_bot_on_a_loop_of_its_own(resources: Resources) -> None:
+    """``run_bot`` as the command line calls it, in a thread: on a loop it runs alone."""
+    with asyncio.Runner() as runner:
+        run_bot(runner, resources)
+
+
 async def test_a_wrong_token_is_a_clear_error(fake: FakeDiscord, tmp_path: Any) -> None:
     """A token Discord rejects ends run_bot with a message saying what to do."""
     settings = make_settings(tmp_path, DISCORD_TOKEN="not-the-token")
-    context = AppContext(settings=settings, engine=None)  # type: ignore[arg-type]
+    context = Resources(settings, engine=None, fetcher=None)  # type: ignore[arg-type]
     with pytest.raises(InputError, match="Discord rejected DISCORD_TOKEN"):
-        await asyncio.to_thread(run_bot, context)
+        await asyncio.to_thread(run_bot_on_a_loop_of_its_own, context)
 
 
 async def test_discord_out_of_reach_is_a_clear_error(
@@ -140,9 +147,9 @@ async def test_discord_out_of_reach_is_a_clear_error(
         port = probe.getsockname()[1]
     monkeypatch.setattr(discord.http.Route, "BASE", f"http://127.0.0.1:{port}/api/v10")
     settings = make_settings(tmp_path, DISCORD_TOKEN="a-token-never-checked")
-    context = AppContext(settings=settings, engine=None)  # type: ignore[arg-type]
+    context = Resources(settings, engine=None, fetcher=None)  # type: ignore[arg-type]
     with pytest.raises(InputError) as refused:
-        await asyncio.to_thread(run_bot, context)
+        await asyncio.to_thread(run_bot_on_a_loop_of_its_own, context)
     message = str(refused.value)
     assert message.startswith("Discord could not be reached (Cannot connect to host 127.0.0.1:")
     assert message.endswith("so DISCORD_TOKEN could not be checked: is this machine online?")
@@ -150,7 +157,7 @@ async def test_discord_out_of_reach_is_a_clear_error(
 
 
 async def test_a_model_that_cannot_load_is_logged_in_one_line(
-    empty_context: AppContext,
+    empty_context: Resources,
     caplog: pytest.LogCaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Any,
@@ -176,13 +183,13 @@ async def test_a_model_that_cannot_load_is_logged_in_one_line(
 
 @pytest.mark.slow
 async def test_a_damaged_index_is_told_to_the_member(
-    fake: FakeDiscord, news: AppContext, make_context: MakeContext
+    fake: FakeDiscord, news: Resources, make_context: MakeContext
 ) -> None:
     """/ask on an index that cannot be read says so and what rebuilds it, not "not found"."""
     index = news.settings.index_dir
     for vectors in index.glob("seg-*/vectors.faiss"):
         vectors.write_bytes(b"not a faiss index")
-    context = make_context()  # a bot started afterwards reads the damaged files
+    context = await make_context()  # a bot started afterwards reads the damaged files
     async with run_client(NewsBot(context, background=False), fake, token=TOKEN):
         asked = await fake.send_interaction(
             "ask", {"question": "When does the lantern parade start?"}
@@ -196,10 +203,10 @@ async def test_a_missing_token_is_a_clear_error(tmp_path: Any) -> None:
     """Without DISCORD_TOKEN the bot does not try to connect."""
     settings = make_settings(tmp_path, DISCORD_TOKEN=None)
     with pytest.raises(InputError, match="DISCORD_TOKEN is not set"):
-        await start_bot(AppContext(settings=settings, engine=None))  # type: ignore[arg-type]
+        await start_bot(Resources(settings, engine=None, fetcher=None))  # type: ignore[arg-type]
 
 
-async def until_indexed(context: AppContext, seconds: float = 10.0) -> None:
+async def until_indexed(context: Resources, seconds: float = 10.0) -> None:
     """Wait for the bot's background work to index its first passages."""
     for _ in range(int(seconds / 0.05)):
         if await asyncio.to_thread(context.retriever.searchable_count) > 0:
@@ -212,7 +219,7 @@ async def test_due_sources_are_fetched_on_schedule(
     fake: FakeDiscord, make_context: MakeContext, web_server: LocalServer
 ) -> None:
     """A feed added before the bot starts is fetched and indexed without anyone asking."""
-    context = make_context(fetch_allow_hosts=web_server.host_port)
+    context = await make_context(fetch_allow_hosts=web_server.host_port)
     with session_scope(context.engine) as session:
         add_source(session, web_server.url("/site/courier/feed.xml"), "Courier", GUILD_A)
     async with run_client(NewsBot(context), fake, token=TOKEN):
@@ -222,6 +229,32 @@ async def test_due_sources_are_fetched_on_schedule(
         )
         answer = await fake.wait_for_followup(interaction, timeout=20)
     assert web_server.url("/site/courier/") in answer.json["embeds"][0]["description"]
+
+
+async def test_a_failed_scheduled_refresh_is_logged_and_tried_again(
+    empty_context: Resources, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A refresh that raises is logged, and the schedule keeps polling afterwards."""
+    bot = NewsBot(empty_context, background=False)
+    polls: list[int] = []
+
+    async def flaky() -> RefreshReport:
+        polls.append(len(polls))
+        if len(polls) == 1:
+            raise RuntimeError("the feed server is on fire")
+        return RefreshReport([], None)
+
+    monkeypatch.setattr(bot.services.sources, "refresh_due", flaky)
+    bot.refresh_schedule.change_interval(seconds=0.01)
+    with caplog.at_level(logging.ERROR, logger="bot.app"):
+        bot.refresh_schedule.start()
+        for _ in range(500):
+            if len(polls) >= 2:
+                break
+            await asyncio.sleep(0.01)
+        bot.refresh_schedule.cancel()
+    assert len(polls) >= 2
+    assert "scheduled refresh failed; trying again later" in caplog.messages
 
 
 def test_invite_link_asks_for_both_scopes_and_few_permissions() -> None:
@@ -249,7 +282,7 @@ async def test_the_index_catches_up_with_the_database_when_the_bot_starts(
     fake: FakeDiscord, make_context: MakeContext
 ) -> None:
     """Articles stored while the bot was down (never indexed) are quoted after a restart."""
-    context = make_context()
+    context = await make_context()
     store_raw_articles(context.engine, SERVER_A_NEWS, "courier", GUILD_A)
     async with run_client(NewsBot(context), fake, token=TOKEN):
         await until_indexed(context)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -251,7 +252,7 @@ async def test_ask_json_holds_what_slash_ask_shows(
     """`ask --json` and /ask quote the same passages in the same order, or list the same
     closest articles when they refuse."""
     # The product's defaults on both sides (the bot fixtures pad answers for their paging tests).
-    context = make_context(min_score=DEFAULT_MIN_SCORE, related_quotes_only=True)
+    context = await make_context(min_score=DEFAULT_MIN_SCORE, related_quotes_only=True)
     ingest_paths(context.engine, [SAMPLE_CORPUS], "sample")
     context.retriever.sync()
     bot = NewsBot(context, background=False)
@@ -273,8 +274,12 @@ async def test_ask_json_holds_what_slash_ask_shows(
     file.write_text("\n".join(PARITY_QUESTIONS) + "\n")
     monkeypatch.setenv("NEWSBOT_DATA_DIR", str(context.settings.data_dir))
     monkeypatch.chdir(tmp_path)
-    result = CliRunner().invoke(
-        app, ["ask", "--questions", str(file), "--guild", str(GUILD_A)], catch_exceptions=False
+    # In a thread, as from a terminal: a command runs its own event loop, not inside this one.
+    result = await asyncio.to_thread(
+        CliRunner().invoke,
+        app,
+        ["ask", "--questions", str(file), "--guild", str(GUILD_A)],
+        catch_exceptions=False,
     )
     records = [json.loads(line) for line in result.stdout.splitlines()]
     assert len(records) == len(shown) == len(embeds) == len(PARITY_QUESTIONS)

@@ -98,6 +98,14 @@ def indexed(cli) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("as_of", ["last week", "2025-13-01", "17/06/2022"])
+def test_an_as_of_that_is_no_iso_date_is_one_line(cli, as_of: str) -> None:
+    """`ask --as-of` takes ISO dates only, and says so, before opening anything."""
+    result = cli("ask", "Who won?", "--as-of", as_of)
+    one_line_error(result, "--as-of must be an ISO date such as 2022-06-17")
+    assert not Path("data").exists()
+
+
 def test_as_of_the_end_of_the_calendar_answers(cli, indexed: None) -> None:
     """`ask --as-of 9999-12-31` answers from everything indexed instead of overflowing."""
     result = cli("ask", "How many beds does the Alder Wing add?", "--as-of", "9999-12-31")

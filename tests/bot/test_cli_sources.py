@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pytest
 from rich.console import Console
+from sqlalchemy import Engine, event
 from typer.testing import CliRunner, Result
 
 from bot.cli import app
+from ingest.db import open_database
 from tests.ingest.conftest import LocalServer
 from tests.ingest.conftest import web_server as web_server  # the shared fixture
 
@@ -32,6 +34,28 @@ def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, web_server: LocalServer
         return runner.invoke(app, list(args), catch_exceptions=False)
 
     return invoke
+
+
+def test_every_command_disposes_the_engine_it_opened(
+    cli: Cli, web_server: LocalServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each command opens the database once and disposes of it before it returns."""
+    import bot.resources
+
+    opened: list[Engine] = []
+    disposed: list[Engine] = []
+
+    def recorded(url: str) -> Engine:
+        engine = open_database(url)
+        event.listen(engine, "engine_disposed", disposed.append)
+        opened.append(engine)
+        return engine
+
+    monkeypatch.setattr(bot.resources, "open_database", recorded)
+    assert cli("sources", "add", web_server.url("/status/500"), "--name", "Broken").exit_code == 0
+    assert cli("sources", "list").exit_code == 0
+    assert cli("refresh").exit_code == 1  # the source fails; the command still cleans up
+    assert len(opened) == 3 and disposed == opened
 
 
 def table_row(output: str, name: str) -> list[str]:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from bot.console import ConsoleSession
-from bot.context import AppContext
+from bot.resources import Resources
 from bot.services import Services
 from tests.bot.conftest import GUILD_A, MakeContext
 
@@ -32,13 +32,13 @@ def screen() -> Screen:
     return Screen()
 
 
-def session_for(context: AppContext, screen: Screen, guild_id: int | None = None) -> ConsoleSession:
+def session_for(context: Resources, screen: Screen, guild_id: int | None = None) -> ConsoleSession:
     return ConsoleSession(Services.create(context), guild_id, screen.say, progress_every=0.01)
 
 
 @pytest.mark.slow
 async def test_questions_are_answered_with_quotes_and_citations(
-    news: AppContext, screen: Screen
+    news: Resources, screen: Screen
 ) -> None:
     """A bare line is a question; the answer quotes passages with outlet, title, date, link."""
     console = session_for(news, screen)
@@ -54,7 +54,7 @@ async def test_questions_are_answered_with_quotes_and_citations(
 
 @pytest.mark.slow
 async def test_ask_takes_since_and_source_as_discord_shows_them(
-    news: AppContext, screen: Screen
+    news: Resources, screen: Screen
 ) -> None:
     """ "since:" and "source:" after the question narrow it, and the answer says how."""
     console = session_for(news, screen, guild_id=GUILD_A)
@@ -70,7 +70,7 @@ async def test_ask_takes_since_and_source_as_discord_shows_them(
 
 @pytest.mark.slow
 async def test_follow_ups_are_read_with_the_question_before_as_in_a_thread(
-    news: AppContext, screen: Screen
+    news: Resources, screen: Screen
 ) -> None:
     """The console is one conversation: "How much will it cost?" leans on the question before."""
     console = session_for(news, screen, guild_id=GUILD_A)
@@ -88,7 +88,7 @@ async def test_follow_ups_are_read_with_the_question_before_as_in_a_thread(
 
 
 @pytest.mark.slow
-async def test_more_shows_the_next_passages(news: AppContext, screen: Screen) -> None:
+async def test_more_shows_the_next_passages(news: Resources, screen: Screen) -> None:
     """/more continues the last answer's numbering, then says there is nothing more."""
     console = session_for(news, screen, guild_id=GUILD_A)
     await console.run_line("/ask news from Brindle Bay")
@@ -99,14 +99,14 @@ async def test_more_shows_the_next_passages(news: AppContext, screen: Screen) ->
 
 
 @pytest.mark.slow
-async def test_reindex_reports_when_done(news: AppContext, screen: Screen) -> None:
+async def test_reindex_reports_when_done(news: Resources, screen: Screen) -> None:
     """/reindex rebuilds the index and reports the count and duration."""
     console = session_for(news, screen)
     await console.run_line("/reindex")
     assert screen.last.startswith("Reindex done: 7 passages in the index")
 
 
-async def test_sources_can_be_managed(empty_context: AppContext, screen: Screen) -> None:
+async def test_sources_can_be_managed(empty_context: Resources, screen: Screen) -> None:
     """/source add, list and remove work like the Discord commands (global sources here)."""
     console = session_for(empty_context, screen)
     await console.run_line('/source add https://feeds.example/rss "Harbour feed"')
@@ -120,7 +120,7 @@ async def test_sources_can_be_managed(empty_context: AppContext, screen: Screen)
 
 
 async def test_mistakes_are_explained_and_the_console_goes_on(
-    empty_context: AppContext, screen: Screen
+    empty_context: Resources, screen: Screen
 ) -> None:
     """Bad input prints a one-line error; only /quit ends the session."""
     console = session_for(empty_context, screen)
@@ -137,7 +137,7 @@ async def test_mistakes_are_explained_and_the_console_goes_on(
     assert not await console.run_line("/quit")
 
 
-async def test_about_describes_the_corpus(empty_context: AppContext, screen: Screen) -> None:
+async def test_about_describes_the_corpus(empty_context: Resources, screen: Screen) -> None:
     """/about prints the counts and how to use the bot."""
     console = session_for(empty_context, screen)
     await console.run_line("/about")
@@ -146,7 +146,7 @@ async def test_about_describes_the_corpus(empty_context: AppContext, screen: Scr
 
 
 async def test_a_bug_in_a_command_does_not_end_the_console(
-    empty_context: AppContext, screen: Screen, monkeypatch: pytest.MonkeyPatch
+    empty_context: Resources, screen: Screen, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An unexpected error is logged and reported briefly; the prompt continues."""
     console = session_for(empty_context, screen)
@@ -159,7 +159,7 @@ async def test_a_bug_in_a_command_does_not_end_the_console(
     assert screen.last == "error: something went wrong (the log has the details)"
 
 
-def damage_index(context: AppContext) -> None:
+def damage_index(context: Resources) -> None:
     """Overwrite the live version's vectors with bytes FAISS cannot read."""
     index = context.settings.index_dir
     for vectors in index.glob("seg-*/vectors.faiss"):
@@ -168,17 +168,17 @@ def damage_index(context: AppContext) -> None:
 
 @pytest.mark.slow
 async def test_a_damaged_index_is_said_not_taken_for_no_answer(
-    news: AppContext, make_context: MakeContext, screen: Screen
+    news: Resources, make_context: MakeContext, screen: Screen
 ) -> None:
     """An index that cannot be read is reported with what to run, not as "couldn't find"."""
     damage_index(news)
-    console = session_for(make_context(), screen)  # a new process would load it afresh
+    console = session_for(await make_context(), screen)  # a new process would load it afresh
     await console.run_line("When does the lantern parade start?")
     assert screen.last.startswith("error: The index could not be loaded (")
     assert screen.last.endswith("rebuild it with `newsbot reindex` (or /reindex).")
 
 
-async def test_source_add_asks_for_a_whole_url(empty_context: AppContext, screen: Screen) -> None:
+async def test_source_add_asks_for_a_whole_url(empty_context: Resources, screen: Screen) -> None:
     """`/source add not-a-url` says what to give instead of "not none:"."""
     console = session_for(empty_context, screen)
     await console.run_line("/source add not-a-url")

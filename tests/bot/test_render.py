@@ -72,7 +72,15 @@ def test_pages_are_numbered_in_the_footer_and_the_quotes() -> None:
     assert len(pages) == 2
     second = render.answer_embed(pages[1])
     assert "**3.** " in (second.description or "")
-    assert (second.footer.text or "").endswith("page 2 of 2")
+    assert (second.footer.text or "").endswith("page 2 of 2 · no more relevant passages")
+
+
+def test_the_console_says_where_the_pages_end() -> None:
+    """The first page offers /more; the last says there are no more relevant passages."""
+    pages = paginate(answer(quote(1), quote(2), more=[quote(3)]), 2)
+    first, last = (text.page_as_text(page) for page in pages)
+    assert "/more shows more passages." in first and "No more" not in first
+    assert last.endswith("No more relevant passages.")
 
 
 def test_markdown_in_passages_is_shown_literally() -> None:

@@ -25,7 +25,7 @@ from discord.ext import commands
 
 from bot.__main__ import start_bot
 from bot.app import NewsBot, create_bot
-from bot.context import AppContext
+from bot.resources import Resources
 from ingest.db import session_scope
 from ingest.errors import InputError
 from ingest.sources import add_source
@@ -91,7 +91,7 @@ async def shard_processes(
     async with contextlib.AsyncExitStack() as stack:
         bots: dict[int, NewsBot] = {}
         for shard in (1, 0):
-            context = make_context(shard_count=SHARDS, shard_ids=str(shard), **settings)
+            context = await make_context(shard_count=SHARDS, shard_ids=str(shard), **settings)
             bot = create_bot(context, background=background)
             label_client(bot, f"shard-{shard}")
             await stack.enter_async_context(run_client(bot, fake, token=TOKEN))
@@ -100,7 +100,7 @@ async def shard_processes(
 
 
 async def test_each_mention_is_answered_once_by_the_process_holding_its_server(
-    fake: FakeDiscord, news: AppContext, make_context: MakeContext
+    fake: FakeDiscord, news: Resources, make_context: MakeContext
 ) -> None:
     """A question in a server on each shard: one reply each, from that shard's process."""
     async with shard_processes(fake, make_context) as bots:
@@ -141,7 +141,7 @@ async def test_slash_commands_are_synced_once_and_answered_by_the_servers_shard(
     async with shard_processes(fake, make_context) as bots:
         syncs = [r for r in fake.requests if r.matches("PUT", r"/applications/\d+/commands")]
         assert [process_of(r) for r in syncs] == [0]
-        assert set(fake.commands()) == {"ask", "reindex", "source", "about"}
+        assert set(fake.commands()) == {"ask", "reindex", "source", "about", "follow"}
         for guild_id, dm, holder in ((GUILD_A, False, 1), (GUILD_C, False, 0), (None, True, 0)):
             interaction = await fake.send_interaction("about", guild_id=guild_id, dm=dm)
             callback = await fake.wait_for_callback(interaction)
@@ -153,7 +153,7 @@ async def test_slash_commands_are_synced_once_and_answered_by_the_servers_shard(
 
 
 async def test_without_a_shard_count_the_bot_is_one_unsharded_process(
-    fake: FakeDiscord, empty_context: AppContext
+    fake: FakeDiscord, empty_context: Resources
 ) -> None:
     """The default stays commands.Bot: no shard in IDENTIFY, every server, commands synced."""
     bot = create_bot(empty_context, background=False)
@@ -163,7 +163,7 @@ async def test_without_a_shard_count_the_bot_is_one_unsharded_process(
         assert fake.identify is not None
         assert "shard" not in fake.identify
         assert {g.id for g in bot.guilds} == {GUILD_A, GUILD_B, GUILD_C}
-        assert set(fake.commands()) == {"ask", "reindex", "source", "about"}
+        assert set(fake.commands()) == {"ask", "reindex", "source", "about", "follow"}
         shown = await command(fake, "about", guild_id=GUILD_C)
         assert shown["embeds"][0]["title"] == "About newsbot"
 
@@ -173,7 +173,7 @@ async def test_start_bot_connects_only_the_configured_shards(
     fake: FakeDiscord, make_context: MakeContext
 ) -> None:
     """``newsbot run`` with NEWSBOT_SHARD_IDS=1 identifies as shard 1 of 2 and syncs nothing."""
-    task = asyncio.create_task(start_bot(make_context(shard_count=2, shard_ids="1")))
+    task = asyncio.create_task(start_bot(await make_context(shard_count=2, shard_ids="1")))
     try:
         await fake.wait_until_ready(timeout=20)
         assert fake.shard_sessions == {1: [1, 2]}
@@ -196,14 +196,14 @@ async def test_only_the_process_holding_shard_zero_refreshes_sources(
 ) -> None:
     """With two processes on one box, a due feed is fetched once, by shard 0's process."""
     feed = "/site/courier/feed.xml"
-    context = make_context(fetch_allow_hosts=web_server.host_port)
+    context = await make_context(fetch_allow_hosts=web_server.host_port)
     with session_scope(context.engine) as session:
         add_source(session, web_server.url(feed), "Courier", GUILD_A)
     with caplog.at_level(logging.INFO, logger="bot.app"):
         async with shard_processes(
             fake, make_context, background=True, fetch_allow_hosts=web_server.host_port
         ) as bots:
-            await until_indexed(bots[0].context, seconds=30)
+            await until_indexed(bots[0].resources, seconds=30)
             interaction = await fake.send_interaction(
                 "ask", {"question": "Will Saltmere restore its tidal mill?"}, guild_id=GUILD_A
             )

@@ -27,7 +27,9 @@ RECOUNT = "A recount overturned the Eastshore tram decision after auditors found
 
 def ask(retriever: Retriever, question: str, filters: SearchFilters | None = None) -> Answer:
     """The bot's answer; abstention judged on the question's key words alone."""
-    return Answerer(retriever.engine, retriever, min_score=0.0).answer(question, 1, filters)
+    return Answerer(retriever.engine, retriever, min_score=0.0, min_cosine=0.0).answer(
+        question, 1, filters
+    )
 
 
 def passage_ids(retriever: Retriever, key: str) -> list[int]:

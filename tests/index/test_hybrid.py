@@ -186,7 +186,7 @@ def test_quotes_show_surrounding_sentences_but_never_the_same_text_twice(
     retriever.sync()
     from index.answer import Answerer
 
-    answerer = Answerer(retriever.engine, retriever, min_score=0.0)
+    answerer = Answerer(retriever.engine, retriever, min_score=0.0, min_cosine=0.0)
     question = "When do Eastshore trams start carrying passengers?"
     best = answerer.answer(question, 1).passages[0].text
     assert paragraphs[1] in best

@@ -74,6 +74,15 @@ def test_year_and_since_and_past_days() -> None:
     )
 
 
+def test_a_year_in_a_question_only_rules_out_older_articles() -> None:
+    """ "In 2018" keeps later articles (which report that year) and stays a search word."""
+    parsed = parse_query("how many gun deaths did japan have in 2018", NOW)
+    assert parsed.window is not None and parsed.window.explicit
+    assert parsed.window.since == datetime(2018, 1, 1, tzinfo=UTC)
+    assert parsed.window.until is None
+    assert "2018" in parsed.text
+
+
 def test_vague_recency_is_only_a_hint() -> None:
     """ "This week" and "last week" ask for recent news without hiding older articles."""
     for question in ("Which city flooded this week?", "Who resigned last week?"):

@@ -6,6 +6,7 @@ stall the client under test, and one server serves the whole session.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import email.utils
 import functools
@@ -23,6 +24,8 @@ from typing import Any
 
 import httpcore
 import pytest
+
+from ingest.fetch import FetchPolicy, FetchResult, SafeFetcher
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "web"
 # A small news site for refresh tests; "{{BASE}}" in these files becomes the server's URL.
@@ -324,6 +327,21 @@ class _QuietServer(ThreadingHTTPServer):
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         pass  # clients that hang up early are part of the tests
+
+
+class HeldFetcher(SafeFetcher):
+    """A real fetcher whose first fetch waits until the test lets it go."""
+
+    def __init__(self, policy: FetchPolicy) -> None:
+        super().__init__(policy)
+        self.started = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def fetch(self, url: str, **conditions: str | None) -> FetchResult:
+        if not self.started.is_set():
+            self.started.set()
+            await self.release.wait()
+        return await super().fetch(url, **conditions)
 
 
 @pytest.fixture(scope="session")

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from alembic import command as alembic_command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -340,3 +341,69 @@ def test_processes_opening_a_new_database_at_once_all_start(backend: str, tmp_pa
             continue
         with postgres_schema_url() as url:
             assert _first_opens_at_once(url, folder) == []
+
+
+def _migrate(url: str, revision: str, *, down: bool = False) -> None:
+    """Run the shipped migrations up (or down) to ``revision`` on its own connection."""
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        config = alembic_config()
+        config.attributes["connection"] = connection
+        (alembic_command.downgrade if down else alembic_command.upgrade)(config, revision)
+    engine.dispose()
+
+
+def test_revision_0005_adds_follows_to_a_database_with_news_and_drops_them_going_back(
+    empty_url: str,
+) -> None:
+    """A 0003 database gets the follow tables with its news kept; follows die with articles."""
+    _migrate(empty_url, "0003")
+    engine = create_engine(empty_url)
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO sources (id, guild_id, name, kind, location, created_at, failures) "
+                "VALUES (1, 7, 'Courier', 'feed', 'https://c.example/rss', CURRENT_TIMESTAMP, 0)"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO articles (id, source_id, key, title, outlet, ingested_at, "
+                "content_hash, body) VALUES (1, 1, 'k', 'Ferry', 'Courier', CURRENT_TIMESTAMP, "
+                "'h', 'The ferry runs.')"
+            )
+        )
+    engine.dispose()
+
+    engine = open_engine(empty_url)  # what every start does: up to the newest revision
+    with engine.begin() as connection:
+        if connection.dialect.name == "sqlite":
+            connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+        connection.execute(
+            text(
+                "INSERT INTO follows (guild_id, channel_id, topic, created_by, created_at, "
+                "paused) VALUES (7, 70, 'the ferry', 700, CURRENT_TIMESTAMP, false)"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO follow_posts (follow_id, article_id, passage_id, status, at) "
+                "VALUES (1, 1, NULL, 'posted', CURRENT_TIMESTAMP)"
+            )
+        )
+        connection.execute(text("DELETE FROM articles WHERE id = 1"))
+        left = connection.execute(text("SELECT count(*) FROM follow_posts")).scalar()
+        titles = connection.execute(text("SELECT topic FROM follows")).scalars().all()
+    engine.dispose()
+
+    assert _revision(empty_url) == head_revision()
+    assert (left, titles) == (0, ["the ferry"])
+    assert _differences_from_the_models(empty_url) == []
+
+    _migrate(empty_url, "0003", down=True)
+    engine = create_engine(empty_url)
+    with engine.connect() as connection:
+        tables = set(inspect(connection).get_table_names())
+    engine.dispose()
+    assert "follows" not in tables and "follow_posts" not in tables
+    assert {"sources", "articles", "passages"} <= tables

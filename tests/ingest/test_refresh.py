@@ -14,11 +14,11 @@ from sqlalchemy import Engine, select
 
 from ingest.db import session_scope
 from ingest.errors import InputError
-from ingest.fetch import FetchPolicy, FetchResult, SafeFetcher
+from ingest.fetch import FetchPolicy, SafeFetcher
 from ingest.models import Article, Passage, Source
 from ingest.refresh import DEFAULT_INTERVAL, Backoff, refresh_source, refresh_sources
 from ingest.sources import add_source, list_sources, remove_source
-from tests.ingest.conftest import LocalServer
+from tests.ingest.conftest import HeldFetcher, LocalServer
 
 # Every test records connects, and any connect to something other than 127.0.0.1 fails.
 pytestmark = pytest.mark.usefixtures("connect_log")
@@ -570,21 +570,6 @@ async def test_refresh_source_names_the_articles_and_passages_it_stored(
     # Nothing changed: nothing to hand on.
     again = await refresh_source(sqlite_engine, fetcher, source_id, now=NOW)
     assert (again.article_ids, again.passage_ids) == ([], [])
-
-
-class HeldFetcher(SafeFetcher):
-    """A real fetcher whose first fetch waits until the test lets it go."""
-
-    def __init__(self, policy: FetchPolicy) -> None:
-        super().__init__(policy)
-        self.started = asyncio.Event()
-        self.release = asyncio.Event()
-
-    async def fetch(self, url: str, **conditions: str | None) -> FetchResult:
-        if not self.started.is_set():
-            self.started.set()
-            await self.release.wait()
-        return await super().fetch(url, **conditions)
 
 
 async def test_a_source_is_refreshed_once_at_a_time(

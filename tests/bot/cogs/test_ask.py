@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from bot.app import NewsBot
-from bot.context import AppContext
 from bot.errors import UNEXPECTED
+from bot.resources import Resources
 from ingest.extract import RawArticle
 from ingest.pipeline import store_raw_articles
 from tests.bot.conftest import (
@@ -120,14 +120,16 @@ async def test_more_passages_pages_through_the_answer(fake: FakeDiscord, newsbot
     page = await fake.wait_for_callback(click)
     assert page.json["type"] == 7  # the answer message is edited in place
     assert "**4.** " in page.json["data"]["embeds"][0]["description"]
-    assert page.json["data"]["embeds"][0]["footer"]["text"].endswith("page 2 of 2")
+    assert page.json["data"]["embeds"][0]["footer"]["text"].endswith(
+        "page 2 of 2 · no more relevant passages"
+    )
     assert page.json["data"]["allowed_mentions"] == {"parse": []}
     back, more = page.json["data"]["components"][0]["components"]
     assert (back["disabled"], more["disabled"]) == (False, True)
 
 
 async def test_buttons_of_an_answer_from_before_a_restart_say_they_expired(
-    fake: FakeDiscord, news: AppContext
+    fake: FakeDiscord, news: Resources
 ) -> None:
     """After a restart, "More passages" on an old answer is told privately to ask again."""
     async with run_client(NewsBot(news, background=False), fake, token=TOKEN):
@@ -186,7 +188,7 @@ async def test_abstaining_is_said_plainly_with_the_closest_titles(
     fake: FakeDiscord, make_context: MakeContext
 ) -> None:
     """When nothing is relevant enough, the bot says so and names the closest articles."""
-    context = make_context(min_score=1.0)
+    context = await make_context(min_score=1.0)
     store_raw_articles(context.engine, SERVER_A_NEWS, "courier", GUILD_A)
     context.retriever.sync()
     async with run_client(NewsBot(context, background=False), fake, token=TOKEN):
@@ -221,9 +223,9 @@ def rambling(seed: int, sentences: int) -> str:
 
 
 @pytest.fixture
-def long_news(make_context: MakeContext) -> AppContext:
+async def long_news(make_context: MakeContext) -> Resources:
     """Five articles with ~1,000-character passages, and five passages per answer."""
-    context = make_context(answer_passages=5)
+    context = await make_context(answer_passages=5)
     articles: list[RawArticle] = [
         article(
             f"works{i}",
@@ -241,7 +243,7 @@ def long_news(make_context: MakeContext) -> AppContext:
 
 
 async def test_over_long_passages_are_cut_to_discords_limits(
-    fake: FakeDiscord, long_news: AppContext
+    fake: FakeDiscord, long_news: Resources
 ) -> None:
     """Five long, markdown-heavy passages are cut with "…" and the message is accepted."""
     async with run_client(NewsBot(long_news, background=False), fake, token=TOKEN):
@@ -326,7 +328,7 @@ async def test_source_limits_the_quotes_to_that_outlet(
     fake: FakeDiscord, make_context: MakeContext
 ) -> None:
     """With a source, only that outlet or source is quoted, and the footer names it."""
-    context = make_context()
+    context = await make_context()
     store_raw_articles(context.engine, SERVER_A_NEWS, "courier", GUILD_A)
     store_raw_articles(context.engine, [GAZETTE_PARADE], "gazette", GUILD_A)
     context.retriever.sync()
@@ -445,7 +447,7 @@ def replies(fake: FakeDiscord) -> list[RecordedRequest]:
 @asynccontextmanager
 async def bot_with_intent(fake: FakeDiscord, make_context: MakeContext) -> AsyncIterator[None]:
     """The bot, with Message Content on, over the test news until the block ends."""
-    context = make_context(message_content_intent=True)
+    context = await make_context(message_content_intent=True)
     index_news(context)
     async with run_client(NewsBot(context, background=False), fake, token=TOKEN):
         yield

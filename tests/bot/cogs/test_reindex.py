@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.app import NewsBot
-from bot.context import AppContext
+from bot.resources import Resources
 from tests.bot.conftest import EPHEMERAL, MODERATOR_ROLE
 from tests.bot.services.test_reindex import Gate
 from tests.fakes.discord_server import MANAGE_GUILD, OWNER_ID, FakeDiscord
@@ -27,7 +27,7 @@ async def test_members_without_permission_are_refused(fake: FakeDiscord, newsbot
 
 
 async def test_a_moderator_sees_progress_then_the_report(
-    fake: FakeDiscord, newsbot: NewsBot, news: AppContext
+    fake: FakeDiscord, newsbot: NewsBot, news: Resources
 ) -> None:
     """One message shows progress, then counts and duration; a second request is told to wait."""
     cog = newsbot.get_cog("ReindexCog")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.app import NewsBot
-from bot.context import AppContext
+from bot.resources import Resources
 from ingest.db import session_scope
 from ingest.sources import add_source, list_sources
 from tests.bot.conftest import (
@@ -25,13 +25,13 @@ from tests.ingest.conftest import web_server as web_server  # the shared fixture
 pytestmark = [pytest.mark.timeout(60)]
 
 
-def stored(context: AppContext, guild_id: int) -> list[str]:
+def stored(context: Resources, guild_id: int) -> list[str]:
     with session_scope(context.engine) as session:
         return [s.location for s in list_sources(session, guild_id) if s.guild_id == guild_id]
 
 
 async def test_members_without_permission_cannot_add_sources(
-    fake: FakeDiscord, quiet_bot: NewsBot, empty_context: AppContext
+    fake: FakeDiscord, quiet_bot: NewsBot, empty_context: Resources
 ) -> None:
     """/source add by a member without Manage Server or the admin role is refused privately."""
     shown = await command(
@@ -50,7 +50,7 @@ async def test_members_without_permission_cannot_add_sources(
 
 
 async def test_admins_add_sources_to_their_own_server(
-    fake: FakeDiscord, quiet_bot: NewsBot, empty_context: AppContext
+    fake: FakeDiscord, quiet_bot: NewsBot, empty_context: Resources
 ) -> None:
     """An admin's source is stored for their server only, and the reply is private."""
     shown = await command(
@@ -73,7 +73,7 @@ async def test_bad_urls_are_explained(fake: FakeDiscord, quiet_bot: NewsBot) -> 
 
 
 async def test_lists_and_removal_are_per_server(
-    fake: FakeDiscord, quiet_bot: NewsBot, empty_context: AppContext
+    fake: FakeDiscord, quiet_bot: NewsBot, empty_context: Resources
 ) -> None:
     """Each server lists and removes only its own sources; autocomplete offers only those."""
     await command(fake, "source add", {"url": "https://a.example/feed"}, roles=[ADMIN_ROLE])
@@ -105,7 +105,7 @@ async def test_lists_and_removal_are_per_server(
 
 
 async def test_internal_addresses_are_refused_when_added(
-    fake: FakeDiscord, quiet_bot: NewsBot, empty_context: AppContext
+    fake: FakeDiscord, quiet_bot: NewsBot, empty_context: Resources
 ) -> None:
     """/source add of a loopback or local URL is refused at once, with the reason."""
     for url, reason in [
@@ -121,7 +121,7 @@ async def test_internal_addresses_are_refused_when_added(
 
 
 async def test_refresh_reports_each_source(
-    fake: FakeDiscord, quiet_bot: NewsBot, empty_context: AppContext, web_server: LocalServer
+    fake: FakeDiscord, quiet_bot: NewsBot, empty_context: Resources, web_server: LocalServer
 ) -> None:
     """/source refresh reports each source; internal addresses are refused, not fetched."""
     # This bot's settings allow no local host, so the local test server counts as internal.
@@ -136,7 +136,7 @@ async def test_refresh_reports_each_source(
 
 
 async def test_markdown_in_a_source_name_cannot_format_the_reply(
-    fake: FakeDiscord, quiet_bot: NewsBot, empty_context: AppContext
+    fake: FakeDiscord, quiet_bot: NewsBot, empty_context: Resources
 ) -> None:
     """A name with asterisks or a masked link is shown literally in the "Added" reply."""
     shown = await command(

@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bot.context import AppContext
+from bot import text
+from bot.resources import Resources
 from bot.services import Services, guild_scope
 from bot.services.ask import (
     AskService,
     Conversation,
-    Cooldowns,
     FollowUpAnswer,
-    OnCooldown,
     leans_on_earlier,
     names_in,
     names_its_own_subject,
@@ -23,25 +23,27 @@ from bot.services.ask import (
     paired_question,
     topic_words,
 )
+from bot.services.cooldowns import Cooldowns, OnCooldown
 from bot.settings import get_settings
 from index.answer import MAX_QUESTION_CHARS, Answer
 from index.search import Retriever
 from ingest.errors import InputError
-from tests.bot.conftest import COURIER, GUILD_A, GUILD_B
+from ingest.fetch import SafeFetcher
+from tests.bot.conftest import COURIER, GUILD_A, GUILD_B, MakeContext
 from tests.conftest import FIXTURES
 
 FOLLOW_UPS = [json.loads(line) for line in (FIXTURES / "follow_ups.jsonl").open(encoding="utf-8")]
 
 
-def test_question_is_tidied(empty_context: AppContext) -> None:
+def test_question_is_tidied(empty_context: Resources) -> None:
     """Runs of spaces and newlines collapse to single spaces."""
     asks = AskService(empty_context)
     assert asks.admit("  when does\n the   parade start? ", 1) == "when does the parade start?"
 
 
-def test_empty_and_over_long_questions_are_refused(make_context: object) -> None:
+async def test_empty_and_over_long_questions_are_refused(make_context: MakeContext) -> None:
     """A blank question, or one longer than configured, is refused with the limit."""
-    context = make_context(max_question_chars=40)  # type: ignore[operator]
+    context = await make_context(max_question_chars=40)
     asks = AskService(context)
     with pytest.raises(InputError, match="Ask a question"):
         asks.admit("   ", 1)
@@ -309,10 +311,11 @@ async def test_a_paired_follow_up_highlights_the_sentence_it_asks_about(
 
 
 @pytest.fixture
-def sample_asks(sample_index: Retriever, tmp_path: Path) -> AskService:
+async def sample_asks(sample_index: Retriever, tmp_path: Path) -> AsyncIterator[AskService]:
     """The ask service over the shipped sample corpus, with the default settings."""
     settings = get_settings(_env_file=None, data_dir=tmp_path, ask_cooldown_seconds=0)
-    return AskService(AppContext(settings, sample_index.engine, _retriever=sample_index))
+    async with SafeFetcher(settings.fetch_policy()) as fetcher:
+        yield AskService(Resources(settings, sample_index.engine, fetcher, _retriever=sample_index))
 
 
 def led_with(answer: Answer) -> str | None:
@@ -395,3 +398,22 @@ async def test_a_paired_follow_up_quotes_what_the_earlier_answer_did_not_show(
     again = await sample_asks.answer_follow_up("How many jobs?", reply.conversation, None)
     assert reply.conversation.shown >= shown
     assert again.read_with == earlier
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("question", "story"),
+    [
+        ("Tell me about the Brightloom layoffs", "Brightloom Software to cut 1,150 jobs"),
+        ("Why is the Old Mill Bridge closing?", "Old Mill Bridge to close for 14 months"),
+    ],
+)
+async def test_an_answer_from_one_story_quotes_that_story_only(
+    sample_asks: AskService, question: str, story: str
+) -> None:
+    """No page of the answer pads it with another story, and none offers more after the last."""
+    reply = await sample_asks.answer_follow_up(question, None, None)
+    pages = paginate(reply.answer, sample_asks.per_page)
+    quotes = [quote for page in pages for quote in page.quotes]
+    assert quotes and all(quote.title.startswith(story) for quote in quotes)
+    assert "/more shows more passages." not in text.page_as_text(pages[-1])

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from bot.context import AppContext
+from bot.resources import Resources
 from bot.services import Services
 from bot.services.reindex import ReindexRun, ReindexRunning, ReindexService
 from index import segments
@@ -33,7 +33,7 @@ def test_progress_reports_percent_and_eta() -> None:
 class Gate:
     """Holds the retriever's rebuild in its thread until the test opens it."""
 
-    def __init__(self, context: AppContext) -> None:
+    def __init__(self, context: Resources) -> None:
         self.opened = threading.Event()
         self.entered = threading.Event()
         retriever = context.retriever
@@ -54,7 +54,7 @@ class Gate:
 
 
 @pytest.fixture
-def gate(news: AppContext) -> Iterator[Gate]:
+def gate(news: Resources) -> Iterator[Gate]:
     gate = Gate(news)
     yield gate
     gate.opened.set()
@@ -62,7 +62,7 @@ def gate(news: AppContext) -> Iterator[Gate]:
 
 @pytest.mark.slow
 async def test_second_reindex_is_refused_with_progress(
-    news: AppContext, services: Services, gate: Gate
+    news: Resources, services: Services, gate: Gate
 ) -> None:
     """While a rebuild runs, another start says it is running and how far it got."""
     run = services.reindex.start()
@@ -79,7 +79,7 @@ async def test_second_reindex_is_refused_with_progress(
 
 @pytest.mark.slow
 async def test_questions_are_answered_during_a_rebuild(
-    news: AppContext, services: Services, gate: Gate
+    news: Resources, services: Services, gate: Gate
 ) -> None:
     """Answers keep coming from the old index until the new one is swapped in."""
     before = segments.current_version(news.settings.index_dir)
@@ -95,7 +95,7 @@ async def test_questions_are_answered_during_a_rebuild(
     assert after.passages[0].passage_id == answer.passages[0].passage_id
 
 
-async def test_a_failed_rebuild_is_reported_and_can_be_retried(empty_context: AppContext) -> None:
+async def test_a_failed_rebuild_is_reported_and_can_be_retried(empty_context: Resources) -> None:
     """The error reaches whoever waits; the next start is allowed."""
     service = ReindexService(empty_context)
 

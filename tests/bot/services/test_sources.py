@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import replace
+
 import pytest
 from sqlalchemy import Engine
 
-from bot.context import AppContext
+from bot.resources import Resources
 from bot.services import Services
 from bot.services import sources as sources_module
 from bot.services.about import AboutService
@@ -15,14 +18,14 @@ from ingest.db import session_scope
 from ingest.errors import InputError
 from ingest.sources import add_source
 from tests.bot.conftest import COURIER, GUILD_A, GUILD_B, MakeContext
-from tests.ingest.conftest import LocalServer
+from tests.ingest.conftest import HeldFetcher, LocalServer
 from tests.ingest.conftest import web_server as web_server  # the shared fixture
 
 A, B = GUILD_A, GUILD_B
 
 
 @pytest.fixture
-def service(empty_context: AppContext) -> SourceService:
+def service(empty_context: Resources) -> SourceService:
     return SourceService(empty_context)
 
 
@@ -85,7 +88,7 @@ async def test_allowed_hosts_may_be_added(
     make_context: MakeContext, web_server: LocalServer
 ) -> None:
     """NEWSBOT_FETCH_ALLOW_HOSTS opens its exact host:port pairs, and only those."""
-    service = SourceService(make_context(fetch_allow_hosts=web_server.host_port))
+    service = SourceService(await make_context(fetch_allow_hosts=web_server.host_port))
     added = await service.add(web_server.url("/site/courier/feed.xml"), None, A)
     assert added.location == web_server.url("/site/courier/feed.xml")
     with pytest.raises(InputError, match="loopback"):
@@ -147,7 +150,7 @@ async def test_refresh_fetches_the_servers_feed_and_indexes_it(
     make_context: MakeContext, web_server: LocalServer
 ) -> None:
     """/source refresh fetches the server's feed, indexes it, and answers then quote it."""
-    context = make_context(fetch_allow_hosts=web_server.host_port)
+    context = await make_context(fetch_allow_hosts=web_server.host_port)
     service = SourceService(context)
     await service.add(web_server.url("/site/courier/feed.xml"), "Courier", A)
     report = await service.refresh(A)
@@ -175,7 +178,7 @@ async def test_a_failing_source_is_reported_not_raised(
     make_context: MakeContext, web_server: LocalServer
 ) -> None:
     """A source that cannot be fetched comes back as an error line; nothing is indexed."""
-    service = SourceService(make_context(fetch_allow_hosts=web_server.host_port))
+    service = SourceService(await make_context(fetch_allow_hosts=web_server.host_port))
     await service.add(web_server.url("/status/500"), "Broken", A)
     report = await service.refresh(A)
     assert [o.status for o in report.outcomes] == ["error"]
@@ -183,8 +186,40 @@ async def test_a_failing_source_is_reported_not_raised(
     assert report.index is None
 
 
+async def test_a_refresh_while_the_servers_refresh_runs_is_refused(
+    make_context: MakeContext, web_server: LocalServer
+) -> None:
+    """/source refresh while the same server's refresh still runs says so, fetching nothing."""
+    context = await make_context(fetch_allow_hosts=web_server.host_port)
+    async with HeldFetcher(context.fetcher.policy) as held:
+        service = SourceService(replace(context, fetcher=held), refresh_cooldown=0)
+        await service.add(web_server.url("/site/courier/feed.xml"), "Courier", A)
+        first = asyncio.create_task(service.refresh(A))
+        await held.started.wait()
+        with pytest.raises(InputError, match=r"^A refresh of these sources is already running\.$"):
+            await service.refresh(A)
+        held.release.set()
+        (outcome,) = (await first).outcomes
+    assert outcome.status == "ok" and outcome.added >= 2
+
+
+async def test_refreshes_at_once_share_the_per_host_limit(
+    make_context: MakeContext, web_server: LocalServer
+) -> None:
+    """Two servers refreshing at once send one host at most 2 requests at a time, not 2 each."""
+    service = SourceService(await make_context(fetch_allow_hosts=web_server.host_port))
+    for guild in (A, B):
+        for n in range(3):
+            await service.add(web_server.url(f"/concurrency?server={guild}&n={n}"), None, guild)
+    web_server.reset_concurrency()
+    reports = await asyncio.gather(service.refresh(A), service.refresh(B))
+    assert [len(report.outcomes) for report in reports] == [3, 3]
+    assert len(web_server.requests_to("/concurrency")) == 6
+    assert 1 <= web_server.max_in_flight <= 2
+
+
 @pytest.mark.slow
-async def test_removed_sources_are_no_longer_quoted(news: AppContext, services: Services) -> None:
+async def test_removed_sources_are_no_longer_quoted(news: Resources, services: Services) -> None:
     """After /source remove, answers stop quoting the source's articles at once."""
     courier = next(s for s in await services.sources.own(A) if s.name == "courier")
     removed = await services.sources.remove(courier.id, A)
@@ -196,7 +231,7 @@ async def test_removed_sources_are_no_longer_quoted(news: AppContext, services: 
 
 
 @pytest.mark.slow
-async def test_about_counts_what_the_server_can_see(news: AppContext) -> None:
+async def test_about_counts_what_the_server_can_see(news: Resources) -> None:
     """/about counts the server's own and global sources, articles and passages only."""
     about = await AboutService(news).about(A)
     assert (about.sources, about.articles, about.passages) == (2, 6, 6)
