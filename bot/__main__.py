@@ -27,7 +27,17 @@ async def start_bot(resources: Resources) -> None:
     token = resources.settings.discord_token
     if token is None:
         raise InputError("DISCORD_TOKEN is not set (see README: Running the Discord bot)")
-    async with create_bot(resources) as bot:
+    if not resources.settings.queued:
+        async with create_bot(resources) as bot:
+            await bot.start(token.get_secret_value())
+        return
+    from bot.jobs.queue import open_queue
+    from bot.services import Services
+
+    async with (
+        open_queue(resources.settings, resources.engine) as queue,
+        create_bot(resources, Services.queued(resources, queue)) as bot,
+    ):
         await bot.start(token.get_secret_value())
 
 

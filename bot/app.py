@@ -14,6 +14,7 @@ from bot.errors import report_error
 from bot.resources import Resources
 from bot.services import Services
 from bot.settings import Settings
+from ingest.dates import load_date_reader
 from ingest.errors import NewsbotError
 
 log = logging.getLogger(__name__)
@@ -26,6 +27,8 @@ EXTENSIONS = (
     "bot.cogs.reindex",
     "bot.cogs.sources",
     "bot.cogs.about",
+    "bot.cogs.votes",
+    "bot.cogs.check",
     "bot.cogs.follow",
 )
 
@@ -126,6 +129,10 @@ class NewsBot(commands.Bot):
 
     def start_background_work(self) -> None:
         """What the bot does on its own, besides answering; ``close`` stops all of it."""
+        if self.services.follower is not None:
+            # Workers fetch and embed; this bot follows the database (bot/jobs/follow.py).
+            self._warm_up = asyncio.create_task(self.follow_database())
+            return
         self._warm_up = asyncio.create_task(self.warm_up())
         # Processes on one box share the database and the data directory, and every one of
         # them reloads the index another publishes (index/search.py). One schedule is enough:
@@ -169,6 +176,7 @@ class NewsBot(commands.Bot):
         was down: articles stored by another tool, a database restored or swapped, another
         model configured (a rebuild). Unchanged, it costs one read of the passage list.
         """
+        await asyncio.to_thread(load_date_reader)
         try:
             # Building the retriever loads the model: seconds of work, off the event loop.
             retriever = await asyncio.to_thread(lambda: self.resources.retriever)
@@ -187,6 +195,24 @@ class NewsBot(commands.Bot):
                 report.removed,
                 " (rebuilt for the configured model)" if report.rebuilt else "",
             )
+
+    async def follow_database(self) -> None:
+        """Load the model, catch up with the database, then apply each change the workers make."""
+        from bot.jobs.follow import follow_index
+        from bot.jobs.queue import defer_embedding, libpq_url
+
+        follower, queue = self.services.follower, self.services.queue
+        assert follower is not None and queue is not None
+        try:
+            await asyncio.to_thread(lambda: self.resources.retriever)
+        except NewsbotError as error:
+            log.error("could not load the model or index: %s", error)
+            return
+        # Passages stored without vectors (the sample corpus a first start stored, say).
+        await defer_embedding(queue)
+        await follow_index(
+            libpq_url(self.resources.settings.resolved_database_url), follower.update
+        )
 
     @tasks.loop(seconds=REFRESH_POLL_SECONDS)
     async def refresh_schedule(self) -> None:

@@ -11,7 +11,7 @@ import json
 import logging
 import sys
 from collections.abc import Coroutine, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -76,6 +76,9 @@ def _setup_logging(settings: Settings) -> None:
     )
     for noisy in ("httpx", "sentence_transformers", "transformers", "trafilatura", "faiss"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # A line per job, chores every few seconds included: debug detail, not news.
+    if settings.log_level != "DEBUG":
+        logging.getLogger("procrastinate").setLevel(logging.WARNING)
 
 
 def _settings() -> Settings:
@@ -149,6 +152,8 @@ def ingest(
 
 
 def _sync_index(resources: Resources, quiet: bool, rebuild: bool = False) -> None:
+    if resources.settings.queued:
+        _queue_embedding(resources)
     retriever = resources.retriever
     with progress_bar("Embedding passages", "passages", quiet, err) as report:
         result = retriever.rebuild(report) if rebuild else retriever.sync(report)
@@ -160,6 +165,35 @@ def _print_index(result: SyncReport) -> None:
         f"index: {result.total} passages ({result.added} added, {result.removed} removed, "
         f"{result.embedded} embedded) in {result.seconds:.1f}s"
     )
+
+
+def _queue_embedding(resources: Resources) -> None:
+    """With workers, new passages are theirs to embed: queue that; the index takes what is done."""
+    from bot.jobs.queue import defer_embedding, open_queue
+
+    async def queue() -> None:
+        async with open_queue(resources.settings, resources.engine) as jobs:
+            await defer_embedding(jobs)
+
+    asyncio.run(queue())
+    err.print("new passages are queued for the workers to embed (NEWSBOT_JOBS=queue)")
+
+
+@app.command()
+def worker() -> None:
+    """Run queued jobs: fetch sources, embed passages (NEWSBOT_JOBS=queue, PostgreSQL)."""
+    from bot.jobs.queue import check_queue_settings
+    from bot.worker import run_worker
+
+    settings = _settings()
+    if not settings.queued:
+        raise fail(
+            "newsbot worker runs queued jobs: set NEWSBOT_JOBS=queue and a PostgreSQL "
+            "NEWSBOT_DATABASE_URL (README: Running on several machines)"
+        )
+    check_queue_settings(settings)
+    with suppress(KeyboardInterrupt):
+        asyncio.run(run_worker(settings))
 
 
 @app.command()
@@ -291,7 +325,10 @@ def console(guild: Guild = None) -> None:
 @app.command()
 def run(quiet: Quiet = False) -> None:
     """Start the bot (the console without a token); the first run ingests the sample corpus."""
+    from bot.jobs.queue import check_queue_settings
+
     with _opened() as opened:
+        check_queue_settings(opened.settings)
         ensure_sample_corpus(opened.resources, quiet)
         if opened.settings.discord_token is None:
             err.print(
@@ -320,6 +357,8 @@ def ensure_sample_corpus(resources: Resources, quiet: bool) -> None:
         err.print("New database: ingesting the sample corpus.")
         with progress_bar("Reading articles", "articles", quiet, err) as report:
             ingest_paths(resources.engine, [SAMPLE_CORPUS], "sample", GLOBAL_GUILD, report)
+    if resources.settings.queued and resources.settings.discord_token is not None:
+        return  # the bot queues their embedding and follows the workers (bot/app.py)
     _sync_index(resources, quiet)
 
 
@@ -327,6 +366,22 @@ sources_app = typer.Typer(
     help="News sources: web feeds and pages, local files and folders.", no_args_is_help=True
 )
 app.add_typer(sources_app, name="sources")
+feedback_app = typer.Typer(help="Members' votes on the bot's answers.", no_args_is_help=True)
+app.add_typer(feedback_app, name="feedback")
+
+
+@feedback_app.command("export")
+def feedback_export(
+    file: Annotated[Path, typer.Argument(help="The JSONL file to write (replaced).")],
+    guild: Annotated[int | None, typer.Option("--guild", help="Only this server's votes.")] = None,
+) -> None:
+    """Write every vote, with its question and ranked quotes, one JSON object per line."""
+    with _opened() as opened:
+        try:
+            written = opened.services.feedback.export_blocking(file, guild)
+        except OSError as error:
+            raise fail(f"cannot write {file}: {error.strerror or error}") from None
+    out.print(f"{written:,} votes written to {escape(str(file))}", highlight=False)
 
 
 @sources_app.command("add")

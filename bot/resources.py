@@ -22,7 +22,7 @@ from index.answer import NO_BARS, Answerer, QuoteBars
 from index.embedder import Embedder
 from index.search import Retriever
 from ingest.db import open_database
-from ingest.fetch import SafeFetcher
+from ingest.fetch import SafeFetcher, SharedHostSlots
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +52,8 @@ class Resources:
                     embedder,
                     self.settings.index_dir,
                     index_type=self.settings.index_type,
+                    # With workers, they embed; this process takes their vectors.
+                    embed_passages=not self.settings.queued,
                 )
             return self._retriever
 
@@ -67,15 +69,20 @@ class Resources:
 
 
 @asynccontextmanager
-async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
+async def open_resources(
+    settings: Settings, shared_slots: SharedHostSlots | None = None
+) -> AsyncIterator[Resources]:
     """The database (migrated to the current schema), the lazy model and index, the fetcher;
-    the engine is disposed and the fetcher's connections closed on the way out."""
+    the engine is disposed and the fetcher's connections closed on the way out.
+
+    ``shared_slots``: the per-host limit the fetcher shares with other processes (workers).
+    """
     policy = settings.fetch_policy()  # a malformed allow-list is refused before anything opens
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     # Blocking (it may run migrations), but nothing else runs in the process yet.
     engine = open_database(settings.resolved_database_url)
     try:
-        async with SafeFetcher(policy) as fetcher:
+        async with SafeFetcher(policy, shared_slots=shared_slots) as fetcher:
             yield Resources(settings=settings, engine=engine, fetcher=fetcher)
     finally:
         engine.dispose()

@@ -9,7 +9,7 @@ import difflib
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from dotenv import dotenv_values
 from pydantic import (
@@ -77,6 +77,15 @@ class Settings(BaseSettings):
     # Comma-separated ("0,1"), read as text rather than pydantic-settings' JSON for lists.
     shard_ids: Annotated[list[int] | None, NoDecode] = None
 
+    # "inline": this process fetches and embeds (the default, any database). "queue": on
+    # PostgreSQL, `newsbot worker` processes do that through a job queue, and `newsbot run`
+    # only answers (README: Running on several machines).
+    jobs: Literal["inline", "queue"] = "inline"
+    # Jobs one worker process runs at once.
+    worker_concurrency: int = Field(default=4, ge=1, le=64)
+    # A worker silent this long is taken for dead and its jobs are given to another.
+    worker_stalled_seconds: float = Field(default=30.0, ge=2)
+
     refresh_minutes: float = Field(default=30.0, gt=0)
     fetch_allow_hosts: str = ""
     fetch_max_bytes: int = Field(default=5 * 1024 * 1024, gt=0)
@@ -119,6 +128,11 @@ class Settings(BaseSettings):
         if level not in LOG_LEVELS:
             raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
         return level
+
+    @property
+    def queued(self) -> bool:
+        """Whether workers fetch and embed (``NEWSBOT_JOBS=queue``), not this process."""
+        return self.jobs == "queue"
 
     @property
     def resolved_database_url(self) -> str:

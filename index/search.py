@@ -142,14 +142,18 @@ class Retriever:
         model: RankingModel = DEFAULT_RANKING,
         as_of_grace: timedelta = AS_OF_GRACE,
         index_type: IndexKind = "auto",
+        embed_passages: bool = True,
     ) -> None:
         self.engine = engine
         self.index_type = index_type  # exact or IVF search; "auto" chooses by corpus size
+        # False for a bot whose workers embed (NEWSBOT_JOBS=queue): passages come from the
+        # embedding cache only, and one not embedded yet waits for a later sync.
+        self.embed_passages = embed_passages
         self.embedder = embedder
         self.root = index_dir
         self.model = model
         self.as_of_grace = as_of_grace
-        self.writer = IndexWriter(engine, embedder, index_dir, index_type)
+        self.writer = IndexWriter(engine, embedder, index_dir, index_type, embed_passages)
         self._live: LiveIndex | None = None
         self._sidecar: _Sidecar | None = None
         self._stamp: tuple[int, int] | None = None

@@ -70,12 +70,14 @@ class IndexWriter:
         embedder: Embedder,
         root: Path,
         index_type: IndexKind = "auto",
+        embed_passages: bool = True,
         on_publish: Callable[[], None] | None = None,
     ) -> None:
         self.engine = engine
         self.embedder = embedder
         self.root = root
         self.index_type = index_type
+        self.embed_passages = embed_passages  # False: only passages the cache has a vector for
         self.on_publish = on_publish  # called after each publication (the reader reloads)
         self._merging: threading.Thread | None = None
 
@@ -266,10 +268,10 @@ class IndexWriter:
         empty = Manifest.empty(self.embedder.name, self.embedder.dimension)
         self._publish(empty.with_segments(entries))
         return SyncReport(
-            len(catalog.ids),
+            len(segment),
             0,
             embedded,
-            len(catalog.ids),
+            len(segment),
             time.perf_counter() - started,
             rebuilt,
         )
@@ -303,8 +305,10 @@ class IndexWriter:
         embedded = 0
         if len(catalog.ids):
             segment, embedded = self._segment(catalog, outlets, progress)
-            entries.append(segment.write(self.root))
-            changed = True
+            added -= len(catalog.ids) - len(segment)  # not embedded yet (embed_passages off)
+            if len(segment):
+                entries.append(segment.write(self.root))
+                changed = True
         published = manifest.with_segments(entries)
         if changed:
             self._publish(published)
@@ -363,6 +367,15 @@ class IndexWriter:
     ) -> tuple[Segment, int]:
         """A segment of these passages (sorted by id), and how many had to be embedded."""
         found = self._documents(catalog.ids)
+        if not self.embed_passages:
+            # Workers embed (a job queue): a passage not in the cache yet waits for a later sync.
+            cached = cached_vectors(
+                self.engine, self.embedder.name, [d.text_hash for d in found.values()]
+            )
+            ready = np.array(
+                [found[int(pid)].text_hash in cached for pid in catalog.ids], dtype=bool
+            )
+            catalog, outlets = catalog.subset(ready), outlets[ready]
         documents = [found[int(pid)] for pid in catalog.ids]
         data, embedded = self._vectors_for(documents, progress)
         names: dict[str, int] = {}

@@ -103,6 +103,12 @@ def parse_as_of(text: str) -> datetime | None:
     return parsed
 
 
+def load_date_reader() -> None:
+    """Import dateparser and read one date now: the bot calls this off its event loop at start,
+    so the first member's unusual ``since:`` is not the one who waits ~0.6 s for it."""
+    parse_typed_date("3 March 2025", datetime.now(UTC))
+
+
 def _dateparser(text: str, **settings: Any) -> datetime | None:
     # Imported here: it takes a while, and most commands never read a printed date.
     import dateparser

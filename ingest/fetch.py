@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Protocol, Self
 
 import httpcore
 import httpx
@@ -599,6 +599,12 @@ def _parse_content_type(value: str | None) -> tuple[str | None, str | None]:
 # --------------------------------------------------------------------------- the fetcher
 
 
+class SharedHostSlots(Protocol):
+    """A per-host limit on requests in flight that several processes share."""
+
+    def slot(self, host: str) -> contextlib.AbstractAsyncContextManager[None]: ...
+
+
 def _blocking_cookie_jar() -> httpx.Cookies:
     # Fetches stay stateless: a source must not be able to track us or set state that
     # changes what another source's redirect does.
@@ -609,12 +615,18 @@ class SafeFetcher:
     """Fetches pages and feeds under a ``FetchPolicy``. Use as ``async with SafeFetcher():``."""
 
     def __init__(
-        self, policy: FetchPolicy | None = None, *, resolver: Resolver | None = None
+        self,
+        policy: FetchPolicy | None = None,
+        *,
+        resolver: Resolver | None = None,
+        shared_slots: SharedHostSlots | None = None,
     ) -> None:
         self.policy = policy or FetchPolicy()
         self._resolver = resolver or system_resolver
         self._client: httpx.AsyncClient | None = None
         self._host_slots: dict[str, asyncio.Semaphore] = {}
+        # Slots shared with other processes (workers on several machines), taken after ours.
+        self._shared_slots = shared_slots
 
     async def __aenter__(self) -> Self:
         backend = _GuardedBackend(allow_hosts=self.policy.allow_hosts, resolver=self._resolver)
@@ -653,6 +665,15 @@ class SafeFetcher:
             slot = self._host_slots[host] = asyncio.Semaphore(self.policy.per_host_concurrency)
         return slot
 
+    @contextlib.asynccontextmanager
+    async def _slots(self, host: str) -> AsyncIterator[None]:
+        async with self._slot(host):
+            if self._shared_slots is None:
+                yield
+                return
+            async with self._shared_slots.slot(host):
+                yield
+
     async def fetch(
         self, url: str, *, etag: str | None = None, last_modified: str | None = None
     ) -> FetchResult:
@@ -675,7 +696,7 @@ class SafeFetcher:
         budget = self.policy.total_timeout
         for hop in range(self.policy.max_redirects + 1):
             label = url if hop == 0 else f"{url} (redirected to {current})"
-            async with self._slot(current.host):
+            async with self._slots(current.host):
                 started = loop.time()
                 try:
                     async with asyncio.timeout(budget):

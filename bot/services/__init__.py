@@ -8,14 +8,22 @@ opens nothing of its own.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from bot.resources import Resources
 from bot.services.about import AboutService
 from bot.services.ask import AskService
+from bot.services.check import CheckService
+from bot.services.feedback import FeedbackService
 from bot.services.follow import FollowService
 from bot.services.reindex import ReindexService
 from bot.services.sources import SourceService
 from ingest.models import GLOBAL_GUILD
+
+if TYPE_CHECKING:
+    import procrastinate
+
+    from bot.jobs.follow import IndexFollower
 
 
 def guild_scope(guild_id: int | None) -> int:
@@ -33,14 +41,39 @@ class Services:
     reindex: ReindexService
     sources: SourceService
     about: AboutService
+    check: CheckService
+    feedback: FeedbackService
     follows: FollowService
+    # Set when workers fetch and embed (NEWSBOT_JOBS=queue): the bot follows the database.
+    follower: IndexFollower | None = None
+    queue: procrastinate.App | None = None
 
     @classmethod
     def create(cls, resources: Resources, cooldown_seconds: float | None = None) -> Services:
+        ask = AskService(resources, cooldown_seconds)
         return cls(
-            ask=AskService(resources, cooldown_seconds),
+            ask=ask,
             reindex=ReindexService(resources),
             sources=SourceService(resources),
             about=AboutService(resources),
+            check=CheckService(resources, ask),
+            feedback=FeedbackService(resources),
             follows=FollowService(resources),
+        )
+
+    @classmethod
+    def queued(cls, resources: Resources, queue: procrastinate.App) -> Services:
+        """The services of a bot whose workers fetch and embed (``NEWSBOT_JOBS=queue``)."""
+        from bot.jobs.follow import IndexFollower
+        from bot.services.queued import QueuedReindexService, QueuedSourceService
+
+        follower = IndexFollower(lambda: resources.retriever)
+        return cls(
+            ask=AskService(resources),
+            reindex=QueuedReindexService(resources, queue, follower),
+            sources=QueuedSourceService(resources, queue, follower),
+            about=AboutService(resources),
+            follows=FollowService(resources),
+            follower=follower,
+            queue=queue,
         )

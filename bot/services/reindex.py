@@ -93,7 +93,7 @@ class ReindexService:
             raise ReindexRunning(self.current.progress())
         run = ReindexRun(self.clock)
         run.task = asyncio.ensure_future(asyncio.to_thread(self._rebuild, run))
-        run.task.add_done_callback(_log_outcome)
+        run.task.add_done_callback(log_outcome)
         self.current = run
         return run
 
@@ -116,7 +116,7 @@ async def watch(
             await on_progress(run.progress())
 
 
-def _log_outcome(task: asyncio.Future[SyncReport]) -> None:
+def log_outcome(task: asyncio.Future[SyncReport]) -> None:
     if task.cancelled():
         log.warning("reindex cancelled")
     elif (error := task.exception()) is not None:

@@ -75,7 +75,7 @@ def upgrade_database(engine: Engine) -> None:
     with engine.connect() as connection:
         if _current_revision(connection, script) == script.get_current_head():
             return
-    with engine.connect() as connection, _schema_lock(engine, connection):
+    with engine.connect() as connection, schema_lock(engine, connection):
         if connection.dialect.name == "sqlite":
             # One transaction for the whole upgrade: pysqlite would commit each DDL alone, and a
             # process killed mid-upgrade must leave the old schema, not half of the new one.
@@ -127,7 +127,7 @@ def _check_unversioned(connection: Connection, script: ScriptDirectory) -> None:
 
 
 @contextmanager
-def _schema_lock(engine: Engine, connection: Connection) -> Iterator[None]:
+def schema_lock(engine: Engine, connection: Connection) -> Iterator[None]:
     """Only one process upgrades at a time; the others then find the schema up to date."""
     if connection.dialect.name == "postgresql":
         connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": _ADVISORY_LOCK_KEY})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime
@@ -259,3 +260,15 @@ def replying_to(message: dict[str, Any]) -> Callable[[RecordedRequest], bool]:
         return str(reference.get("message_id")) == message["id"]
 
     return match
+
+
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, as systemd stops newsbot; SIGKILL if it is still running 30 s later."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

@@ -38,6 +38,7 @@ from tests.bot.conftest import (
     command,
     make_settings,
     replying_to,
+    stop_process,
     two_servers,
 )
 from tests.bot.test_app import until_indexed
@@ -141,7 +142,14 @@ async def test_slash_commands_are_synced_once_and_answered_by_the_servers_shard(
     async with shard_processes(fake, make_context) as bots:
         syncs = [r for r in fake.requests if r.matches("PUT", r"/applications/\d+/commands")]
         assert [process_of(r) for r in syncs] == [0]
-        assert set(fake.commands()) == {"ask", "reindex", "source", "about", "follow"}
+        assert set(fake.commands()) == {
+            "ask",
+            "reindex",
+            "source",
+            "about",
+            "follow",
+            "Check the news",
+        }
         for guild_id, dm, holder in ((GUILD_A, False, 1), (GUILD_C, False, 0), (None, True, 0)):
             interaction = await fake.send_interaction("about", guild_id=guild_id, dm=dm)
             callback = await fake.wait_for_callback(interaction)
@@ -163,7 +171,14 @@ async def test_without_a_shard_count_the_bot_is_one_unsharded_process(
         assert fake.identify is not None
         assert "shard" not in fake.identify
         assert {g.id for g in bot.guilds} == {GUILD_A, GUILD_B, GUILD_C}
-        assert set(fake.commands()) == {"ask", "reindex", "source", "about", "follow"}
+        assert set(fake.commands()) == {
+            "ask",
+            "reindex",
+            "source",
+            "about",
+            "follow",
+            "Check the news",
+        }
         shown = await command(fake, "about", guild_id=GUILD_C)
         assert shown["embeds"][0]["title"] == "About newsbot"
 
@@ -265,8 +280,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @contextlib.contextmanager
-def bot_process(fake: FakeDiscord, data_dir: Path, shard: int) -> Iterator[Path]:
-    """``newsbot run`` as shard ``shard`` of 2 in a process of its own; yields its log file."""
+def bot_process(fake: FakeDiscord, data_dir: Path, shard: int, **settings: str) -> Iterator[Path]:
+    """``newsbot run`` as shard ``shard`` of 2 in a process of its own; yields its log file.
+
+    ``settings`` are more environment variables (``NEWSBOT_JOBS="queue"``, say).
+    """
     env = {k: v for k, v in os.environ.items() if not k.startswith(("NEWSBOT_", "DISCORD_"))}
     env.update(
         PYTHONPATH=str(ROOT),
@@ -277,6 +295,7 @@ def bot_process(fake: FakeDiscord, data_dir: Path, shard: int) -> Iterator[Path]
         NEWSBOT_ASK_COOLDOWN_SECONDS="0",
         FAKE_DISCORD_URL=fake.base_url,
         FAKE_DISCORD_CLIENT=f"shard-{shard}",
+        **settings,
     )
     log = data_dir.parent / f"shard-{shard}.log"
     with open(log, "wb") as out:
@@ -290,12 +309,7 @@ def bot_process(fake: FakeDiscord, data_dir: Path, shard: int) -> Iterator[Path]
     try:
         yield log
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
 
 
 async def identified(fake: FakeDiscord, shard: int, log: Path, seconds: float = 300) -> None:

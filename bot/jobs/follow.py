@@ -1,0 +1,117 @@
+"""A bot replica keeps its own index in step with the shared database, within seconds.
+
+Workers ``NOTIFY newsbot_index`` after they store and embed passages (``sync``) or finish a
+reindex (``rebuild``). The bot ``LISTEN``s and then updates its local index from the database
+and the embedding cache: an update takes in the passages added and drops the ones removed,
+embedding nothing. Notices that arrive together cost one update. A notice missed while the
+connection was down is made up for when it comes back (an update first thing), and by an
+update every ``FALLBACK_SECONDS`` in any case.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+import psycopg
+
+from bot.jobs.queue import INDEX_CHANNEL, REBUILD, SYNC
+from index.search import Retriever, SyncReport
+
+log = logging.getLogger(__name__)
+
+# Notices arriving this soon after the first are handled with it.
+GATHER_SECONDS = 0.3
+FALLBACK_SECONDS = 300.0
+RECONNECT_SECONDS = 5.0
+
+Update = Callable[[str], Awaitable[object]]
+
+
+async def follow_index(
+    conninfo: str,
+    update: Update,
+    *,
+    fallback_every: float = FALLBACK_SECONDS,
+    listening: asyncio.Event | None = None,
+) -> None:
+    """Forever: ``await update(SYNC or REBUILD)`` whenever the workers say something changed."""
+    while True:
+        try:
+            connection = await psycopg.AsyncConnection.connect(conninfo, autocommit=True)
+        except psycopg.Error as error:
+            log.warning("cannot listen for index changes (%s); retrying", error)
+            await asyncio.sleep(RECONNECT_SECONDS)
+            continue
+        try:
+            async with connection:
+                await connection.execute(f"LISTEN {INDEX_CHANNEL}")
+                log.info("following the database: the index takes each change within seconds")
+                if listening is not None:
+                    listening.set()
+                await _applied(update, SYNC)  # whatever changed while we were not listening
+                while True:
+                    wanted = await _next_notices(connection, fallback_every)
+                    await _applied(update, REBUILD if REBUILD in wanted else SYNC)
+        except psycopg.Error as error:
+            log.warning("lost the database connection for index changes (%s)", error)
+            await asyncio.sleep(RECONNECT_SECONDS)
+
+
+async def _applied(update: Update, what: str) -> None:
+    try:
+        await update(what)
+    except Exception:  # a failed update must not stop the following ones
+        log.exception("updating the index from the database failed; trying at the next change")
+
+
+async def _next_notices(connection: psycopg.AsyncConnection, wait: float) -> set[str]:
+    """The payloads of the next notice and of those close behind it (empty: none came)."""
+    wanted: set[str] = set()
+    async for notice in connection.notifies(timeout=wait, stop_after=1):
+        wanted.add(notice.payload)
+    if wanted:
+        async for notice in connection.notifies(timeout=GATHER_SECONDS):
+            wanted.add(notice.payload)
+    return wanted
+
+
+class IndexFollower:
+    """Applies the workers' notices to this process's index, one update at a time.
+
+    ``retriever`` is called (in a thread: the first call loads the model) for the index.
+    """
+
+    def __init__(self, retriever: Callable[[], Retriever]) -> None:
+        self._retriever = retriever
+        self._lock = asyncio.Lock()
+        self._changed = asyncio.Condition()
+        self.rebuilds = 0
+        self.last: SyncReport | None = None
+
+    async def update(self, what: str = SYNC) -> SyncReport:
+        async with self._lock:
+            retriever = await asyncio.to_thread(self._retriever)
+            work = retriever.rebuild if what == REBUILD else retriever.sync
+            report = await asyncio.to_thread(work)
+        if report.added or report.removed or report.rebuilt:
+            log.info(
+                "index %s from the database: %d passages added, %d removed, %d embedded here",
+                "rebuilt" if what == REBUILD else "updated",
+                report.added,
+                report.removed,
+                report.embedded,
+            )
+        async with self._changed:
+            self.last = report
+            self.rebuilds += what == REBUILD
+            self._changed.notify_all()
+        return report
+
+    async def rebuilt_after(self, rebuilds: int) -> SyncReport:
+        """Once this process has rebuilt its index more than ``rebuilds`` times in all."""
+        async with self._changed:
+            await self._changed.wait_for(lambda: self.rebuilds > rebuilds)
+            assert self.last is not None
+            return self.last

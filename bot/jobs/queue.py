@@ -1,0 +1,144 @@
+"""The procrastinate app over newsbot's PostgreSQL database: its schema, its tasks, notices.
+
+Both sides build the same app: workers run its tasks, bots queue them. Its tables are made at
+the start of a queue-mode process, like newsbot's own migrations: once, under the same
+advisory lock, so processes starting together never race to create them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import procrastinate
+from procrastinate.schema import SchemaManager
+from sqlalchemy import Engine, make_url, text
+
+from bot.settings import Settings
+from ingest.errors import InputError
+from ingest.migrations import schema_lock
+
+log = logging.getLogger(__name__)
+
+# The channel bots LISTEN on: a worker says there that the database holds new vectors
+# ("sync") or that a reindex is ready to swap in ("rebuild").
+INDEX_CHANNEL = "newsbot_index"
+SYNC = "sync"
+REBUILD = "rebuild"
+
+
+def libpq_url(database_url: str) -> str:
+    """The SQLAlchemy URL as libpq reads it (``postgresql://``, password and options kept)."""
+    url = make_url(database_url)
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def check_queue_settings(settings: Settings) -> None:
+    """``InputError`` when ``NEWSBOT_JOBS=queue`` cannot work with this database."""
+    if not settings.queued:
+        return
+    url = settings.resolved_database_url
+    if not make_url(url).drivername.startswith("postgresql"):
+        raise InputError(
+            "NEWSBOT_JOBS=queue needs a PostgreSQL database (NEWSBOT_DATABASE_URL="
+            "postgresql+psycopg://...); with SQLite, leave NEWSBOT_JOBS at inline"
+        )
+
+
+def make_app(settings: Settings) -> procrastinate.App:
+    from bot.jobs.tasks import blueprint
+
+    connector = procrastinate.PsycopgConnector(conninfo=libpq_url(settings.resolved_database_url))
+    app = procrastinate.App(connector=connector)
+    app.add_tasks_from(blueprint, namespace="newsbot")
+    return app
+
+
+def ensure_queue_schema(engine: Engine) -> None:
+    """Create procrastinate's tables, types and functions unless the database has them."""
+    with engine.connect() as connection:
+        if _has_queue(connection):
+            return
+    with engine.connect() as connection, schema_lock(engine, connection):
+        if _has_queue(connection):
+            return
+        log.info("creating the job queue's tables (procrastinate)")
+        # On the driver's cursor without parameters: the schema's "%" are not placeholders.
+        cursor = connection.connection.cursor()
+        cursor.execute(SchemaManager.get_schema())
+        cursor.close()
+        connection.commit()
+
+
+def _has_queue(connection: object) -> bool:
+    found = connection.execute(  # type: ignore[attr-defined]
+        text("SELECT to_regclass('procrastinate_jobs') IS NOT NULL")
+    ).scalar()
+    return bool(found)
+
+
+@asynccontextmanager
+async def open_queue(settings: Settings, engine: Engine) -> AsyncIterator[procrastinate.App]:
+    """The app, its schema in place and its connection pool open, for one ``async with``."""
+    check_queue_settings(settings)
+    await asyncio.to_thread(ensure_queue_schema, engine)
+    app = make_app(settings)
+    async with app.open_async():
+        yield app
+
+
+def notify_index(engine: Engine, what: str = SYNC) -> None:
+    """Tell every bot replica the database's passages or vectors changed."""
+    with engine.begin() as connection:
+        connection.execute(
+            text("SELECT pg_notify(:channel, :what)"), {"channel": INDEX_CHANNEL, "what": what}
+        )
+
+
+REFRESH_TASK = "newsbot:refresh_source"
+EMBED_TASK = "newsbot:embed_new_passages"
+REINDEX_TASK = "newsbot:reindex"
+
+
+async def _defer_once(app: procrastinate.App, task: str, key: str, **arguments: object) -> int:
+    """Queue ``task`` unless a job with this key is waiting already; that job's id either way.
+
+    ``key`` is both the job's lock (never two running at once) and its queueing lock (never
+    two waiting at once).
+    """
+    from procrastinate.exceptions import AlreadyEnqueued
+
+    try:
+        return await app.configure_task(task, lock=key, queueing_lock=key).defer_async(
+            **arguments  # type: ignore[arg-type]
+        )
+    except AlreadyEnqueued:
+        waiting = await app.job_manager.list_jobs_async(queueing_lock=key, status="todo")
+        for job in waiting:
+            assert job.id is not None
+            return job.id
+        # It started in the meantime: queue this one behind it.
+        return await _defer_once(app, task, key, **arguments)
+
+
+def refresh_key(source_id: int) -> str:
+    """The lock and queueing lock of a source's refreshes."""
+    return f"source:{source_id}"
+
+
+async def defer_refresh(app: procrastinate.App, source_id: int, force: bool = False) -> int:
+    """Queue a refresh of one source; ``force`` fetches it even when it is not due."""
+    return await _defer_once(
+        app, REFRESH_TASK, refresh_key(source_id), source_id=source_id, force=force
+    )
+
+
+async def defer_embedding(app: procrastinate.App) -> int:
+    """Queue the embedding of every stored passage that has no vector yet."""
+    return await _defer_once(app, EMBED_TASK, "embed")
+
+
+async def defer_reindex(app: procrastinate.App) -> int:
+    return await _defer_once(app, REINDEX_TASK, "reindex")
