@@ -68,11 +68,14 @@ class Services:
         from bot.services.queued import QueuedReindexService, QueuedSourceService
 
         follower = IndexFollower(lambda: resources.retriever)
+        ask = AskService(resources)
         return cls(
-            ask=AskService(resources),
+            ask=ask,
             reindex=QueuedReindexService(resources, queue, follower),
             sources=QueuedSourceService(resources, queue, follower),
             about=AboutService(resources),
+            check=CheckService(resources, ask),
+            feedback=FeedbackService(resources),
             follows=FollowService(resources),
             follower=follower,
             queue=queue,
