@@ -60,6 +60,7 @@ class Embedder:
         cache_dir: Path | None = None,
     ) -> None:
         self.name = model_name
+        self.model = model_name  # as configured: what another process loads to embed the same
         location = resolve_model(model_name)
         if Path(location).exists():
             # A local folder needs no hub; never let a missing file trigger a download.

@@ -1,22 +1,28 @@
-"""BM25 over passages (with their article's title), by passage id, saved beside the vectors.
+"""BM25 over passages (with their article's title), by passage id, one postings file per segment.
 
-bm25s scores from a sparse matrix it builds from token ids. Tokens are kept per passage
-(``tokens.npz``) so an update tokenizes only new passages and re-derives the matrix, which
-takes seconds, instead of re-reading every passage.
+Each index segment keeps its own postings (for every word, the rows holding it and how often)
+and document lengths; nothing corpus-wide is baked in. A question's scores are computed from
+the postings of its words with the statistics of the live passages of *every* segment (live
+document count, each word's live document frequency, average live length), so an index of a
+base segment plus deltas and deletions scores every passage exactly as one index built from
+scratch over the same passages would. bm25s bakes idf and the average length into its score
+matrix at build time, which is why the scoring here is our own (the same Lucene arithmetic,
+checked against bm25s in tests/index/test_lexical.py); bm25s's stop words are still used.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import bm25s
 import numpy as np
 import Stemmer
-from scipy import sparse
 
 log = logging.getLogger(__name__)
 # bm25s sets its logger to DEBUG when imported, which would print a line to the console on
@@ -24,10 +30,10 @@ log = logging.getLogger(__name__)
 logging.getLogger("bm25s").setLevel(logging.NOTSET)
 
 FOLDER = "lexical"
-TOKENS_FILE = "tokens.npz"
-BM25_FOLDER = "bm25"
+WORDS_FILE = "words.json"
 TOKEN = re.compile(r"\w\w+")
 STOPWORDS = frozenset(bm25s.stopwords.STOPWORDS_EN)
+K1, B = 1.5, 0.75  # bm25s's defaults, which the ranking was tuned with
 _stemmer = Stemmer.Stemmer("english")
 # How a question is asked, not what it is about: such a word missing from every passage is
 # no sign that the story is missing (bm25s's stop words are few: "what" is not one).
@@ -54,118 +60,211 @@ def document_text(title: str, passage: str) -> str:
     return f"{title}\n{passage}"
 
 
-def bm25_matrix(
-    offsets: np.ndarray, token_ids: np.ndarray, columns: int, k1: float, b: float
-) -> dict[str, object]:
-    """The score matrix ``bm25s.BM25.index`` builds (Lucene BM25), from token arrays.
-
-    bm25s builds it with a Python loop over every passage and token (66 s at 1M passages);
-    this is the same arithmetic on whole arrays, bit for bit the same matrix
-    (tests/index/test_lexical.py compares them), in a few seconds.
-    """
-    lengths = np.diff(offsets).astype(np.int64)
-    documents = len(lengths)
-    rows = np.repeat(np.arange(documents, dtype=np.int64), lengths)
-    pairs, frequency = np.unique(rows * columns + token_ids, return_counts=True)
-    doc, column = pairs // columns, pairs % columns
-    in_documents = np.bincount(column, minlength=columns)
-    # Each idf exactly as bm25s computes it (math.log on Python floats), once per distinct df.
-    idf_of = {
-        int(df): math.log(1 + (documents - df + 0.5) / (df + 0.5))
-        for df in np.unique(in_documents[in_documents > 0])
-    }
-    idf = np.zeros(columns, dtype=np.float32)
-    for df, value in idf_of.items():
-        idf[in_documents == df] = value
-    average = lengths.mean()
-    tf = frequency.astype(np.float32).astype(np.float64)
-    tfc = tf / (k1 * ((1 - b) + b * lengths[doc] / average) + tf)
-    scores = (idf[column].astype(np.float64) * tfc).astype(np.float32)
-    matrix = sparse.csc_matrix(
-        (scores, (doc.astype(np.int32), column.astype(np.int32))),
-        shape=(documents, columns),
-        dtype=np.float32,
-    )
-    return {
-        "data": matrix.data,
-        "indices": matrix.indices,
-        "indptr": matrix.indptr.astype(np.int64),  # as bm25s saves it
-        "num_docs": documents,
-    }
-
-
-class LexicalIndex:
-    """BM25 scores for every indexed passage; rows follow ``ids``."""
+class Postings:
+    """One segment's inverted lists: word → (rows holding it, count in each row)."""
 
     def __init__(
         self,
-        ids: np.ndarray,
-        offsets: np.ndarray,
-        token_ids: np.ndarray,
-        vocab: dict[str, int],
+        words: list[str],
+        indptr: np.ndarray,
+        rows: np.ndarray,
+        counts: np.ndarray,
+        lengths: np.ndarray,
     ) -> None:
-        self.ids = ids.astype(np.int64)
-        self.offsets = offsets.astype(np.int64)  # row i has token_ids[offsets[i]:offsets[i+1]]
-        self.token_ids = token_ids.astype(np.int32)
-        self.vocab = vocab
-        self._row_of: dict[int, int] | None = None
-        self._idf: np.ndarray | None = None
-        self._bm25 = self._score_matrix()
+        self.words = words
+        self.word_ids = {word: i for i, word in enumerate(words)}
+        self.indptr = indptr  # int64, word w's postings are rows[indptr[w]:indptr[w + 1]]
+        self.rows = rows  # int32 rows, ascending within a word
+        self.counts = counts  # int32 occurrences of the word in the row
+        self.lengths = lengths  # int32 tokens per row
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    @classmethod
+    def build(cls, texts: Sequence[str]) -> Postings:
+        """Postings of ``texts``, row ``i`` being ``texts[i]``."""
+        vocab: dict[str, int] = {}
+        chunks, sizes = [], []
+        for start in range(0, len(texts), 10_000):  # numpy per chunk: no Python int per token
+            encoded = [
+                [vocab.setdefault(t, len(vocab)) for t in tokenize(text)]
+                for text in texts[start : start + 10_000]
+            ]
+            sizes.append(np.array([len(row) for row in encoded], dtype=np.int64))
+            chunks.append(np.array([t for row in encoded for t in row], dtype=np.int64))
+        lengths = np.concatenate([np.zeros(0, np.int64), *sizes])
+        tokens = np.concatenate([np.zeros(0, np.int64), *chunks])
+        rows = np.repeat(np.arange(len(texts), dtype=np.int64), lengths)
+        size = max(len(texts), 1)
+        pairs, counts = np.unique(tokens * size + rows, return_counts=True)
+        return cls._sorted(list(vocab), pairs, counts, lengths)
+
+    @classmethod
+    def _sorted(
+        cls, words: list[str], pairs: np.ndarray, counts: np.ndarray, lengths: np.ndarray
+    ) -> Postings:
+        """Postings from ascending distinct ``word · rows + row`` keys and their counts."""
+        size = max(len(lengths), 1)
+        per_word = np.bincount(pairs // size, minlength=len(words))
+        indptr = np.zeros(len(words) + 1, dtype=np.int64)
+        np.cumsum(per_word, out=indptr[1:])
+        rows = (pairs % size).astype(np.int32)
+        return cls(words, indptr, rows, counts.astype(np.int32), lengths.astype(np.int32))
+
+    @classmethod
+    def merged(cls, parts: Sequence[tuple[Postings, np.ndarray]]) -> Postings:
+        """One segment's postings from several: ``(postings, new row of each row or -1)``."""
+        vocab: dict[str, int] = {}
+        all_words, all_rows, all_counts = [], [], []
+        size = max((int(rows.max()) + 1 for _, rows in parts if len(rows)), default=0)
+        lengths = np.zeros(size, dtype=np.int64)
+        for postings, new_rows in parts:
+            kept = new_rows >= 0
+            lengths[new_rows[kept]] = postings.lengths[kept]
+            mapping = np.array([vocab.setdefault(w, len(vocab)) for w in postings.words], np.int64)
+            word_of = np.repeat(np.arange(len(postings.words)), np.diff(postings.indptr))
+            target = new_rows[np.asarray(postings.rows)]
+            live = target >= 0
+            all_words.append(mapping[word_of[live]] if len(mapping) else word_of[live])
+            all_rows.append(target[live])
+            all_counts.append(np.asarray(postings.counts)[live].astype(np.int64))
+        if not all_words:
+            return cls.build([])
+        # Each new row comes from one old row, so the (word, row) pairs are already distinct.
+        keys = np.concatenate(all_words) * max(size, 1) + np.concatenate(all_rows)
+        order = np.argsort(keys, kind="stable")
+        return cls._sorted(list(vocab), keys[order], np.concatenate(all_counts)[order], lengths)
+
+    def column(self, word: str) -> tuple[np.ndarray, np.ndarray]:
+        """The rows holding ``word`` and its count in each (empty if none)."""
+        wid = self.word_ids.get(word)
+        if wid is None:
+            return _NO_ROWS, _NO_ROWS
+        start, end = int(self.indptr[wid]), int(self.indptr[wid + 1])
+        return np.asarray(self.rows[start:end]), np.asarray(self.counts[start:end])
+
+    # --- on disk ---------------------------------------------------------------------------
+
+    def save(self, segment_folder: Path, name: str = FOLDER) -> None:
+        folder = segment_folder / name
+        folder.mkdir()
+        # Plain .npy files: a reader memory-maps them and reads only its words' postings.
+        for field in ("indptr", "rows", "counts", "lengths"):
+            np.save(folder / f"{field}.npy", getattr(self, field))
+        (folder / WORDS_FILE).write_text(json.dumps(self.words, ensure_ascii=False))
+
+    @classmethod
+    def load(cls, segment_folder: Path, name: str = FOLDER) -> Postings:
+        folder = segment_folder / name
+        words = json.loads((folder / WORDS_FILE).read_text())
+        arrays = [
+            np.load(folder / f"{field}.npy", mmap_mode="r")
+            for field in ("indptr", "rows", "counts", "lengths")
+        ]
+        return cls(words, *arrays)
+
+
+_NO_ROWS = np.zeros(0, dtype=np.int32)
+
+
+@dataclass
+class _Part:
+    postings: Postings
+    rows: np.ndarray  # index row of each postings row, -1 for deleted ones
+
+
+class LiveWords:
+    """The words at least one live passage holds (``word in vocab``)."""
+
+    def __init__(self, index: LexicalIndex) -> None:
+        self.index = index
+
+    def __contains__(self, word: object) -> bool:
+        return isinstance(word, str) and self.index.document_frequency(word) > 0
+
+
+class LexicalIndex:
+    """BM25 over the live rows of one or more postings; index row ``i`` is passage ``ids[i]``.
+
+    Corpus statistics are those of the live rows alone, so scores never depend on how the
+    passages are split into segments or how many deleted ones they still hold.
+    """
+
+    def __init__(self, ids: np.ndarray, parts: Sequence[tuple[Postings, np.ndarray]]) -> None:
+        self.ids = np.asarray(ids, dtype=np.int64)
+        self.parts = [_Part(postings, np.asarray(rows, dtype=np.int64)) for postings, rows in parts]
+        total = sum(int(np.asarray(p.postings.lengths)[p.rows >= 0].sum()) for p in self.parts)
+        self.average_length = total / len(self.ids) if len(self.ids) else 0.0
+        self.vocab = LiveWords(self)
 
     @classmethod
     def empty(cls) -> LexicalIndex:
-        return cls(np.zeros(0, np.int64), np.zeros(1, np.int64), np.zeros(0, np.int32), {})
+        return cls(np.zeros(0, np.int64), [])
 
     @classmethod
     def build(cls, documents: Sequence[tuple[int, str]]) -> LexicalIndex:
-        """An index of ``(passage id, text)`` pairs."""
-        return cls.empty().updated(np.zeros(0, np.int64), documents)
+        """An index of ``(passage id, text)`` pairs, in memory (row ``i`` is document ``i``)."""
+        postings = Postings.build([text for _, text in documents])
+        ids = np.array([pid for pid, _ in documents], dtype=np.int64)
+        return cls(ids, [(postings, np.arange(len(documents)))])
 
     def __len__(self) -> int:
         return len(self.ids)
 
-    def updated(self, remove: np.ndarray, add: Sequence[tuple[int, str]]) -> LexicalIndex:
-        """A new index without the ``remove`` ids and with the ``add`` documents."""
-        keep = ~np.isin(self.ids, remove) if len(remove) else np.ones(len(self.ids), dtype=bool)
-        lengths = np.diff(self.offsets)
-        kept_tokens = np.repeat(keep, lengths)
-        vocab = dict(self.vocab)
-        new_rows = [self._encode(text, vocab) for _, text in add]
-        new_lengths = np.array([len(r) for r in new_rows], dtype=np.int64)
-        all_lengths = np.concatenate([lengths[keep], new_lengths])
-        offsets = np.zeros(len(all_lengths) + 1, dtype=np.int64)
-        np.cumsum(all_lengths, out=offsets[1:])
-        token_ids = np.concatenate(
-            [self.token_ids[kept_tokens], *(np.asarray(r, dtype=np.int32) for r in new_rows)]
+    def _postings(self, word: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(index rows, counts, lengths) of the live rows holding ``word``, over all parts."""
+        found = []
+        for part in self.parts:
+            rows, counts = part.postings.column(word)
+            if len(rows) == 0:
+                continue
+            target = part.rows[rows]
+            live = target >= 0
+            found.append(
+                (target[live], counts[live], np.asarray(part.postings.lengths)[rows[live]])
+            )
+        if not found:
+            return _NO_ROWS.astype(np.int64), _NO_ROWS, _NO_ROWS
+        if len(found) == 1:
+            return found[0]
+        return tuple(np.concatenate(column) for column in zip(*found, strict=True))  # type: ignore[return-value]
+
+    def idf(self, word: str) -> float | None:
+        """``log(1 + N/df)`` of a word live passages hold, as coverage weighs it; else None."""
+        df = self.document_frequency(word)
+        return float(np.float32(np.log1p(len(self.ids) / df))) if df else None
+
+    def document_frequency(self, word: str) -> int:
+        return sum(
+            int(np.count_nonzero(part.rows[part.postings.column(word)[0]] >= 0))
+            for part in self.parts
         )
-        ids = np.concatenate([self.ids[keep], np.array([i for i, _ in add], dtype=np.int64)])
-        return LexicalIndex(ids, offsets, token_ids, vocab)
-
-    @staticmethod
-    def _encode(text: str, vocab: dict[str, int]) -> list[int]:
-        return [vocab.setdefault(token, len(vocab)) for token in tokenize(text)]
-
-    def _score_matrix(self) -> bm25s.BM25 | None:
-        if len(self.ids) == 0:
-            return None
-        # bm25s needs a column for every vocabulary id, and one more for an empty query.
-        vocab = {**self.vocab, "": len(self.vocab)}
-        model = bm25s.BM25()
-        model.scores = bm25_matrix(self.offsets, self.token_ids, len(vocab), model.k1, model.b)
-        model.vocab_dict = vocab
-        model.unique_token_ids_set = set(vocab.values())
-        model.nonoccurrence_array = None
-        return model
-
-    def query_ids(self, query: str) -> list[int]:
-        return [self.vocab[t] for t in tokenize(query) if t in self.vocab]
 
     def scores(self, query: str) -> np.ndarray:
-        """BM25 score of every row for ``query`` (zeros when no query word is indexed)."""
-        tokens = self.query_ids(query)
-        if self._bm25 is None or not tokens:
-            return np.zeros(len(self.ids), dtype=np.float32)
-        return np.asarray(self._bm25.get_scores_from_ids(tokens), dtype=np.float32)
+        """BM25 score of every row for ``query`` (zeros when no query word is indexed).
+
+        Lucene's BM25 as bm25s computes it: per posting ``float32(idf · tf / (tf + k1·(1 − b
+        + b·len/avg)))`` with ``idf = log(1 + (N − df + 0.5) / (df + 0.5))``, added up in the
+        query's word order (a repeated word counts again).
+        """
+        out = np.zeros(len(self.ids), dtype=np.float32)
+        count = len(self.ids)
+        columns: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        for word in tokenize(query):
+            if word not in columns:
+                rows, tf, lengths = self._postings(word)
+                df = len(rows)
+                if df == 0:
+                    columns[word] = (rows, np.zeros(0, dtype=np.float32))
+                    continue
+                idf = np.float32(math.log(1 + (count - df + 0.5) / (df + 0.5)))
+                tf64 = tf.astype(np.float64)
+                norm = K1 * ((1 - B) + B * lengths / self.average_length) + tf64
+                columns[word] = (rows, (np.float64(idf) * (tf64 / norm)).astype(np.float32))
+            rows, contribution = columns[word]
+            out[rows] += contribution
+        return out
 
     def coverage(self, query: str, rows: np.ndarray) -> np.ndarray:
         """Per row, the idf-weighted share of the query's distinct words it contains.
@@ -177,86 +276,23 @@ class LexicalIndex:
         """
         # Question words ("what", "say") are how a question is put, not what it is about: in a
         # small index they are rare, and would weigh more than the names the passage holds.
-        words = set(tokenize(query)) - QUESTION_WORDS
-        wanted = np.array(sorted(self.vocab[w] for w in words if w in self.vocab), dtype=np.int32)
-        unseen = len({w for w in words if w not in self.vocab})
+        words = sorted(set(tokenize(query)) - QUESTION_WORDS)
         out = np.zeros(len(rows), dtype=np.float32)
         if not words:
             return out
-        weights = self.idf()[wanted]
-        total = float(weights.sum()) + unseen * float(np.log1p(max(len(self.ids), 1)))
+        count = len(self.ids)
+        holders = [self._postings(word)[0] for word in words]
+        known = [i for i, held in enumerate(holders) if len(held)]
+        weights = np.array(
+            [np.log1p(count / len(holders[i])) for i in known], dtype=np.float64
+        ).astype(np.float32)
+        unseen = len(words) - len(known)
+        total = float(weights.sum()) + unseen * float(np.log1p(max(count, 1)))
         if total <= 0:
             return out  # only question words ("When?"): no key word for a passage to hold
-        for i, row in enumerate(rows.tolist()):
-            present = self.token_ids[self.offsets[row] : self.offsets[row + 1]]
-            out[i] = weights[np.isin(wanted, present)].sum() / total
+        present = np.zeros((len(rows), len(known)), dtype=bool)
+        for column, i in enumerate(known):
+            present[:, column] = np.isin(rows, holders[i])
+        for i in range(len(rows)):
+            out[i] = weights[present[i]].sum() / total
         return out
-
-    def idf(self) -> np.ndarray:
-        """Inverse document frequency of every vocabulary id (log(1 + N/df), df ≥ 1)."""
-        if self._idf is None:
-            size = max(len(self.vocab), 1)
-            if self._bm25 is not None:
-                # The score matrix has one column per vocabulary id and one entry per passage
-                # holding it: df is its column lengths, read in O(vocabulary) at load instead
-                # of a sort of every token on the first question (121 s at 1M passages).
-                frequency = np.diff(np.asarray(self._bm25.scores["indptr"]))[:size]
-            else:
-                frequency = np.zeros(size, dtype=np.int64)
-            self._idf = np.log1p(len(self.ids) / np.maximum(frequency, 1)).astype(np.float32)
-        return self._idf
-
-    def rows_of(self, ids: np.ndarray) -> np.ndarray:
-        """Row numbers of these passage ids (-1 for ids the index lacks)."""
-        if self._row_of is None:
-            self._row_of = {int(pid): row for row, pid in enumerate(self.ids)}
-        return np.array([self._row_of.get(int(i), -1) for i in ids], dtype=np.int64)
-
-    # --- on disk ---------------------------------------------------------------------------
-
-    def save(self, version_folder: Path, name: str = FOLDER) -> None:
-        folder = version_folder / name
-        folder.mkdir()
-        # Plain .npy files, not an .npz: a reader memory-maps them instead of reading them all.
-        for field, array in self._arrays().items():
-            np.save(folder / f"{field}.npy", array)
-        if self._bm25 is not None:
-            # bm25s keeps the vocabulary with the matrix; it is the one query ids come from.
-            self._bm25.save(str(folder / BM25_FOLDER))
-
-    def _arrays(self) -> dict[str, np.ndarray]:
-        return {"ids": self.ids, "offsets": self.offsets, "tokens": self.token_ids}
-
-    @classmethod
-    def load(cls, version_folder: Path, name: str = FOLDER) -> LexicalIndex | None:
-        """The saved index, or None if this version has none (saved before lexical search).
-
-        Token rows and the score matrix are memory-mapped: a search reads only the postings
-        of its words and the rows of its candidates, so start-up reads almost nothing.
-        """
-        folder = version_folder / name
-        if (folder / TOKENS_FILE).is_file():  # saved before the arrays were separate files
-            with np.load(folder / TOKENS_FILE) as data:
-                ids, offsets, tokens = data["ids"], data["offsets"], data["tokens"]
-        elif (folder / "tokens.npy").is_file():
-            ids, offsets, tokens = (
-                np.load(folder / f"{field}.npy", mmap_mode="r")
-                for field in ("ids", "offsets", "tokens")
-            )
-        else:
-            return None
-        index = cls.__new__(cls)
-        index.ids, index.offsets, index.token_ids = np.asarray(ids), offsets, tokens
-        index._row_of = None
-        index._idf = None
-        index._bm25 = None
-        index.vocab = {}
-        if (folder / BM25_FOLDER).is_dir():
-            index._bm25 = bm25s.BM25.load(str(folder / BM25_FOLDER), mmap=True)
-            index.vocab = {t: i for t, i in index._bm25.vocab_dict.items() if t != ""}
-        return index
-
-    @staticmethod
-    def saved_in(version_folder: Path, name: str = FOLDER) -> bool:
-        folder = version_folder / name
-        return (folder / TOKENS_FILE).is_file() or (folder / "tokens.npy").is_file()

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 
 from sqlalchemy import Engine, and_, select, text
 
-from index.cache import remember_vectors
+from index.cache import model_id, remember_vectors
 from index.embedder import ENCODE_BATCH, Embedder
 from ingest.db import session_scope
 from ingest.models import Article, CachedEmbedding, Passage
@@ -32,7 +32,10 @@ def uncached_passages(engine: Engine, model: str, source_id: int | None = None) 
         select(Passage.text_hash, Passage.text)
         .outerjoin(
             CachedEmbedding,
-            and_(CachedEmbedding.model == model, CachedEmbedding.text_hash == Passage.text_hash),
+            and_(
+                CachedEmbedding.model_id == model_id(engine, model),  # None: nothing cached
+                CachedEmbedding.text_hash == Passage.text_hash,
+            ),
         )
         .where(CachedEmbedding.text_hash.is_(None))
         .order_by(Passage.id)

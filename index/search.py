@@ -1,14 +1,16 @@
-"""The retriever: keeps the live index in step with the database and searches it."""
+"""The retriever: searches the live index and keeps it in step with the database.
+
+Reading and writing are apart: ``index.live`` is the index questions search (the published
+segments), ``index.updates`` builds and updates it on disk. The retriever owns both for one
+index folder.
+"""
 
 from __future__ import annotations
 
-import fcntl
-import hashlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,30 +18,30 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import Engine, func, select
 
-from index import vectors
-from index.cache import cached_vectors, prune_cache, remember_vectors
-from index.embedder import ENCODE_BATCH, Embedder
+from index import segments as disk
+from index.embedder import Embedder
 from index.facts import PassageFacts
-from index.lexical import QUESTION_WORDS, LexicalIndex, document_text, tokenize
+from index.lexical import QUESTION_WORDS, LexicalIndex, tokenize
+from index.live import LiveIndex
 from index.query import ParsedQuery, match_outlets, parse_query
 from index.ranking import DEFAULT_MODEL as DEFAULT_RANKING
 from index.ranking import FEATURES, CandidateSignals, RankingModel, features
-from index.vectors import NO_DATE, Catalog, IndexKind, VectorIndex
+from index.segments import Segment
+from index.updates import IndexWriter, SyncReport
+from index.vectors import NO_DATE, IndexKind
+from index.worker import job_for, rebuild_in_worker
 from ingest.db import session_scope
 from ingest.errors import InputError, NewsbotError, first_line
-from ingest.models import GLOBAL_GUILD, Article, Passage, Source
+from ingest.models import GLOBAL_GUILD, Passage, Source
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]
-TEXT_CHUNK = 500
-CACHE_BATCH = ENCODE_BATCH  # embedded passages written to the cache per transaction
 DENSE_CANDIDATES = 200
 LEXICAL_CANDIDATES = 200
 # Tuned on the RealTime QA dev weeks (bench/README.md): articles dated up to this long after
 # "as of" stay visible, ranked down by the recency prior.
 AS_OF_GRACE = timedelta(days=1)
-TITLES = "titles"  # the title-only BM25 index's folder in a version
 
 
 @dataclass(frozen=True)
@@ -71,16 +73,6 @@ class Hit:
 
 
 @dataclass(frozen=True)
-class SyncReport:
-    added: int
-    removed: int
-    embedded: int
-    total: int
-    seconds: float
-    rebuilt: bool
-
-
-@dataclass(frozen=True)
 class CandidateSet:
     """What one question's search put forward, before the ranking model orders it."""
 
@@ -93,26 +85,16 @@ class CandidateSet:
 
 @dataclass
 class _Lexical:
-    """A BM25 index with its rows mapped to the catalog rows of one index version."""
+    """A BM25 index with its rows mapped to the catalog rows of the live index."""
 
     index: LexicalIndex
     catalog_rows: np.ndarray  # catalog row of each lexical row
     lexical_rows: np.ndarray  # lexical row of each catalog row, -1 if absent
 
     @classmethod
-    def aligned(cls, catalog_ids: np.ndarray, index: LexicalIndex) -> _Lexical:
-        if len(catalog_ids) == 0:
-            index = LexicalIndex.empty()
-        rows = np.searchsorted(catalog_ids, index.ids)
-        last = max(len(catalog_ids) - 1, 0)
-        known = (rows < len(catalog_ids)) & (catalog_ids[np.minimum(rows, last)] == index.ids)
-        if not known.all():
-            # The lexical index lags the vectors only if a save was interrupted; drop extras.
-            index = index.updated(index.ids[~known], [])
-            rows = rows[known]
-        back = np.full(len(catalog_ids), -1, dtype=np.int64)
-        back[rows] = np.arange(len(rows))
-        return cls(index, rows.astype(np.int64), back)
+    def aligned(cls, index: LexicalIndex) -> _Lexical:
+        rows = np.arange(len(index), dtype=np.int64)  # the live index's rows are its own
+        return cls(index, rows, rows)
 
     def at(self, values: np.ndarray, catalog_rows: np.ndarray) -> np.ndarray:
         """Per-lexical-row ``values`` read at catalog rows (0 where the index lacks a row)."""
@@ -124,7 +106,7 @@ class _Lexical:
 
 @dataclass
 class _Sidecar:
-    """What one index version keeps beside its vectors: BM25 indexes and passage facts."""
+    """What the live index keeps beside its vectors: BM25 indexes and passage facts."""
 
     version: str
     lexical: _Lexical  # title and passage text
@@ -134,22 +116,9 @@ class _Sidecar:
     outlets_seen: dict[int, list[str]] = field(default_factory=dict)
 
     @classmethod
-    def of(
-        cls,
-        index: VectorIndex,
-        lexical: LexicalIndex,
-        titles: LexicalIndex,
-        facts: PassageFacts,
-    ) -> _Sidecar:
-        ids = index.catalog.ids
-        return cls(
-            index.version, _Lexical.aligned(ids, lexical), _Lexical.aligned(ids, titles), facts
-        )
-
-    @classmethod
-    def empty(cls, index: VectorIndex, facts: PassageFacts | None = None) -> _Sidecar:
-        none = LexicalIndex.empty()
-        return cls.of(index, none, none, facts or PassageFacts.empty())
+    def of(cls, index: LiveIndex) -> _Sidecar:
+        lexical, titles = _Lexical.aligned(index.lexical), _Lexical.aligned(index.titles)
+        return cls(index.version, lexical, titles, index.facts)
 
 
 class IndexUnavailable(NewsbotError):
@@ -157,11 +126,12 @@ class IndexUnavailable(NewsbotError):
 
 
 class Retriever:
-    """Owns the on-disk index folder; ``sync``/``rebuild``/``search`` are blocking calls.
+    """Owns the on-disk index folder; ``sync``/``apply``/``rebuild``/``search`` are blocking.
 
-    Writers (this process or another) take a file lock; readers reload whenever the live
-    version changes, so a bot keeps answering from the old index until a rebuild is swapped in.
-    A version holds the vectors, the BM25 index and the per-passage facts the ranking uses.
+    Writers (this process or another) take a file lock; readers reload whenever a new
+    manifest is published, so a bot keeps answering from the old segments until an update
+    is swapped in. Segments it already loaded are reused: after an update only the new
+    segment and the deleted-id files are read.
     """
 
     def __init__(
@@ -183,59 +153,74 @@ class Retriever:
         self.root = index_dir
         self.model = model
         self.as_of_grace = as_of_grace
-        self._live: VectorIndex | None = None
+        self.writer = IndexWriter(engine, embedder, index_dir, index_type, embed_passages)
+        self._live: LiveIndex | None = None
         self._sidecar: _Sidecar | None = None
+        self._stamp: tuple[int, int] | None = None
+        self._segments: dict[str, Segment] = {}  # loaded segments by name
         self._reload_lock = threading.Lock()
-        self._fresh_build = False
-        self._previous_version: str | None = None
-        self._saved_sidecar: _Sidecar | None = None
         self._checked = False  # whether this process compared the index with the database
 
     # --- reading -------------------------------------------------------------------------
 
-    def live(self) -> VectorIndex:
-        """The live index, reloaded if another writer published a newer version."""
+    def live(self) -> LiveIndex:
+        """The live index, reloaded if a writer published a newer manifest."""
         return self._state()[0]
 
-    def _state(self) -> tuple[VectorIndex, _Sidecar]:
-        version = vectors.current_version(self.root)
+    def _state(self) -> tuple[LiveIndex, _Sidecar]:
+        stamp = disk.manifest_stamp(self.root)
         live, sidecar = self._live, self._sidecar
-        if live is not None and sidecar is not None and live.version == version:
+        if live is not None and sidecar is not None and self._stamp == stamp:
             return live, sidecar
         with self._reload_lock:
-            if self._live is None or self._sidecar is None or self._live.version != version:
-                self._live, self._sidecar = self._load_or_empty()
+            if self._live is None or self._sidecar is None or self._stamp != stamp:
+                self._live, self._stamp = self._load_or_empty()
+                self._sidecar = _Sidecar.of(self._live)
             state = self._live, self._sidecar
         if not self._checked:
             # Once per process: a writer killed between its commit and its index sync leaves
-            # vectors of deleted passages, searched and counted until something syncs.
+            # vectors of deleted passages, searched and counted until something syncs; an
+            # index saved before segments is rebuilt (from the embedding cache).
             self._checked = True
             orphans = orphan_ids(self.engine, state[0].catalog.ids)
-            if len(orphans):
+            older = disk.has_older_layout(self.root)
+            if len(orphans) or older:
                 log.warning(
-                    "index %s holds %d passages the database no longer has; repairing it",
-                    state[0].version,
-                    len(orphans),
+                    "index %s %s; repairing it",
+                    state[0].version or self.root,
+                    f"holds {len(orphans)} passages the database no longer has"
+                    if len(orphans)
+                    else "was saved by an older newsbot",
                 )
                 self.sync()
                 return self._state()
         return state
 
-    def _load_or_empty(self) -> tuple[VectorIndex, _Sidecar]:
-        """The live version; empty before the first save or for another model (sync rebuilds).
+    def _load_or_empty(self) -> tuple[LiveIndex, tuple[int, int] | None]:
+        """The published index; empty before the first sync or for another model.
 
         Raises :class:`IndexUnavailable` when the saved files cannot be read: answering from
         an empty index would say "not found" to every question without saying why.
         """
         failure: Exception | None = None
         for attempt in range(3):
+            stamp = disk.manifest_stamp(self.root)
             try:
-                loaded = vectors.load(self.root, mapped=True)
-                if loaded is not None and self._compatible(loaded):
-                    return loaded, self._load_sidecar(loaded)
-                break
+                manifest = disk.read_manifest(self.root)
+                if manifest is None or not self._compatible(manifest.model, manifest.dimension):
+                    break
+                loaded = {}
+                for entry in manifest.segments:
+                    known = self._segments.get(entry.name)
+                    if known is None:
+                        known = Segment.load(self.root, entry, manifest.model, manifest.dimension)
+                    elif entry.deleted_count != len(known.deleted):
+                        known = replace(known, deleted=disk.read_deleted(self.root, entry))
+                    loaded[entry.name] = known
+                self._segments = loaded
+                return LiveIndex(manifest, list(loaded.values())), stamp
             except Exception as error:  # faiss, numpy and json each raise their own types
-                # A writer may have removed the version between reading CURRENT and the files.
+                # A writer may have removed a segment between reading the manifest and it.
                 log.debug("index reload failed (%s), retrying", error)
                 failure = error
                 time.sleep(0.05 * (attempt + 1))
@@ -246,30 +231,12 @@ class Retriever:
                 f"The index could not be loaded ({first_line(failure)}); "
                 "rebuild it with `newsbot reindex` (or /reindex)."
             )
-        empty = VectorIndex(self.embedder.name, self.embedder.dimension)
-        return empty, _Sidecar.empty(empty)
+        return LiveIndex.empty(self.embedder.name, self.embedder.dimension), stamp
 
-    def _load_sidecar(self, index: VectorIndex) -> _Sidecar:
-        folder = self.root / index.version
-        lexical = LexicalIndex.load(folder)
-        titles = LexicalIndex.load(folder, TITLES)
-        facts = PassageFacts.load(folder)
-        if lexical is None or titles is None or facts is None:
-            # Saved before hybrid search existed: answer from the vectors until the next sync.
-            log.warning("index %s has no lexical index; run a sync or reindex", index.version)
-            return _Sidecar.empty(index, PassageFacts.from_database(self.engine, index.catalog))
-        return _Sidecar.of(index, lexical, titles, facts)
+    def _compatible(self, model: str, dimension: int) -> bool:
+        return model == self.embedder.name and dimension == self.embedder.dimension
 
-    def _compatible(self, index: VectorIndex) -> bool:
-        return index.model == self.embedder.name and index.dimension == self.embedder.dimension
-
-    def needs_rebuild(self) -> bool:
-        manifest = vectors.read_manifest(self.root)
-        return manifest is not None and (
-            manifest.model != self.embedder.name or manifest.dimension != self.embedder.dimension
-        )
-
-    def _mask(self, index: VectorIndex, sidecar: _Sidecar, filters: SearchFilters) -> np.ndarray:
+    def _mask(self, index: LiveIndex, sidecar: _Sidecar, filters: SearchFilters) -> np.ndarray:
         """Catalog rows the filters admit."""
         catalog = index.catalog
         mask = np.ones(len(catalog.ids), dtype=bool)
@@ -295,14 +262,6 @@ class Retriever:
             else:
                 log.warning("no passage facts for index %s: outlet filter ignored", index.version)
         return mask
-
-    def allowed_ids(self, index: VectorIndex, filters: SearchFilters) -> np.ndarray | None:
-        """Passage ids the filters admit, or None when they admit everything."""
-        live, sidecar = self._state()
-        if live is not index:
-            sidecar = _Sidecar.empty(index)
-        mask = self._mask(index, sidecar, filters)
-        return None if mask.all() else index.catalog.ids[mask]
 
     def outlets(self, guild_id: int | None = None) -> list[str]:
         """Outlet names in the live index that a server can see (None: every server's).
@@ -333,12 +292,9 @@ class Retriever:
         """The idf of each word of ``text`` (stemmed); a word no passage holds weighs most."""
         _, sidecar = self._state()
         lexical = sidecar.lexical.index
-        idf = lexical.idf()
         unseen = float(np.log1p(max(len(lexical), 1)))
-        return {
-            word: float(idf[lexical.vocab[word]]) if word in lexical.vocab else unseen
-            for word in set(tokenize(text))
-        }
+        weights = {word: lexical.idf(word) for word in set(tokenize(text))}
+        return {word: unseen if idf is None else idf for word, idf in weights.items()}
 
     def article_ids(self, passage_ids: list[int]) -> list[int | None]:
         """The article of each passage, as the live index has it (None: not indexed)."""
@@ -470,248 +426,30 @@ class Retriever:
 
     # --- writing -------------------------------------------------------------------------
 
-    @contextmanager
-    def _writer(self) -> Iterator[None]:
-        self.root.mkdir(parents=True, exist_ok=True)
-        with open(self.root / ".lock", "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
-
     def sync(self, progress: Progress | None = None) -> SyncReport:
-        """Embed passages the index lacks and drop the ones the database no longer has."""
-        with self._writer():
-            current = vectors.load(self.root)
-            if current is None or not self._compatible(current):
-                return self._build(progress, rebuilt=current is not None)
-            # A version saved before the lexical index existed gets one now.
-            lacks_sidecar = not LexicalIndex.saved_in(self.root / current.version)
-            return self._update(current, progress, force_save=lacks_sidecar)
+        """Index passages the index lacks and drop the ones the database no longer has."""
+        return self.writer.sync(progress)
 
-    def rebuild(self, progress: Progress | None = None) -> SyncReport:
+    def apply(
+        self, added: Sequence[int], removed: Sequence[int], progress: Progress | None = None
+    ) -> SyncReport:
+        """Index these added (or changed) passage ids and drop the removed ones.
+
+        For a caller that knows what changed (a replica told by the database): the cost is
+        in proportion to the ids given, whatever the size of the corpus.
+        """
+        return self.writer.apply(added, removed, progress)
+
+    def rebuild(self, progress: Progress | None = None, in_worker: bool = False) -> SyncReport:
         """A fresh index from the database; cached embeddings make unchanged text free.
 
-        Cached vectors of text no passage holds any more are dropped afterwards.
+        ``in_worker`` builds it in another process (``index.worker``): the bot does, so that
+        questions asked meanwhile do not wait for the build's Python work.
         """
-        with self._writer():
-            report = self._build(progress, rebuilt=True)
-        pruned = prune_cache(self.engine)
-        if pruned:
-            log.info("dropped %d cached vectors of text no passage holds", pruned)
-        return report
-
-    def _build(self, progress: Progress | None, rebuilt: bool) -> SyncReport:
-        fresh = VectorIndex(self.embedder.name, self.embedder.dimension)
-        self._fresh_build = True
-        try:
-            return self._update(fresh, progress, rebuilt=rebuilt, force_save=True)
-        finally:
-            self._fresh_build = False
-
-    def _update(
-        self,
-        index: VectorIndex,
-        progress: Progress | None,
-        rebuilt: bool = False,
-        force_save: bool = False,
-    ) -> SyncReport:
-        started = time.perf_counter()
-        # Ingest never changes a passage's text or title under its id (ingest/store.py makes
-        # new rows), but a wiped or swapped database reuses ids, and so does a SQLite table
-        # made before AUTOINCREMENT: a reused id counts as a removed passage and a new one.
-        catalog, outlets = self._catalog_from_database()
-        rewritten = _rewritten(index.catalog, catalog)
-        if len(rewritten):
-            log.info("%d passage ids now hold other text; re-indexing them", len(rewritten))
-        gone = index.catalog.ids[~np.isin(index.catalog.ids, catalog.ids)]
-        removed = index.remove(np.concatenate([gone, rewritten]))
-        retagged = self._copies_changed(index, catalog, outlets)
-        missing = catalog.ids[~np.isin(catalog.ids, index.catalog.ids)]
-        if not self.embed_passages:
-            missing = self._cached_only(missing)
-        vectors_missing, embedded = self._vectors_for(missing, progress)
-        index.add(vectors_missing, catalog.subset(np.isin(catalog.ids, missing)))
-        # Dates and owners can change without the text changing: take them from the database.
-        index.catalog = catalog.subset(np.isin(catalog.ids, index.catalog.ids))
-        kind = vectors.kind_for(len(index), self.index_type)
-        converted = kind != index.kind
-        if converted:
-            log.info("index of %d passages becomes %s search", len(index), kind)
-            index = index.converted(kind)
-        if force_save or removed or len(missing) or retagged or converted:
-            previous = vectors.current_version(self.root)
-            staged = vectors.new_version_dir(self.root)
-            index.version = vectors.new_version_name()
-            vectors.save_into(index, staged)
-            self._previous_version = previous
-            self.after_save(index, staged, rewritten)
-            vectors.publish(self.root, staged, index.version)
-            with self._reload_lock:
-                self._live, self._sidecar = index, self._saved_sidecar
-        return SyncReport(
-            added=len(missing),
-            removed=removed,
-            embedded=embedded,
-            total=len(index),
-            seconds=time.perf_counter() - started,
-            rebuilt=rebuilt,
-        )
-
-    def after_save(self, index: VectorIndex, staged: Path, rewritten: np.ndarray) -> None:
-        """Save the BM25 indexes and passage facts beside the vectors, in the same version.
-
-        ``rewritten`` ids keep their place in the index but hold other text than before.
-        """
-        started = time.perf_counter()
-        base = self._previous_sidecar()
-        wanted = index.catalog.ids
-        new = wanted[~np.isin(wanted, base[0].ids) | np.isin(wanted, rewritten)]
-        documents = self._documents(new)
-        lexical, titles = (
-            old.updated(
-                old.ids[~np.isin(old.ids, wanted) | np.isin(old.ids, rewritten)],
-                [(pid, make(title, text)) for pid, title, text in documents],
-            )
-            for old, make in zip(base, (document_text, lambda title, _: title), strict=True)
-        )
-        facts = PassageFacts.from_database(self.engine, index.catalog)
-        lexical.save(staged)
-        titles.save(staged, TITLES)
-        facts.save(staged)
-        self._saved_sidecar = _Sidecar.of(index, lexical, titles, facts)
-        log.debug(
-            "lexical index of %d passages (%d new) saved in %.1fs",
-            len(lexical),
-            len(new),
-            time.perf_counter() - started,
-        )
-
-    def _previous_sidecar(self) -> tuple[LexicalIndex, LexicalIndex]:
-        """The BM25 indexes an update starts from: the previous version's, none for a rebuild."""
-        if not self._fresh_build and self._previous_version is not None:
-            folder = self.root / self._previous_version
-            lexical, titles = LexicalIndex.load(folder), LexicalIndex.load(folder, TITLES)
-            if lexical is not None and titles is not None:
-                return lexical, titles
-        return LexicalIndex.empty(), LexicalIndex.empty()
-
-    def _documents(self, ids: np.ndarray) -> list[tuple[int, str, str]]:
-        """(passage id, article title, passage text) for these passages."""
-        documents: list[tuple[int, str, str]] = []
-        id_list = [int(i) for i in ids]
-        with session_scope(self.engine) as session:
-            for start in range(0, len(id_list), TEXT_CHUNK):
-                chunk = id_list[start : start + TEXT_CHUNK]
-                query = (
-                    select(Passage.id, Article.title, Passage.text)
-                    .join(Article, Passage.article_id == Article.id)
-                    .where(Passage.id.in_(chunk))
-                )
-                documents.extend(tuple(row) for row in session.execute(query))  # type: ignore[misc]
-        return documents
-
-    def _copies_changed(self, index: VectorIndex, catalog: Catalog, outlets: np.ndarray) -> bool:
-        """Whether the saved ``index`` holds a date, owner or outlet the database has changed.
-
-        ``index`` holds only passages still stored; ``outlets`` is row-aligned with ``catalog``.
-        """
-        if not index.version:
-            return False  # a fresh build is saved anyway
-        kept = np.isin(catalog.ids, index.catalog.ids)
-        now = catalog.subset(kept)
-        pairs = zip(index.catalog.columns(), now.columns(), strict=True)
-        if not all(np.array_equal(saved, current) for saved, current in pairs):
-            return True
-        facts = PassageFacts.load(self.root / index.version)
-        if facts is None:
-            return False  # saved again anyway, facts and all (``lacks_sidecar``)
-        rows = np.isin(facts.ids, now.ids)
-        if not np.array_equal(facts.ids[rows], now.ids):
-            return True
-        names = np.array(facts.outlet_names, dtype=object)
-        return bool(np.any(names[facts.outlets[rows]] != outlets[kept]))
-
-    def _catalog_from_database(self) -> tuple[Catalog, np.ndarray]:
-        """The catalog of every stored passage, and each one's outlet (an object array)."""
-        query = (
-            select(
-                Passage.id,
-                Source.guild_id,
-                Source.id,
-                Article.id,
-                Article.published_at,
-                Article.outlet,
-                Article.title,
-                Passage.text_hash,
-            )
-            .join(Article, Passage.article_id == Article.id)
-            .join(Source, Article.source_id == Source.id)
-            .order_by(Passage.id)
-        )
-        with session_scope(self.engine) as session:
-            rows = session.execute(query).all()
-        if not rows:
-            return Catalog.empty(), np.zeros(0, dtype=object)
-        ids, guilds, sources, articles, published, outlets, titles, hashes = zip(*rows, strict=True)
-        stamps = [int(p.timestamp()) if p is not None else NO_DATE for p in published]
-        catalog = Catalog(
-            np.array(ids, dtype=np.int64),
-            np.array(guilds, dtype=np.int64),
-            np.array(sources, dtype=np.int64),
-            np.array(articles, dtype=np.int64),
-            np.array(stamps, dtype=np.int64),
-            np.array(list(map(_contents_digest, titles, hashes)), dtype=np.int64),
-        )
-        return catalog, np.array([outlet or "" for outlet in outlets], dtype=object)
-
-    def _cached_only(self, ids: np.ndarray) -> np.ndarray:
-        """The passages among ``ids`` whose vectors are in the embedding cache."""
-        hashes = self._hashes(ids)
-        known = cached_vectors(self.engine, self.embedder.name, list(hashes.values()))
-        return np.array([i for i in ids if hashes[int(i)] in known], dtype=np.int64)
-
-    def _hashes(self, ids: np.ndarray) -> dict[int, str]:
-        found: dict[int, str] = {}
-        id_list = [int(i) for i in ids]
-        with session_scope(self.engine) as session:
-            for start in range(0, len(id_list), TEXT_CHUNK):
-                chunk = id_list[start : start + TEXT_CHUNK]
-                query = select(Passage.id, Passage.text_hash).where(Passage.id.in_(chunk))
-                found.update((pid, digest) for pid, digest in session.execute(query))
-        return found
-
-    def _vectors_for(self, ids: np.ndarray, progress: Progress | None) -> tuple[np.ndarray, int]:
-        """Vectors for these passages: from the cache where possible, embedded otherwise."""
-        if len(ids) == 0:
-            return np.zeros((0, self.embedder.dimension), dtype=np.float32), 0
-        texts: dict[int, tuple[str, str]] = {}
-        with session_scope(self.engine) as session:
-            id_list = [int(i) for i in ids]
-            for start in range(0, len(id_list), TEXT_CHUNK):
-                chunk = id_list[start : start + TEXT_CHUNK]
-                query = select(Passage.id, Passage.text, Passage.text_hash).where(
-                    Passage.id.in_(chunk)
-                )
-                texts.update((pid, (text, digest)) for pid, text, digest in session.execute(query))
-        hashes = [texts[int(i)][1] for i in ids]
-        known = cached_vectors(self.engine, self.embedder.name, hashes)
-        todo = list(dict.fromkeys(h for h in hashes if h not in known))
-        text_of = {digest: text for text, digest in texts.values()}
-        if progress:
-            progress(0, len(todo))
-        for first in range(0, len(todo), CACHE_BATCH):
-            batch = todo[first : first + CACHE_BATCH]
-            fresh = self.embedder.embed(
-                [text_of[h] for h in batch],
-                progress=_offset(progress, first, len(todo)),
-            )
-            new = dict(zip(batch, fresh, strict=True))
-            # Committed batch by batch: a crash or kill mid-embedding loses one batch at most.
-            remember_vectors(self.engine, self.embedder.name, new)
-            known.update(new)
-        return np.vstack([known[h] for h in hashes]).astype(np.float32), len(todo)
+        job = job_for(self.writer) if in_worker else None
+        if job is None:
+            return self.writer.rebuild(progress)
+        return rebuild_in_worker(job, progress)
 
 
 def _seconds(moment: datetime, later_by: timedelta) -> int:
@@ -720,13 +458,6 @@ def _seconds(moment: datetime, later_by: timedelta) -> int:
         return int((moment + later_by).timestamp())
     except OverflowError:
         return int(datetime.max.replace(tzinfo=UTC).timestamp())
-
-
-def _offset(progress: Progress | None, done: int, total: int) -> Callable[[int], None] | None:
-    """A batch's progress callback reporting to the whole job's ``progress``."""
-    if progress is None:
-        return None
-    return lambda finished: progress(done + finished, total)
 
 
 def orphan_ids(engine: Engine, indexed: np.ndarray) -> np.ndarray:
@@ -748,21 +479,8 @@ def orphan_ids(engine: Engine, indexed: np.ndarray) -> np.ndarray:
     return indexed[~np.isin(indexed, ids)]
 
 
-def _contents_digest(title: str, text_hash: str) -> int:
-    """What an id's vector and BM25 documents were made from, in 64 bits."""
-    digest = hashlib.blake2b(f"{title}\x1f{text_hash}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "little", signed=True) or 1  # never UNKNOWN_CONTENTS
-
-
-def _rewritten(saved: Catalog, current: Catalog) -> np.ndarray:
-    """Ids in both catalogs whose title or text differ; ``current`` is sorted by id."""
-    both = np.isin(saved.ids, current.ids)
-    rows = np.searchsorted(current.ids, saved.ids[both])
-    return saved.ids[both][saved.contents[both] != current.contents[rows]]
-
-
 def _cosines(
-    index: VectorIndex, facts: PassageFacts, rows: np.ndarray, query: np.ndarray
+    index: LiveIndex, facts: PassageFacts, rows: np.ndarray, query: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Cosine of each candidate row, and the best cosine of its article neighbours.
 

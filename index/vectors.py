@@ -1,24 +1,13 @@
-"""FAISS vectors keyed by passage id, saved as immutable versions swapped in atomically.
+"""FAISS vectors keyed by passage id, and the per-passage catalog that filters read.
 
-Layout under the index folder::
-
-    CURRENT             name of the live version, replaced with os.replace
-    v-<time>-<random>/  vectors.faiss, catalog.npz, manifest.json (and the lexical index)
-
-A save writes a fresh version folder and only then points CURRENT at it, so a crash leaves
-the old version live and a reader never sees a half-written index.
+One ``VectorIndex`` is the vectors of one index segment (``index.segments`` saves them);
+exact search while a segment is small, an inverted-file index trained on it above that.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import shutil
-import time
-import uuid
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import faiss
@@ -26,17 +15,7 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
-POINTER = "CURRENT"
-VECTORS_FILE = "vectors.faiss"
-CATALOG_FILE = "catalog.npz"
-MANIFEST_FILE = "manifest.json"
 NO_DATE = np.iinfo(np.int64).min
-UNKNOWN_CONTENTS = 0  # saved before digests were: a sync re-checks those passages
-
-
-class IndexMismatch(RuntimeError):
-    """The saved index was built with another model or dimension and needs a rebuild."""
-
 
 EXACT = "exact"
 IVF = "ivf"
@@ -63,25 +42,6 @@ def kind_for(count: int, setting: IndexKind = "auto") -> str:
     return EXACT if count <= EXACT_UP_TO else IVF
 
 
-@dataclass(frozen=True)
-class Manifest:
-    model: str
-    dimension: int
-    count: int
-    built_at: float
-    version: str
-    kind: str = EXACT
-    lists: int = 0  # IVF: inverted lists (trained centroids)
-    probes: int = 0  # IVF: lists searched per question
-    recall_at_10: float | None = None  # IVF: measured against exact search at training
-
-    def describe(self) -> str:
-        if self.kind != IVF:
-            return "exact search"
-        recall = "" if self.recall_at_10 is None else f", recall@10 {self.recall_at_10:.3f}"
-        return f"IVF, {self.lists} lists, {self.probes} probed{recall} vs exact"
-
-
 @dataclass
 class Catalog:
     """Per-passage facts that filters need at search time, aligned by row with ``ids``."""
@@ -91,7 +51,7 @@ class Catalog:
     source_ids: np.ndarray  # int64
     article_ids: np.ndarray  # int64
     published: np.ndarray  # int64 unix seconds, NO_DATE when unknown
-    contents: np.ndarray  # int64 digest of the title and text indexed, UNKNOWN_CONTENTS if none
+    contents: np.ndarray  # int64 digest of the title and text indexed
 
     @classmethod
     def empty(cls) -> Catalog:
@@ -141,12 +101,19 @@ class VectorIndex:
         self.faiss.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), catalog.ids)
         self.catalog = self.catalog.extend(catalog)
 
-    def remove(self, ids: np.ndarray) -> int:
-        if len(ids) == 0:
-            return 0
-        removed = int(self.faiss.remove_ids(np.asarray(ids, dtype=np.int64)))
-        self.catalog = self.catalog.subset(~np.isin(self.catalog.ids, ids))
-        return removed
+    @classmethod
+    def built(
+        cls, model: str, data: np.ndarray, catalog: Catalog, kind: str = EXACT
+    ) -> VectorIndex:
+        """An index of ``data`` (row-aligned with ``catalog``); an IVF one is trained on it."""
+        index = cls(model, data.shape[1])
+        index.catalog = catalog
+        if kind == IVF:
+            index.faiss, index.probes, index.recall_at_10 = trained_ivf(data, catalog.ids)
+            index.kind = IVF
+        elif len(catalog.ids):
+            index.faiss.add_with_ids(np.ascontiguousarray(data, dtype=np.float32), catalog.ids)
+        return index
 
     def vectors_for(self, ids: np.ndarray) -> np.ndarray:
         if len(ids) and self.kind == IVF:
@@ -165,18 +132,6 @@ class VectorIndex:
             order = np.argsort(stored)
             return np.asarray(flat[order[np.searchsorted(stored[order], self.catalog.ids)]])
         return self.vectors_for(self.catalog.ids)
-
-    def converted(self, kind: str) -> VectorIndex:
-        """The same vectors and catalog in an index of ``kind``; an IVF is trained on them."""
-        out = VectorIndex(self.model, self.dimension)
-        out.version, out.catalog = self.version, self.catalog
-        data = self.all_vectors()
-        if kind == IVF:
-            out.faiss, out.probes, out.recall_at_10 = _trained_ivf(data, self.catalog.ids)
-            out.kind = IVF
-        elif len(data):
-            out.faiss.add_with_ids(np.ascontiguousarray(data), self.catalog.ids)
-        return out
 
     def search(
         self, query: np.ndarray, k: int, allowed: np.ndarray | None = None
@@ -207,19 +162,6 @@ class VectorIndex:
         )
         keep = ids[0] >= 0
         return ids[0][keep], scores[0][keep]
-
-    def manifest(self) -> Manifest:
-        return Manifest(
-            model=self.model,
-            dimension=self.dimension,
-            count=len(self),
-            built_at=time.time(),
-            version=self.version,
-            kind=self.kind,
-            lists=int(self.faiss.nlist) if self.kind == IVF else 0,
-            probes=self.probes,
-            recall_at_10=self.recall_at_10,
-        )
 
 
 def _exact_among(
@@ -253,7 +195,7 @@ def _exact_top10_scores(data: np.ndarray, queries: np.ndarray) -> np.ndarray:
     return -np.sort(-best, axis=1)
 
 
-def _trained_ivf(data: np.ndarray, ids: np.ndarray) -> tuple[Any, int, float]:
+def trained_ivf(data: np.ndarray, ids: np.ndarray) -> tuple[Any, int, float]:
     """An IVF index of ``data`` trained on it, probing enough lists for recall@10 ≥ 0.95.
 
     Recall is measured on the spot: a sample of the corpus's own vectors as questions,
@@ -296,128 +238,3 @@ def _bitmap_selector(allowed: np.ndarray) -> faiss.IDSelector:
     flags = np.zeros(int(allowed.max()) + 1, dtype=bool)
     flags[allowed] = True
     return _BitmapSelector(np.packbits(flags, bitorder="little"))
-
-
-# --- on disk ---------------------------------------------------------------------------------
-
-
-def current_version(root: Path) -> str | None:
-    try:
-        name = (root / POINTER).read_text().strip()
-    except FileNotFoundError:
-        return None
-    return name if name and (root / name).is_dir() else None
-
-
-def load(root: Path, mapped: bool = False) -> VectorIndex | None:
-    """The live version under ``root``, or None when nothing was saved yet.
-
-    ``mapped`` memory-maps the vectors (for readers: the index cannot change then); start-up
-    reads none of them, and the page cache shares them between processes.
-    """
-    version = current_version(root)
-    if version is None:
-        return None
-    folder = root / version
-    manifest = Manifest(**json.loads((folder / MANIFEST_FILE).read_text()))
-    index = VectorIndex(manifest.model, manifest.dimension)
-    flags = faiss.IO_FLAG_MMAP_IFC if mapped else 0
-    index.faiss = faiss.read_index(str(folder / VECTORS_FILE), flags)
-    with np.load(folder / CATALOG_FILE) as data:
-        unknown = np.full(len(data["ids"]), UNKNOWN_CONTENTS, dtype=np.int64)
-        index.catalog = Catalog(
-            *(data[name] if name in data.files else unknown for name in _CATALOG_FIELDS)
-        )
-    index.version = version
-    index.kind, index.probes, index.recall_at_10 = (
-        manifest.kind,
-        manifest.probes,
-        manifest.recall_at_10,
-    )
-    if len(index) != len(index.catalog.ids):
-        raise IndexMismatch(f"index {version} is inconsistent: rebuild it")
-    return index
-
-
-_CATALOG_FIELDS = ("ids", "guild_ids", "source_ids", "article_ids", "published", "contents")
-
-
-def read_catalog_ids(root: Path) -> np.ndarray:
-    """The live version's passage ids, without loading its vectors (none if nothing saved)."""
-    version = current_version(root)
-    if version is None:
-        return np.zeros(0, dtype=np.int64)
-    with np.load(root / version / CATALOG_FILE) as data:
-        return np.asarray(data["ids"], dtype=np.int64)
-
-
-def read_manifest(root: Path) -> Manifest | None:
-    version = current_version(root)
-    if version is None:
-        return None
-    return Manifest(**json.loads((root / version / MANIFEST_FILE).read_text()))
-
-
-def new_version_dir(root: Path) -> Path:
-    """A fresh hidden folder to write a version into; :func:`publish` makes it live."""
-    root.mkdir(parents=True, exist_ok=True)
-    folder = root / f".tmp-{uuid.uuid4().hex}"
-    folder.mkdir()
-    return folder
-
-
-def save_into(index: VectorIndex, folder: Path) -> None:
-    faiss.write_index(index.faiss, str(folder / VECTORS_FILE))
-    columns: dict[str, Any] = dict(zip(_CATALOG_FIELDS, index.catalog.columns(), strict=True))
-    np.savez(folder / CATALOG_FILE, **columns)
-    (folder / MANIFEST_FILE).write_text(json.dumps(asdict(index.manifest()), indent=2))
-
-
-def new_version_name() -> str:
-    return f"v-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}"
-
-
-def publish(root: Path, staged: Path, version: str) -> None:
-    """Rename the staged folder to ``version`` and atomically point CURRENT at it.
-
-    Every file and folder the version holds reaches the disk before the pointer moves: after a
-    power cut CURRENT never names a version with a missing or empty BM25 or title index.
-    """
-    for path in durable_paths(staged):
-        _fsync(path)
-    os.replace(staged, root / version)
-    _fsync(root)  # the rename itself
-    pointer_tmp = root / f".{POINTER}.{uuid.uuid4().hex}"
-    pointer_tmp.write_text(version)
-    _fsync(pointer_tmp)
-    os.replace(pointer_tmp, root / POINTER)
-    _fsync(root)
-    _remove_stale(root, keep=version)
-    log.debug("index version %s is live", version)
-
-
-def durable_paths(folder: Path) -> list[Path]:
-    """Everything under ``folder`` to fsync, deepest first: files, then their folders."""
-    found: list[Path] = []
-    for parent, folders, files in os.walk(folder, topdown=False):
-        found.extend(Path(parent) / name for name in files)
-        found.extend(Path(parent) / name for name in folders)
-    found.append(folder)
-    return found
-
-
-def _fsync(path: Path) -> None:
-    # A folder is opened read-only too: fsync on its descriptor makes its entries durable.
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
-
-
-def _remove_stale(root: Path, keep: str) -> None:
-    # Older folders can go right away: a reader that memory-mapped their files keeps them
-    # until it lets go (POSIX unlink). A leftover .tmp- folder is a save that crashed.
-    for child in root.iterdir():
-        if child.is_dir() and child.name != keep and child.name.startswith(("v-", ".tmp-")):
-            shutil.rmtree(child, ignore_errors=True)

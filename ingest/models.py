@@ -17,6 +17,7 @@ from sqlalchemy import (
     Index,
     Integer,
     LargeBinary,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -166,12 +167,26 @@ class FeedItem(Base):
     seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class EmbeddingModel(Base):
+    """An embedding model's name under a small number, so cached vectors need not repeat it."""
+
+    __tablename__ = "embedding_models"
+
+    # SQLite numbers only an INTEGER primary key by itself.
+    id: Mapped[int] = mapped_column(
+        SmallInteger().with_variant(Integer(), "sqlite"), primary_key=True
+    )
+    name: Mapped[str] = mapped_column(String(500), unique=True)
+
+
 class CachedEmbedding(Base):
     """A passage vector by (model, text hash), so unchanged text is never embedded twice."""
 
     __tablename__ = "embedding_cache"
 
-    model: Mapped[str] = mapped_column(String(500), primary_key=True)
+    model_id: Mapped[int] = mapped_column(
+        SmallInteger, ForeignKey("embedding_models.id", ondelete="CASCADE"), primary_key=True
+    )
     text_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     vector: Mapped[bytes] = mapped_column(LargeBinary)
 

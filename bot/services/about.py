@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from bot.resources import Resources
 from bot.services.feedback import VoteShare, helpful_share
 from index.search import orphan_ids
-from index.vectors import Manifest, read_catalog_ids, read_manifest
+from index.segments import Manifest, read_catalog_ids, read_manifest
 from ingest.db import session_scope
 from ingest.sources import list_sources
 from ingest.store import CorpusStats, corpus_stats

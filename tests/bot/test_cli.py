@@ -200,7 +200,7 @@ def test_two_ingests_of_the_same_folder_at_once_both_succeed(tmp_path: Path, sql
     engine = sqlite_engine
     from sqlalchemy import func, select
 
-    from index.vectors import read_manifest
+    from index.segments import read_manifest
     from ingest.db import session_scope
     from ingest.models import Article, Passage
 

@@ -119,8 +119,8 @@ def test_a_damaged_index_says_to_reindex_instead_of_not_found(
 ) -> None:
     """Unreadable index files are an error naming `newsbot reindex`, logged; reindex repairs."""
     index = tmp_path / "data" / "index"
-    version = (index / "CURRENT").read_text().strip()
-    (index / version / "vectors.faiss").write_bytes(b"not a faiss index")
+    for vectors in index.glob("seg-*/vectors.faiss"):
+        vectors.write_bytes(b"not a faiss index")
     result = cli("ask", "How many beds does the Alder Wing add?")
     assert result.exit_code == 2 and "Traceback" not in result.output
     assert "error: The index could not be loaded (" in result.output

@@ -11,7 +11,8 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from index.embedder import Embedder
-from index.search import CACHE_BATCH, Retriever
+from index.search import Retriever
+from index.updates import CACHE_BATCH
 from ingest.db import session_scope
 from ingest.extract import RawArticle
 from ingest.models import CachedEmbedding
@@ -84,3 +85,38 @@ def test_reindex_drops_cached_vectors_no_passage_uses(
     assert cached(sqlite_engine) == 5
     report = retriever.rebuild()
     assert cached(sqlite_engine) == 3 and report.total == 3 and report.embedded == 0
+
+
+def test_vectors_cached_before_model_numbers_survive_the_upgrade(tmp_path: Path) -> None:
+    """A database at 0003 (model names in every row) keeps its cached vectors at 0007."""
+    from alembic import command
+    from sqlalchemy import create_engine, text
+
+    from index.cache import cached_vectors
+    from ingest.db import open_engine
+    from ingest.migrations import alembic_config
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    old = create_engine(url)
+    config = alembic_config()
+    with old.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0003")
+    vector = np.arange(4, dtype=np.float32)
+    with old.begin() as connection:
+        for shift, model in enumerate(("model-a", "model-b")):
+            connection.execute(
+                text("INSERT INTO embedding_cache VALUES (:m, 'h1', :v)"),
+                {"m": model, "v": (vector + shift).tobytes()},
+            )
+    old.dispose()
+    engine = open_engine(url)
+    try:
+        assert np.array_equal(cached_vectors(engine, "model-a", ["h1"])["h1"], vector)
+        assert np.array_equal(cached_vectors(engine, "model-b", ["h1"])["h1"], vector + 1)
+        assert cached_vectors(engine, "model-c", ["h1"]) == {}
+        with session_scope(engine) as session:
+            numbers = session.execute(text("SELECT model_id FROM embedding_cache")).scalars()
+            assert sorted(numbers) == [1, 2]
+    finally:
+        engine.dispose()

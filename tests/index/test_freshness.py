@@ -11,12 +11,11 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 from sqlalchemy import select
 
 from index.answer import Answer, Answerer
 from index.search import Retriever, SearchFilters
-from index.vectors import CATALOG_FILE, current_version
+from index.segments import current_version
 from ingest.db import open_engine, session_scope
 from ingest.models import Article, Passage
 from ingest.pipeline import store_raw_articles
@@ -149,18 +148,3 @@ def test_new_database_under_the_old_index_serves_its_own_passages(
         assert ask(moved, "nine votes to four").abstained
     finally:
         fresh.dispose()
-
-
-def test_index_saved_before_content_digests_is_brought_up_to_date(retriever: Retriever) -> None:
-    """An index version from an older release is re-checked once, from the embedding cache."""
-    store_raw_articles(retriever.engine, [TRAM, FIRE], "ledger")
-    retriever.sync()
-    folder = retriever.root / str(current_version(retriever.root))
-    with np.load(folder / CATALOG_FILE) as data:
-        older = {name: data[name] for name in data.files if name != "contents"}
-    np.savez(folder / CATALOG_FILE, **older)
-
-    report = Retriever(retriever.engine, retriever.embedder, retriever.root).sync()
-
-    assert (report.added, report.removed, report.embedded) == (2, 2, 0)
-    assert ask(retriever, "nine votes to four").passages[0].text == VOTE

@@ -11,9 +11,7 @@ import pytest
 from sqlalchemy import Engine
 
 from index.embedder import Embedder
-from index.lexical import LexicalIndex
 from index.search import Retriever, SearchFilters
-from index.vectors import current_version
 from ingest.db import session_scope
 from ingest.errors import InputError
 from ingest.pipeline import store_raw_articles
@@ -33,10 +31,7 @@ def test_sync_saves_a_lexical_index_beside_the_vectors(retriever: Retriever) -> 
     """Each published version holds BM25 over every indexed passage."""
     store_raw_articles(retriever.engine, [TRAM, FIRE], "ledger")
     retriever.sync()
-    version = current_version(retriever.root)
-    assert version is not None
-    lexical = LexicalIndex.load(retriever.root / version)
-    assert lexical is not None and len(lexical) == retriever.searchable_count() == 2
+    assert len(retriever.live().lexical) == retriever.searchable_count() == 2
 
 
 def test_sync_updates_and_prunes_the_lexical_index(retriever: Retriever) -> None:
@@ -49,8 +44,8 @@ def test_sync_updates_and_prunes_the_lexical_index(retriever: Retriever) -> None
     with session_scope(retriever.engine) as session:
         remove_source(session, first.source_id)
     retriever.sync()
-    lexical = LexicalIndex.load(retriever.root / str(current_version(retriever.root)))
-    assert lexical is not None and len(lexical) == 1
+    lexical = Retriever(retriever.engine, retriever.embedder, retriever.root).live().lexical
+    assert len(lexical) == 1
     assert [h.passage_id for h in retriever.search("tram council", k=5)] == lexical.ids.tolist()
 
 
@@ -155,25 +150,19 @@ def test_another_servers_outlet_is_unknown_here(retriever: Retriever) -> None:
     assert retriever.search("council tram", k=1, filters=filters)
 
 
-def test_index_saved_before_lexical_search_is_upgraded_by_sync(
+def test_index_saved_by_an_older_newsbot_is_rebuilt_on_first_use(
     retriever: Retriever, sqlite_engine: Engine
 ) -> None:
-    """An old version (vectors only) still answers, and the next sync adds BM25 to it."""
-    import shutil
-
-    from index.facts import FACTS_FILE, OUTLETS_FILE
-    from index.lexical import FOLDER
-
+    """An index folder in the layout before segments (CURRENT and a version) is rebuilt."""
     store_raw_articles(retriever.engine, [TRAM, FIRE], "ledger")
-    retriever.sync()
-    old = retriever.root / str(current_version(retriever.root))
-    shutil.rmtree(old / FOLDER)
-    (old / FACTS_FILE).unlink()
-    (old / OUTLETS_FILE).unlink()
+    old = retriever.root / "v-20250101-000000-abcdef12"
+    old.mkdir(parents=True)
+    (old / "vectors.faiss").write_bytes(b"an older format")
+    (retriever.root / "CURRENT").write_text(old.name)
     reader = Retriever(sqlite_engine, cast(Embedder, WordEmbedder()), retriever.root)
     assert reader.search("Sorrel Ridge wildfire", k=1)
-    reader.sync()
-    assert LexicalIndex.load(retriever.root / str(current_version(retriever.root))) is not None
+    assert reader.searchable_count() == 2
+    assert not old.exists() and not (retriever.root / "CURRENT").exists()
 
 
 def test_quotes_show_surrounding_sentences_but_never_the_same_text_twice(

@@ -7,7 +7,7 @@ from typing import cast
 
 from sqlalchemy import Engine
 
-from index import vectors
+from index import segments
 from index.embedder import Embedder
 from index.search import Retriever
 from ingest.extract import RawArticle
@@ -36,11 +36,11 @@ def test_the_ivf_setting_builds_a_trained_index_that_answers_and_can_go_back(
     embedder = cast(Embedder, WordEmbedder())
     ivf = Retriever(sqlite_engine, embedder, tmp_path / "index", index_type="ivf")
     ivf.sync()
-    manifest = vectors.read_manifest(tmp_path / "index")
+    manifest = segments.read_manifest(tmp_path / "index")
     assert manifest is not None and manifest.kind == "ivf" and manifest.count == 1500
     assert manifest.recall_at_10 is not None and manifest.recall_at_10 >= 0.95
     assert len(ivf.search("ferry plan number 1234", k=3)) == 3
     exact = Retriever(sqlite_engine, embedder, tmp_path / "index", index_type="exact")
     exact.sync()
-    manifest = vectors.read_manifest(tmp_path / "index")
+    manifest = segments.read_manifest(tmp_path / "index")
     assert manifest is not None and manifest.kind == "exact" and manifest.count == 1500

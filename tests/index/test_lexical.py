@@ -1,4 +1,4 @@
-"""BM25 over passages: stemmed words, titles, incremental updates, saved with the version."""
+"""BM25 over passages: stemmed words, titles, segments with deletions, saved postings."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from index.lexical import LexicalIndex, document_text, tokenize
+from index.lexical import LexicalIndex, Postings, document_text, tokenize
 
 DOCS = [
     (10, document_text("Council approves tram", "The Eastshore tram line was approved 9-4.")),
@@ -69,69 +69,62 @@ def test_unknown_words_score_nothing() -> None:
     assert not LexicalIndex.empty().scores("tram").any()
 
 
-def test_update_adds_and_removes_without_retokenizing() -> None:
-    """An update keeps the other rows and equals an index built from scratch."""
-    index = LexicalIndex.build(DOCS[:2])
-    updated = index.updated(np.array([10]), [DOCS[2]])
-    fresh = LexicalIndex.build(DOCS[1:])
-    assert sorted(updated.ids.tolist()) == [11, 12]
-    query = "dockworkers contract fire"
-    by_id = dict(zip(updated.ids.tolist(), updated.scores(query).tolist(), strict=True))
-    expected = dict(zip(fresh.ids.tolist(), fresh.scores(query).tolist(), strict=True))
-    assert by_id == expected
-
-
-def test_saved_index_loads_with_the_same_scores(tmp_path: Path) -> None:
-    """The index saved in a version folder scores exactly as before."""
-    index = LexicalIndex.build(DOCS)
-    index.save(tmp_path)
-    loaded = LexicalIndex.load(tmp_path)
-    assert loaded is not None
-    assert loaded.ids.tolist() == index.ids.tolist()
-    assert np.allclose(loaded.scores("tram line approved"), index.scores("tram line approved"))
-    assert LexicalIndex.load(tmp_path / "missing") is None
-
-
-def test_rows_of_maps_passage_ids() -> None:
-    """Row lookup by passage id, -1 for ids the index lacks."""
-    index = LexicalIndex.build(DOCS)
-    assert index.rows_of(np.array([12, 99, 10])).tolist() == [2, -1, 0]
-
-
-def test_idf_of_a_loaded_index_counts_passages_holding_each_word(tmp_path: Path) -> None:
-    """Idf is log(1 + N/df) with df the passages holding a word, after updates and a reload,
-    and coverage of a reloaded, memory-mapped index is the same as in memory."""
-    index = LexicalIndex.build(DOCS).updated(np.array([11]), [(13, "tram tram strike fire")])
-    index.save(tmp_path)
-    loaded = LexicalIndex.load(tmp_path)
-    assert loaded is not None and isinstance(loaded.token_ids, np.memmap)
-    bounds = zip(index.offsets[:-1], index.offsets[1:], strict=True)
-    rows = [set(index.token_ids[a:b].tolist()) for a, b in bounds]
-    df = np.array([sum(word in row for row in rows) for word in range(len(index.vocab))])
-    expected = np.log1p(len(rows) / np.maximum(df, 1)).astype(np.float32)
-    assert np.array_equal(loaded.idf(), expected) and np.array_equal(index.idf(), expected)
-    question = "Which tram strike was approved?"
-    assert np.array_equal(
-        loaded.coverage(question, np.arange(3)), index.coverage(question, np.arange(3))
+def test_segments_with_deletions_score_as_one_index_of_the_live_passages() -> None:
+    """Two postings, one row deleted: every score and coverage equals a fresh build's."""
+    older = Postings.build([text for _, text in DOCS[:2]])
+    newer = Postings.build([DOCS[2][1], "tram tram strike fire"])
+    # Live rows: 11 (older row 1), 12 and 13 (newer rows 0 and 1); 10 is deleted.
+    split = LexicalIndex(
+        np.array([11, 12, 13]), [(older, np.array([-1, 0])), (newer, np.array([1, 2]))]
     )
+    fresh = LexicalIndex.build([DOCS[1], DOCS[2], (13, "tram tram strike fire")])
+    for query in ("dockworkers contract fire", "tram tram council", "Eastshore tram approved"):
+        assert split.scores(query).tobytes() == fresh.scores(query).tobytes()
+        rows = np.arange(3)
+        assert split.coverage(query, rows).tobytes() == fresh.coverage(query, rows).tobytes()
+    assert "eastshor" not in split.vocab and "dockwork" in split.vocab  # only in row 10
 
 
-def test_the_score_matrix_is_bit_for_bit_the_one_bm25s_builds() -> None:
-    """Vectorized build, same floats: repeated words, empty passages, unused vocabulary."""
+def test_saved_postings_load_memory_mapped_with_the_same_scores(tmp_path: Path) -> None:
+    """Postings saved in a segment folder reload memory-mapped and score exactly as before."""
+    postings = Postings.build([text for _, text in DOCS])
+    postings.save(tmp_path)
+    loaded = Postings.load(tmp_path)
+    assert isinstance(loaded.rows, np.memmap)
+    ids = np.array([pid for pid, _ in DOCS])
+    rows = np.arange(len(DOCS))
+    built, reread = LexicalIndex(ids, [(postings, rows)]), LexicalIndex(ids, [(loaded, rows)])
+    question = "Which tram line was approved?"
+    assert reread.scores(question).tobytes() == built.scores(question).tobytes()
+    assert np.array_equal(reread.coverage(question, rows), built.coverage(question, rows))
+
+
+def test_merged_postings_equal_postings_built_from_the_live_texts() -> None:
+    """A merge keeps live rows only, renumbered, with the same words and counts."""
+    texts = [text for _, text in DOCS]
+    merged = Postings.merged(
+        [(Postings.build(texts[:2]), np.array([1, -1])), (Postings.build(texts[2:]), np.array([0]))]
+    )
+    fresh = LexicalIndex.build([DOCS[2], DOCS[0]])
+    again = LexicalIndex(fresh.ids, [(merged, np.arange(2))])
+    for query in ("tram approved", "contract dockworkers friday", "fire"):
+        assert again.scores(query).tobytes() == fresh.scores(query).tobytes()
+
+
+def test_scores_are_bit_for_bit_the_ones_bm25s_computes() -> None:
+    """Query-time BM25, same floats as bm25s's score matrix: repeated and unknown words."""
     import bm25s
 
-    from index.lexical import bm25_matrix
-
     rng = np.random.default_rng(3)
-    rows = [rng.integers(0, 300, int(rng.integers(0, 60))).tolist() for _ in range(500)]
-    columns = 320  # ids 300-319 never occur
+    rows = [rng.integers(0, 300, int(rng.integers(1, 60))).tolist() for _ in range(500)]
+    texts = [" ".join(f"w{token}x" for token in row) for row in rows]
+    ours = LexicalIndex.build(list(enumerate(texts)))
     reference = bm25s.BM25()
-    vocab = {str(i): i for i in range(columns)}
-    reference.index((rows, vocab), create_empty_token=False, show_progress=False)
-    offsets = np.concatenate([[0], np.cumsum([len(r) for r in rows])])
-    tokens = np.array([t for r in rows for t in r], dtype=np.int32)
-    built = bm25_matrix(offsets, tokens, columns, reference.k1, reference.b)
-    for name in ("data", "indices", "indptr"):
-        ours, theirs = np.asarray(built[name]), reference.scores[name]
-        assert ours.dtype == theirs.dtype and np.array_equal(ours, theirs), name
-    assert built["num_docs"] == reference.scores["num_docs"]
+    corpus = [tokenize(text) for text in texts]
+    vocab = {word: i for i, word in enumerate(dict.fromkeys(w for doc in corpus for w in doc))}
+    ids = [[vocab[w] for w in doc] for doc in corpus]
+    reference.index((ids, vocab), show_progress=False)
+    for query in ("w5x w17x w17x w250x", "w1x", "w299x w0x w12x w999x"):
+        known = [vocab[w] for w in tokenize(query) if w in vocab]
+        expected = np.asarray(reference.get_scores_from_ids(known), dtype=np.float32)
+        assert ours.scores(query).tobytes() == expected.tobytes()

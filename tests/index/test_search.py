@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from index import vectors
+from index import segments
 from index.embedder import Embedder
 from index.search import Hit, Retriever, SearchFilters
 from ingest.db import session_scope
@@ -140,10 +140,9 @@ def test_model_change_forces_rebuild(engine: Engine, embedder: Embedder, tmp_pat
     renamed = CountingEmbedder(embedder)
     renamed.name = "another-model"
     second = Retriever(engine, renamed, tmp_path / "index")
-    assert second.needs_rebuild()
     report = second.sync()
     assert report.rebuilt and renamed.embedded == 1
-    manifest = vectors.read_manifest(tmp_path / "index")
+    manifest = segments.read_manifest(tmp_path / "index")
     assert manifest is not None and manifest.model == "another-model"
 
 
@@ -197,7 +196,7 @@ def test_removal_killed_before_the_index_sync_is_repaired_on_next_open(
         timeout=120,
     )
     assert killed.returncode == -signal.SIGKILL, killed.stderr
-    manifest = vectors.read_manifest(data / "index")
+    manifest = segments.read_manifest(data / "index")
     assert manifest is not None and manifest.count == 2  # the orphan is still indexed
     monkeypatch.setenv("NEWSBOT_DATA_DIR", str(data))
     monkeypatch.delenv("NEWSBOT_DATABASE_URL", raising=False)
@@ -220,5 +219,5 @@ def test_a_reader_opening_an_index_with_orphans_repairs_it(
     reader = Retriever(engine, embedder, tmp_path / "index")
     assert reader.searchable_count() == 1
     assert len(reader.search("wildfire contained", k=5)) == 1  # the orphan is not found
-    manifest = vectors.read_manifest(tmp_path / "index")
+    manifest = segments.read_manifest(tmp_path / "index")
     assert manifest is not None and manifest.count == 1

@@ -11,7 +11,7 @@ import pytest
 from bot.resources import Resources
 from bot.services import Services
 from bot.services.reindex import ReindexRun, ReindexRunning, ReindexService
-from index import vectors
+from index import segments
 from index.search import Progress, SyncReport
 
 
@@ -39,7 +39,7 @@ class Gate:
         retriever = context.retriever
         real = retriever.rebuild
 
-        def gated(progress: Progress | None = None) -> SyncReport:
+        def gated(progress: Progress | None = None, in_worker: bool = False) -> SyncReport:
             if progress:
                 progress(0, 40)
                 progress(10, 40)
@@ -82,15 +82,15 @@ async def test_questions_are_answered_during_a_rebuild(
     news: Resources, services: Services, gate: Gate
 ) -> None:
     """Answers keep coming from the old index until the new one is swapped in."""
-    before = vectors.current_version(news.settings.index_dir)
+    before = segments.current_version(news.settings.index_dir)
     run = services.reindex.start()
     await gate.wait_entered()
     answer = await asyncio.wait_for(services.ask.answer("lantern parade", None), 10)
     assert not answer.abstained
-    assert vectors.current_version(news.settings.index_dir) == before
+    assert segments.current_version(news.settings.index_dir) == before
     gate.opened.set()
     await run.wait()
-    assert vectors.current_version(news.settings.index_dir) != before
+    assert segments.current_version(news.settings.index_dir) != before
     after = await services.ask.answer("lantern parade", None)
     assert after.passages[0].passage_id == answer.passages[0].passage_id
 
@@ -100,7 +100,7 @@ async def test_a_failed_rebuild_is_reported_and_can_be_retried(empty_context: Re
     service = ReindexService(empty_context)
 
     class Broken:
-        def rebuild(self, progress: Progress | None = None) -> SyncReport:
+        def rebuild(self, progress: Progress | None = None, in_worker: bool = False) -> SyncReport:
             raise RuntimeError("disk full")
 
     empty_context._retriever = Broken()  # type: ignore[assignment]
