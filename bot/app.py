@@ -26,6 +26,8 @@ EXTENSIONS = (
     "bot.cogs.reindex",
     "bot.cogs.sources",
     "bot.cogs.about",
+    "bot.cogs.votes",
+    "bot.cogs.check",
     "bot.cogs.follow",
 )
 

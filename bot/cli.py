@@ -327,6 +327,22 @@ sources_app = typer.Typer(
     help="News sources: web feeds and pages, local files and folders.", no_args_is_help=True
 )
 app.add_typer(sources_app, name="sources")
+feedback_app = typer.Typer(help="Members' votes on the bot's answers.", no_args_is_help=True)
+app.add_typer(feedback_app, name="feedback")
+
+
+@feedback_app.command("export")
+def feedback_export(
+    file: Annotated[Path, typer.Argument(help="The JSONL file to write (replaced).")],
+    guild: Annotated[int | None, typer.Option("--guild", help="Only this server's votes.")] = None,
+) -> None:
+    """Write every vote, with its question and ranked quotes, one JSON object per line."""
+    with _opened() as opened:
+        try:
+            written = opened.services.feedback.export_blocking(file, guild)
+        except OSError as error:
+            raise fail(f"cannot write {file}: {error.strerror or error}") from None
+    out.print(f"{written:,} votes written to {escape(str(file))}", highlight=False)
 
 
 @sources_app.command("add")

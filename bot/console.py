@@ -18,6 +18,7 @@ from bot import text
 from bot.console_follow import ConsoleFollows
 from bot.services import Services
 from bot.services.ask import AnswerPage, Conversation, paginate
+from bot.services.check import read_claim
 from bot.services.reindex import ReindexProgress, watch
 from ingest.errors import InputError, NewsbotError
 from ingest.sanitize import clean_text
@@ -35,6 +36,7 @@ HELP = """Type a question, or a command:
   /source list               the sources and their health
   /source remove ID          remove a source with its articles
   /source refresh            fetch the web sources now
+  /check TEXT                what the news says about a message (paste it, links too)
   /follow add TOPIC [source:NAME]
                              print new articles about TOPIC as /source refresh stores
                              them; /follow list | remove ID | pause ID | resume ID
@@ -102,6 +104,8 @@ class ConsoleSession:
             await self.reindex()
         elif command == "/source":
             await self.source(rest)
+        elif command == "/check":
+            await self.check(rest)
         elif command == "/follow":
             action, _, argument = rest.partition(" ")
             if action == "add":
@@ -128,6 +132,11 @@ class ConsoleSession:
             self.earlier = reply.conversation
         self.pages, self.page = paginate(answer, asks.per_page, scope, read_with), 0
         self.say(text.page_as_text(self.pages[0]))
+
+    async def check(self, message: str) -> None:
+        result = await self.services.check.check(read_claim(message), self.guild_id)
+        self.pages, self.page = paginate(result.answer, self.services.ask.per_page), 0
+        self.say(text.check_as_text(result, self.pages[0]))
 
     def more(self) -> None:
         if self.page + 1 >= len(self.pages):

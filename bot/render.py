@@ -17,6 +17,7 @@ from discord.utils import escape_markdown, format_dt
 from bot import limits, text
 from bot.services.about import About
 from bot.services.ask import AnswerPage, closest_articles
+from bot.services.check import CheckResult
 from bot.services.sources import RefreshReport
 from index.answer import Quote
 from ingest.sources import Removed, SourceStatus
@@ -29,18 +30,24 @@ ABSTAIN_COLOUR = discord.Colour(0x8A8F98)
 # Room for the blank line between two passages in a description.
 SEPARATOR = "\n\n"
 TITLE_IN_CITATION = 150
+# A checked message's linked article: its citation and one passage, before the answer.
+LINKED_ROOM = 1500
 OUTLET_IN_CITATION = 60
 _BRACKET = re.compile(r"([\[\]])")
 # What would end a markdown link or an autolink, or break the line it is on.
 _URL_UNSAFE = re.compile(r"[\s()<>\x00-\x1f\x7f]")
 
 
-def answer_embed(page: AnswerPage) -> discord.Embed:
-    """One page of an answer: each passage quoted, its best sentence in bold, then its source."""
+def answer_embed(page: AnswerPage, room: int = limits.EMBED_DESCRIPTION) -> discord.Embed:
+    """One page of an answer: each passage quoted, its best sentence in bold, then its source.
+
+    ``room`` is the description's size: less when the answer shares a message with another
+    embed (all of a message's embeds count towards limits.EMBED_TOTAL).
+    """
     answer = page.answer
     if answer.abstained:
-        return abstention_embed(page)
-    blocks_room = limits.EMBED_DESCRIPTION - len(SEPARATOR) * (len(page.quotes) - 1)
+        return abstention_embed(page, room)
+    blocks_room = room - len(SEPARATOR) * (len(page.quotes) - 1)
     share = blocks_room // max(1, len(page.quotes))
     blocks = [
         quote_block(quote, number, share)
@@ -60,17 +67,15 @@ def answer_embed(page: AnswerPage) -> discord.Embed:
     return embed
 
 
-def abstention_embed(page: AnswerPage) -> discord.Embed:
+def abstention_embed(page: AnswerPage, room: int = limits.EMBED_DESCRIPTION) -> discord.Embed:
     """An honest "not found", with the titles that came closest."""
     answer = page.answer
     lines = [text.NOT_FOUND]
     if page.quotes:
         lines.append("")
         lines.append("Closest articles:")
-        closest = [
-            citation_line(q, limits.EMBED_DESCRIPTION // 4) for q in closest_articles(page.quotes)
-        ]
-        lines.append(limits.fit_lines(closest, limits.EMBED_DESCRIPTION - 200))
+        closest = [citation_line(q, room // 4) for q in closest_articles(page.quotes)]
+        lines.append(limits.fit_lines(closest, room - 200))
     embed = discord.Embed(
         title=limits.truncate(answer.question, limits.EMBED_TITLE),
         description="\n".join(lines),
@@ -79,6 +84,26 @@ def abstention_embed(page: AnswerPage) -> discord.Embed:
     footer = text.read_with_line(page) + searched(page)
     embed.set_footer(text=limits.truncate(footer, limits.FOOTER))
     return embed
+
+
+def check_embeds(result: CheckResult, page: AnswerPage) -> list[discord.Embed]:
+    """A checked message: the article it links to (if indexed) first, then the answer."""
+    if result.linked is None:
+        return [answer_embed(page)]
+    linked = result.linked
+    cite = citation_line(linked, LINKED_ROOM // 3)
+    quoted = quote_markdown(linked.text, linked.highlight, LINKED_ROOM - len(cite) - 1)
+    article = discord.Embed(
+        title="The linked article", description=f"{cite}\n{quoted}", colour=COLOUR
+    )
+    if page.answer.abstained:  # "not found" would deny the article just quoted
+        return [article.set_footer(text=text.NOTHING_ELSE)]
+    room = limits.EMBED_TOTAL - len(article)
+    answer = answer_embed(page, min(limits.EMBED_DESCRIPTION, room))
+    excess = len(article) + len(answer) - limits.EMBED_TOTAL
+    if excess > 0:  # the title and footer took their share too
+        answer = answer_embed(page, min(limits.EMBED_DESCRIPTION, room) - excess)
+    return [article, answer]
 
 
 def searched(page: AnswerPage) -> str:
@@ -229,6 +254,7 @@ def about_embed(about: About) -> discord.Embed:
     built = format_dt(about.index_built, "R") if about.index_built else "not built yet"
     embed.add_field(name="Last refresh", value=refreshed)
     embed.add_field(name="Index built", value=built)
+    embed.add_field(name="Helpful votes", value=text.vote_share(about.votes), inline=False)
     return embed
 
 

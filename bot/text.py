@@ -12,6 +12,8 @@ from datetime import UTC, datetime, time
 from bot import limits
 from bot.services.about import About
 from bot.services.ask import AnswerPage, Scope
+from bot.services.check import CheckResult
+from bot.services.feedback import VoteShare
 from bot.services.reindex import ReindexProgress
 from bot.services.sources import RefreshReport
 from index.answer import Answer, Quote
@@ -19,6 +21,7 @@ from index.search import SyncReport
 from ingest.sources import Removed, SourceStatus
 
 NOT_FOUND = "I couldn't find this in the indexed news."
+NOTHING_ELSE = "No other indexed article speaks to this message."
 # The last page of a paged answer says so: every passage that cleared the quote bars is shown.
 NO_MORE = " · no more relevant passages"
 # How much of the earlier question a follow-up's answer repeats (a question has up to 500):
@@ -47,9 +50,12 @@ def citation(quote: Quote) -> str:
 def quotes_as_text(quotes: list[Quote], first_number: int = 1) -> str:
     blocks = []
     for number, quote in enumerate(quotes, start=first_number):
-        quoted = "\n".join("> " + line if line else ">" for line in quote.text.splitlines())
-        blocks.append(f"[{number}] {citation(quote)}\n{quoted}")
+        blocks.append(f"[{number}] {citation(quote)}\n{block_quote(quote.text)}")
     return "\n\n".join(blocks)
+
+
+def block_quote(passage: str) -> str:
+    return "\n".join("> " + line if line else ">" for line in passage.splitlines())
 
 
 def answer_as_text(answer: Answer) -> str:
@@ -73,6 +79,18 @@ def page_as_text(page: AnswerPage) -> str:
     elif page.count > 1:
         text += "\n" + NO_MORE.removeprefix(" · ").capitalize() + "."
     return text
+
+
+def check_as_text(result: CheckResult, page: AnswerPage) -> str:
+    """A checked message: the article it links to (if indexed) first, then the answer (or,
+    when nothing else answers, that nothing else does)."""
+    answer = page_as_text(page)
+    if result.linked is None:
+        return answer
+    linked = result.linked
+    if page.answer.abstained:
+        answer = NOTHING_ELSE
+    return f"The linked article: {citation(linked)}\n{block_quote(linked.text)}\n\n{answer}"
 
 
 def read_with_line(page: AnswerPage) -> str:
@@ -183,8 +201,16 @@ def about_as_text(about: About) -> str:
     built = day(about.index_built) if about.index_built else "not built yet"
     return (
         f"Indexed: {about.sources:,} sources, {about.articles:,} articles, "
-        f"{about.passages:,} passages. Last refresh: {refreshed}. Index built: {built}.\n{USAGE}"
+        f"{about.passages:,} passages. Last refresh: {refreshed}. Index built: {built}.\n"
+        f"Helpful votes: {vote_share(about.votes)}.\n{USAGE}"
     )
+
+
+def vote_share(votes: VoteShare) -> str:
+    """ "75% of 12 votes in the last 30 days", or that there were none."""
+    if votes.share is None:
+        return f"no votes in the last {votes.days} days"
+    return f"{votes.share:.0%} of {votes.total:,} votes in the last {votes.days} days"
 
 
 def refreshed_text(report: RefreshReport) -> str:

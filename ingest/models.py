@@ -12,6 +12,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -182,6 +183,67 @@ class Milestone(Base):
 
     name: Mapped[str] = mapped_column(String(100), primary_key=True)
     reached_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class AnswerRecord(Base):
+    """An answer the bot gave in Discord, kept so members can vote on it.
+
+    ``guild_id`` is the server it was given in (``GLOBAL_GUILD`` for a direct message): votes
+    are only ever read, counted and exported by server. ``kind`` is how it was asked
+    ("ask", "mention", "thread", "check").
+    """
+
+    __tablename__ = "answers"
+    __table_args__ = (
+        Index("ix_answers_guild_asked", "guild_id", "asked_at"),
+        # Vote buttons name their answer by id: an id must never come back for another one.
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    guild_id: Mapped[int] = mapped_column(BigInteger)
+    kind: Mapped[str] = mapped_column(String(20))
+    question: Mapped[str] = mapped_column(Text)
+    abstained: Mapped[bool] = mapped_column(Boolean)
+    asked_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    quotes: Mapped[list[AnswerQuote]] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True, order_by="AnswerQuote.rank"
+    )
+
+
+class AnswerQuote(Base):
+    """A passage an answer quoted (or, when it found nothing, listed as closest), as ranked.
+
+    ``passage_id`` is no foreign key: a vote outlives a removed source, and passage ids are
+    never reused, so an old vote never points at another passage.
+    """
+
+    __tablename__ = "answer_quotes"
+
+    answer_id: Mapped[int] = mapped_column(
+        ForeignKey("answers.id", ondelete="CASCADE"), primary_key=True
+    )
+    rank: Mapped[int] = mapped_column(Integer, primary_key=True)  # 1: quoted first
+    passage_id: Mapped[int] = mapped_column(Integer)
+    score: Mapped[float] = mapped_column(Float)  # the ranking's score
+    similarity: Mapped[float] = mapped_column(Float)  # cosine to the question
+    coverage: Mapped[float] = mapped_column(Float)  # share of the question's key words
+
+
+class Vote(Base):
+    """One member's vote on one answer: helpful or not; voting again replaces it."""
+
+    __tablename__ = "votes"
+    __table_args__ = (Index("ix_votes_guild_voted", "guild_id", "voted_at"),)
+
+    answer_id: Mapped[int] = mapped_column(
+        ForeignKey("answers.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    guild_id: Mapped[int] = mapped_column(BigInteger)  # the answer's server, for scoped counts
+    helpful: Mapped[bool] = mapped_column(Boolean)
+    voted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class Follow(Base):

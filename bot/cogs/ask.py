@@ -11,11 +11,13 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import limits
+from bot.cogs.votes import vote_buttons, votes_view
 from bot.errors import report_error, report_message_error
 from bot.render import NO_MENTIONS, answer_embed
 from bot.respond import follow_up, send_private, think
 from bot.services import guild_scope
 from bot.services.ask import AnswerPage, Conversation, paginate
+from bot.services.feedback import AnswerKind
 from index.answer import MAX_QUESTION_CHARS
 
 if TYPE_CHECKING:
@@ -40,13 +42,18 @@ REMEMBERED_THREADS = 1000
 class AnswerView(discord.ui.View):
     """ "More passages" and "Back" through an answer's pages, for the member who asked."""
 
-    def __init__(self, pages: list[AnswerPage], owner_id: int, timeout: float) -> None:
+    def __init__(
+        self, pages: list[AnswerPage], owner_id: int, timeout: float, answer_id: int | None = None
+    ) -> None:
         super().__init__(timeout=timeout)
         self.pages = pages
         self.owner_id = owner_id
         self.index = 0
         self.message: discord.Message | discord.WebhookMessage | None = None
         self._update_buttons()
+        # Anyone may vote, for as long as the answer stands (bot/cogs/votes.py answers them).
+        for button in vote_buttons(answer_id) if answer_id is not None else []:
+            self.add_item(button)
 
     def _update_buttons(self) -> None:
         self.back.disabled = self.index == 0
@@ -76,9 +83,7 @@ class AnswerView(discord.ui.View):
         )
 
     async def on_timeout(self) -> None:
-        for item in self.children:
-            if isinstance(item, discord.ui.Button):
-                item.disabled = True
+        self.back.disabled = self.more.disabled = True
         if self.message is not None:
             try:
                 await self.message.edit(view=self, allowed_mentions=NO_MENTIONS)
@@ -115,6 +120,7 @@ class AskCog(commands.Cog):
     def __init__(self, bot: NewsBot) -> None:
         self.bot = bot
         self.asks = bot.services.ask
+        self.votes = bot.services.feedback
         self.view_timeout: float = VIEW_TIMEOUT
         # Threads where the bot answered, each with the conversation its follow-ups lean on
         # (AskService.answer_follow_up decides when). Follow-ups there need no mention (with
@@ -143,9 +149,10 @@ class AskCog(commands.Cog):
             cleaned, guild_scope(interaction.guild_id), scope.source, scope.since
         )
         pages = paginate(answer, self.asks.per_page, scope)
-        view = self._view(pages, interaction.user.id)
+        answer_id = await self.votes.record(answer, guild_scope(interaction.guild_id), "ask")
+        view = self._view(pages, interaction.user.id, answer_id)
         sent = await follow_up(interaction, view, embed=answer_embed(pages[0]))
-        if view is not None:
+        if isinstance(view, AnswerView):
             view.message = sent
 
     @ask.autocomplete("source")
@@ -155,8 +162,13 @@ class AskCog(commands.Cog):
         names = await self.asks.source_names(guild_scope(interaction.guild_id), current)
         return [app_commands.Choice(name=name, value=name) for name in names]
 
-    def _view(self, pages: list[AnswerPage], owner_id: int) -> AnswerView | None:
-        return AnswerView(pages, owner_id, self.view_timeout) if len(pages) > 1 else None
+    def _view(
+        self, pages: list[AnswerPage], owner_id: int, answer_id: int | None
+    ) -> discord.ui.View | None:
+        """Paging for an answer of several pages; vote buttons for every recorded answer."""
+        if len(pages) > 1:
+            return AnswerView(pages, owner_id, self.view_timeout, answer_id)
+        return votes_view(answer_id)
 
     @commands.Cog.listener()
     async def on_message(self, message: discord.Message) -> None:
@@ -165,14 +177,15 @@ class AskCog(commands.Cog):
             return
         thread_id = message.channel.id if isinstance(message.channel, discord.Thread) else None
         earlier = self.threads.get(thread_id) if thread_id is not None else None
+        guild = guild_scope(message.guild.id if message.guild else None)
         try:
             cleaned = self.asks.admit(question, message.author.id)
             async with message.channel.typing():
-                reply = await self.asks.answer_follow_up(
-                    cleaned, earlier, guild_scope(message.guild.id if message.guild else None)
-                )
+                reply = await self.asks.answer_follow_up(cleaned, earlier, guild)
             pages = paginate(reply.answer, self.asks.per_page, read_with=reply.read_with)
-            view = self._view(pages, message.author.id)
+            kind: AnswerKind = "thread" if thread_id is not None else "mention"
+            answer_id = await self.votes.record(reply.answer, guild, kind)
+            view = self._view(pages, message.author.id, answer_id)
             extra: dict[str, Any] = {"view": view} if view is not None else {}
             sent = await message.reply(
                 embed=answer_embed(pages[0]),
@@ -183,7 +196,7 @@ class AskCog(commands.Cog):
         except Exception as error:
             await report_message_error(message, error)
             return
-        if view is not None:
+        if isinstance(view, AnswerView):
             view.message = sent
         if thread_id is not None:
             self._remember_thread(thread_id, reply.conversation)

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from bot.resources import Resources
 from bot.services.about import AboutService
 from bot.services.ask import AskService
+from bot.services.check import CheckService
+from bot.services.feedback import FeedbackService
 from bot.services.follow import FollowService
 from bot.services.reindex import ReindexService
 from bot.services.sources import SourceService
@@ -33,14 +35,19 @@ class Services:
     reindex: ReindexService
     sources: SourceService
     about: AboutService
+    check: CheckService
+    feedback: FeedbackService
     follows: FollowService
 
     @classmethod
     def create(cls, resources: Resources, cooldown_seconds: float | None = None) -> Services:
+        ask = AskService(resources, cooldown_seconds)
         return cls(
-            ask=AskService(resources, cooldown_seconds),
+            ask=ask,
             reindex=ReindexService(resources),
             sources=SourceService(resources),
             about=AboutService(resources),
+            check=CheckService(resources, ask),
+            feedback=FeedbackService(resources),
             follows=FollowService(resources),
         )

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from bot.resources import Resources
+from bot.services.feedback import VoteShare, helpful_share
 from index.search import orphan_ids
 from index.vectors import Manifest, read_catalog_ids, read_manifest
 from ingest.db import session_scope
@@ -21,6 +22,7 @@ class About:
     passages: int
     last_refresh: datetime | None
     index_built: datetime | None
+    votes: VoteShare = field(default_factory=lambda: VoteShare(0, 0))  # the last 30 days
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,7 @@ class AboutService:
         with session_scope(self.resources.engine) as session:
             stats = corpus_stats(session, guild_id)
             fetched = [s.last_success_at for s in list_sources(session, guild_id)]
+        votes = helpful_share(self.resources.engine, guild_id)
         manifest = read_manifest(self.resources.settings.index_dir)
         return About(
             sources=stats.sources,
@@ -51,6 +54,7 @@ class AboutService:
             passages=stats.passages,
             last_refresh=max((f for f in fetched if f is not None), default=None),
             index_built=datetime.fromtimestamp(manifest.built_at, UTC) if manifest else None,
+            votes=votes,
         )
 
     def stats_blocking(self) -> Stats:

@@ -295,16 +295,18 @@ class AskService:
         since: datetime | None = None,
         k: int | None = None,
         as_of: datetime | None = None,
+        exclude: frozenset[int] = frozenset(),
     ) -> Answer:
         """Quotes from what ``guild_id`` may see (its sources and global ones; None: all).
 
         ``source`` (a source's name or an outlet) and ``since`` narrow that further; a source
         that matches nothing raises ``InputError``. ``k`` quotes a page (default: the
-        configured ``answer_passages``); ``as_of`` answers as on that day.
+        configured ``answer_passages``); ``as_of`` answers as on that day. Passages in
+        ``exclude`` are never quoted (shown already).
         """
         async with self._slots:
             return await asyncio.to_thread(
-                self.answer_blocking, question, guild_id, source, since, k, as_of
+                self.answer_blocking, question, guild_id, source, since, k, as_of, exclude
             )
 
     def answer_blocking(
@@ -315,10 +317,11 @@ class AskService:
         since: datetime | None = None,
         k: int | None = None,
         as_of: datetime | None = None,
+        exclude: frozenset[int] = frozenset(),
     ) -> Answer:
         """``answer`` in the calling thread: for the command line, which has no event loop."""
         filters = SearchFilters(guild_id=guild_id, as_of=as_of)
-        return self._answer(question, filters, source, since, per_page=k)
+        return self._answer(question, filters, source, since, exclude=exclude, per_page=k)
 
     async def answer_follow_up(
         self, question: str, earlier: Conversation | None, guild_id: int | None

@@ -51,8 +51,9 @@ def walk(options: list[dict[str, Any]]) -> list[dict[str, Any]]:
 async def test_commands_are_described_within_discords_limits(
     fake: FakeDiscord, quiet_bot: NewsBot
 ) -> None:
-    """Every command and parameter has a description of at most 100 characters."""
+    """Every slash command and parameter has a description of at most 100 characters."""
     synced = fake.commands()
+    assert synced.pop("Check the news")["type"] == 3  # a message command has no description
     assert set(synced) == {"ask", "reindex", "source", "about", "follow"}
     assert {o["name"] for o in synced["source"]["options"]} == {"add", "list", "remove", "refresh"}
     for command_data in synced.values():
@@ -90,7 +91,14 @@ async def test_commands_sync_to_the_test_server_when_set(
     settings = make_settings(tmp_path, discord_test_guild=GUILD_A)
     context = Resources(settings, empty_context.engine, empty_context.fetcher)
     async with run_client(NewsBot(context, background=False), fake, token=TOKEN):
-        assert set(fake.commands(GUILD_A)) == {"ask", "reindex", "source", "about", "follow"}
+        assert set(fake.commands(GUILD_A)) == {
+            "ask",
+            "reindex",
+            "source",
+            "about",
+            "follow",
+            "Check the news",
+        }
         assert fake.commands() == {}
         shown = await command(fake, "about")
         assert shown["embeds"][0]["title"] == "About newsbot"

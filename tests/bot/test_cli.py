@@ -300,3 +300,27 @@ async def test_ask_json_holds_what_slash_ask_shows(
             assert len(lines) == len(closest)
             for line, article in zip(lines, closest, strict=True):
                 assert escape_markdown(article["title"]) in line
+
+
+def test_feedback_export_writes_the_votes_as_jsonl(cli, tmp_path: Path) -> None:
+    """`newsbot feedback export FILE [--guild ID]` writes one vote a line and says how many."""
+    from bot.services.feedback import cast_vote, record_answer
+    from ingest.db import open_engine
+
+    (tmp_path / "data").mkdir()
+    engine = open_engine(f"sqlite:///{tmp_path / 'data' / 'newsbot.db'}")
+    for guild, helpful in ((GUILD_A, True), (7, False)):
+        answered = Answer("When does the parade start?", False, [], 5)
+        cast_vote(engine, record_answer(engine, answered, guild, "ask"), guild, 1, helpful)
+    engine.dispose()
+
+    everything = cli("feedback", "export", "votes.jsonl")
+    lines = (tmp_path / "votes.jsonl").read_text().splitlines()
+    one_server = cli("feedback", "export", "mine.jsonl", "--guild", str(GUILD_A))
+    mine = [json.loads(line) for line in (tmp_path / "mine.jsonl").read_text().splitlines()]
+    unwritable = cli("feedback", "export", str(tmp_path / "missing" / "votes.jsonl"))
+
+    assert everything.exit_code == 0 and "2 votes written to votes.jsonl" in everything.output
+    assert [json.loads(line)["helpful"] for line in lines] == [True, False]
+    assert one_server.exit_code == 0 and [v["guild_id"] for v in mine] == [GUILD_A]
+    assert unwritable.exit_code == 1 and unwritable.output.startswith("error: cannot write")

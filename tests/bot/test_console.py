@@ -226,3 +226,22 @@ def test_ctrl_c_at_the_prompt_stops_the_console(tmp_path: Path) -> None:
     finally:
         process.kill()
         process.wait()
+
+
+@pytest.mark.slow
+async def test_check_names_the_linked_article_then_quotes_the_news(
+    news: Resources, screen: Screen
+) -> None:
+    """/check with a pasted message: the linked article and its passage first, then the rest."""
+    console = session_for(news, screen, guild_id=GUILD_A)
+    assert await console.run_line(
+        "/check the harbour wall was fixed in time <@42> https://news.example/lanterns"
+    )
+    assert screen.last.startswith(
+        "The linked article: Brindle Bay Courier · Lantern festival moves to the harbour · "
+        "2024-05-06 · https://news.example/lanterns\n> "
+    )
+    # The lantern article is the only one about the harbour wall.
+    assert screen.last.endswith("\n\nNo other indexed article speaks to this message.")
+    assert await console.run_line("/check <@42>")
+    assert screen.last == "error: This message has no text to check against the news."

@@ -9,6 +9,7 @@ import discord
 
 from bot import limits, render, text
 from bot.services.ask import paginate
+from bot.services.check import CheckResult
 from index.answer import Answer, Quote
 from ingest.sources import SourceStatus
 
@@ -123,6 +124,32 @@ def test_long_passages_and_links_stay_within_every_limit() -> None:
     # A link is shown whole or not at all.
     for target in re.findall(r"\]\(([^)]*)\)", description):
         assert target == render.safe_url(long_url)
+
+
+def test_a_checked_message_with_a_linked_article_fits_in_one_message() -> None:
+    """The linked article's embed and a full answer stay within 6,000 characters together."""
+    filler = "Words *with* stars_and_underscores and more. " * 22
+    quotes = [quote(i, text=f"{filler[:400]}{SENTENCE} {filler}"[:1000]) for i in range(1, 11)]
+    linked = quote(99, text=f"{filler}{SENTENCE} {filler}", title="T" * 900)
+    page = paginate(answer(*quotes), 10)[0]
+
+    embeds = render.check_embeds(CheckResult(answer(*quotes), linked), page)
+
+    assert [e.title for e in embeds] == ["The linked article", answer().question]
+    for embed in embeds:
+        within_limits(embed)
+    assert sum(len(embed) for embed in embeds) <= limits.EMBED_TOTAL
+    assert f"**{SENTENCE}**" in (embeds[0].description or "")
+    assert (embeds[1].description or "").count(f"**{SENTENCE}**") == 10
+
+
+def test_a_linked_article_and_nothing_else_is_not_called_not_found() -> None:
+    """When only the linked article speaks to a message, it is shown alone, without "not found"."""
+    refused = Answer("Was the wall fixed?", True, [], 10, closest=[quote(2)])
+    embeds = render.check_embeds(CheckResult(refused, quote(1)), paginate(refused, 3)[0])
+    assert len(embeds) == 1
+    assert embeds[0].footer.text == text.NOTHING_ELSE
+    assert text.NOT_FOUND not in (embeds[0].description or "")
 
 
 def test_a_long_link_is_dropped_before_it_could_be_cut() -> None:

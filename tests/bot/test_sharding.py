@@ -141,7 +141,14 @@ async def test_slash_commands_are_synced_once_and_answered_by_the_servers_shard(
     async with shard_processes(fake, make_context) as bots:
         syncs = [r for r in fake.requests if r.matches("PUT", r"/applications/\d+/commands")]
         assert [process_of(r) for r in syncs] == [0]
-        assert set(fake.commands()) == {"ask", "reindex", "source", "about", "follow"}
+        assert set(fake.commands()) == {
+            "ask",
+            "reindex",
+            "source",
+            "about",
+            "follow",
+            "Check the news",
+        }
         for guild_id, dm, holder in ((GUILD_A, False, 1), (GUILD_C, False, 0), (None, True, 0)):
             interaction = await fake.send_interaction("about", guild_id=guild_id, dm=dm)
             callback = await fake.wait_for_callback(interaction)
@@ -163,7 +170,14 @@ async def test_without_a_shard_count_the_bot_is_one_unsharded_process(
         assert fake.identify is not None
         assert "shard" not in fake.identify
         assert {g.id for g in bot.guilds} == {GUILD_A, GUILD_B, GUILD_C}
-        assert set(fake.commands()) == {"ask", "reindex", "source", "about", "follow"}
+        assert set(fake.commands()) == {
+            "ask",
+            "reindex",
+            "source",
+            "about",
+            "follow",
+            "Check the news",
+        }
         shown = await command(fake, "about", guild_id=GUILD_C)
         assert shown["embeds"][0]["title"] == "About newsbot"
 

@@ -42,6 +42,7 @@ Public API (see the docstrings):
   is ``name`` on each of its requests; ``fake.shard_sessions``.
 * driving: ``send_interaction(command, options, ...)``, ``send_autocomplete(...)``,
   ``send_component_interaction(message_id, custom_id, ...)``,
+  ``send_message_command(name, message_id, ...)`` (a message context menu),
   ``send_message_create(content, ...)``, ``dispatch(event, data)``, ``disconnect()``,
   ``send_reconnect()``, ``invalidate_session()``, ``fail_next(method, path, status)``.
 
@@ -2306,6 +2307,16 @@ class FakeDiscord:
                 return cmd, None
         return None, None
 
+    def _command_id(self, cmd: Mapping[str, Any] | None, name: str, ctype: int) -> str:
+        """The synced command's id; an unsynced one still gets a stable id (reused if it is
+        synced later)."""
+        if cmd is not None:
+            return str(cmd["id"])
+        key = (None, name, ctype)
+        if key not in self._command_ids:
+            self._command_ids[key] = self.new_id()
+        return str(self._command_ids[key])
+
     def _command_data(
         self,
         command: str,
@@ -2346,14 +2357,7 @@ class FakeDiscord:
                 )
             if guild is None and cmd.get("contexts") is not None and 1 not in cmd["contexts"]:
                 raise CommandNotAvailable(f"/{name} is not available in DMs")
-        if cmd is not None:
-            command_id = cmd["id"]
-        else:  # an unsynced command still gets a stable id (reused if it is synced later)
-            key = (None, name, 1)
-            if key not in self._command_ids:
-                self._command_ids[key] = self.new_id()
-            command_id = str(self._command_ids[key])
-        data: dict[str, Any] = {"id": command_id, "name": name, "type": 1}
+        data: dict[str, Any] = {"id": self._command_id(cmd, name, 1), "name": name, "type": 1}
         if registered_guild is not None:
             data["guild_id"] = str(registered_guild)
         resolved: dict[str, dict[str, Any]] = {}
@@ -2502,6 +2506,61 @@ class FakeDiscord:
             locale=locale,
         )
 
+    async def send_message_command(
+        self,
+        name: str,
+        message_id: int | str,
+        *,
+        user_id: int = USER_ID,
+        user_name: str | None = None,
+        permissions: str | int | discord.Permissions | None = None,
+        roles: Sequence[int] | None = None,
+        app_permissions: str | int | discord.Permissions | None = None,
+        locale: str = "en-US",
+        require_synced: bool | None = None,
+    ) -> FakeInteraction:
+        """Dispatch INTERACTION_CREATE type 2 for a message context-menu command (Apps → name).
+
+        The message must be one sent through the fake (``send_message_create`` or the bot's);
+        like Discord, the interaction carries it whole in ``data.resolved.messages``, content
+        included, whatever the bot's intents. With ``require_synced`` the command must have
+        been synced as a message command (type 3).
+        """
+        mid = int(message_id)
+        message = self.messages.get(mid)
+        if message is None:
+            raise KeyError(f"message {mid} was not sent through the fake")
+        guild, _ = self._find_channel(int(message["channel_id"]))
+        user = self._invoker(user_id, user_name)
+        cmd, registered_guild = self._lookup_command(name, guild, 3)
+        if require_synced is None:
+            require_synced = self.require_synced_commands
+        if cmd is None and require_synced:
+            raise CommandNotAvailable(f"message command {name!r} was never synced")
+        resolved_message = dict(message)
+        if guild is not None:
+            resolved_message["guild_id"] = str(guild.id)
+        data: dict[str, Any] = {
+            "id": self._command_id(cmd, name, 3),
+            "name": name,
+            "type": 3,
+            "target_id": str(mid),
+            "resolved": {"messages": {str(mid): resolved_message}},
+        }
+        if registered_guild is not None:
+            data["guild_id"] = str(registered_guild)
+        return await self._send_interaction_payload(
+            itype=2,
+            data=data,
+            guild=guild,
+            channel_id=int(message["channel_id"]),
+            user=user,
+            roles=roles,
+            permissions=permissions,
+            app_permissions=app_permissions,
+            locale=locale,
+        )
+
     async def send_autocomplete(
         self,
         command: str,
@@ -2559,6 +2618,7 @@ class FakeDiscord:
         user_name: str | None = None,
         permissions: str | int | discord.Permissions | None = None,
         roles: Sequence[int] | None = None,
+        app_permissions: str | int | discord.Permissions | None = None,
         locale: str = "en-US",
         check_component: bool = True,
     ) -> FakeInteraction:
@@ -2597,7 +2657,7 @@ class FakeDiscord:
             user=user,
             roles=roles,
             permissions=permissions,
-            app_permissions=None,
+            app_permissions=app_permissions,
             locale=locale,
             message=msg_payload,
         )

@@ -146,6 +146,11 @@ class StandInBot(discord.Client):
                 obs.errors.append(exc)
             obs.done.set()
 
+        @tree.context_menu(name="Quote it")
+        async def quote_it(interaction: discord.Interaction, message: discord.Message) -> None:
+            obs.messages.append(message)
+            await interaction.response.send_message(f"> {message.content}", ephemeral=True)
+
         @tree.error
         async def on_tree_error(
             interaction: discord.Interaction, error: app_commands.AppCommandError
@@ -267,7 +272,16 @@ async def test_injected_errors(fake: FakeDiscord, bot: StandInBot) -> None:
 async def test_command_sync_is_recorded(fake: FakeDiscord, bot: StandInBot) -> None:
     put = await fake.wait_for_request("PUT", f"/applications/{APPLICATION_ID}/commands")
     by_name = {c["name"]: c for c in put.json}
-    assert set(by_name) == {"ping", "admin", "feeds", "search", "upload", "long", "slow"}
+    assert set(by_name) == {
+        "ping",
+        "admin",
+        "feeds",
+        "search",
+        "upload",
+        "long",
+        "slow",
+        "Quote it",
+    }
     assert by_name["ping"]["options"] == [
         {"type": 3, "name": "text", "description": "What to echo", "required": True}
     ]
@@ -446,6 +460,26 @@ async def test_message_content_intent_is_simulated(fake: FakeDiscord) -> None:
         await fake.send_message_create(f"{fake.bot_mention} hello")
         await fake.wait_for_request("POST", f"/channels/{CHANNEL_ID}/messages")
         assert [m.content for m in obs.messages] == ["", f"<@{BOT_USER_ID}> hello"]
+
+
+async def test_message_context_menu_carries_the_whole_message(fake: FakeDiscord) -> None:
+    """Apps → a message command: the bot gets the message, content too, without the intent."""
+    obs = Observed()
+    async with run_client(StandInBot(obs, intents=discord.Intents.default()), fake):
+        assert fake.commands()["Quote it"]["type"] == 3
+        posted = await fake.send_message_create("the ferry is dearer", author_id=OWNER_ID)
+        interaction = await fake.send_message_command("Quote it", posted["id"])
+        callback = await fake.wait_for_callback(interaction)
+    *_, message = obs.messages
+    assert (message.id, message.content, message.author.id) == (
+        int(posted["id"]),
+        "the ferry is dearer",
+        OWNER_ID,
+    )
+    assert callback.json["data"]["content"] == "> the ferry is dearer"
+    assert callback.json["data"]["flags"] == FLAG_EPHEMERAL
+    with pytest.raises(KeyError):
+        await fake.send_message_command("Quote it", 1)
 
 
 async def test_privileged_intents_rejected(fake: FakeDiscord) -> None:

@@ -92,15 +92,7 @@ def test_new_database_is_made_by_the_migrations_and_matches_the_models(empty_url
 def test_release_database_is_adopted_and_upgraded(empty_url: str, cli) -> None:
     """A database made by 0.1.0's create_all (no alembic_version) keeps its rows and works."""
     _create_all(empty_url, _release_schema())
-    engine = create_engine(empty_url)
-    with engine.begin() as connection:
-        connection.execute(
-            text(
-                "INSERT INTO sources (guild_id, name, kind, location, created_at, failures) "
-                "VALUES (0, 'Old Gazette', 'local', '/srv/old', CURRENT_TIMESTAMP, 0)"
-            )
-        )
-    engine.dispose()
+    _insert_old_source(empty_url)
 
     added = cli(empty_url, "sources", "add", str(SAMPLE_CORPUS), "--name", "sample")
     stats = cli(empty_url, "stats")
@@ -109,6 +101,19 @@ def test_release_database_is_adopted_and_upgraded(empty_url: str, cli) -> None:
     assert "sources:  2" in stats.output
     assert _revision(empty_url) == head_revision()
     assert _differences_from_the_models(empty_url) == []
+
+
+def _insert_old_source(url: str) -> None:
+    """One source row, written as an older newsbot would (plain SQL, no models)."""
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO sources (guild_id, name, kind, location, created_at, failures) "
+                "VALUES (0, 'Old Gazette', 'local', '/srv/old', CURRENT_TIMESTAMP, 0)"
+            )
+        )
+    engine.dispose()
 
 
 def _migrations_with_a_language_column(tmp_path: Path, then: str = "") -> Path:
@@ -144,15 +149,7 @@ def test_older_database_missing_a_column_gets_it(
     """A database one revision behind gets the column the next revision adds, rows kept."""
     scripts = _migrations_with_a_language_column(tmp_path)
     open_engine(empty_url).dispose()  # the shipped revisions: no "language" yet
-    engine = create_engine(empty_url)
-    with engine.begin() as connection:
-        connection.execute(
-            text(
-                "INSERT INTO sources (guild_id, name, kind, location, created_at, failures) "
-                "VALUES (0, 'Old Gazette', 'local', '/srv/old', CURRENT_TIMESTAMP, 0)"
-            )
-        )
-    engine.dispose()
+    _insert_old_source(empty_url)
     monkeypatch.setattr(migrations, "MIGRATIONS", scripts)
 
     engine = open_engine(empty_url)
@@ -407,3 +404,31 @@ def test_revision_0005_adds_follows_to_a_database_with_news_and_drops_them_going
     engine.dispose()
     assert "follows" not in tables and "follow_posts" not in tables
     assert {"sources", "articles", "passages"} <= tables
+
+
+def test_database_at_0003_gets_the_vote_tables_and_can_go_back(empty_url: str) -> None:
+    """0003 → 0004 adds answers, answer_quotes and votes, rows kept; the downgrade drops them."""
+    _migrate(empty_url, "0003")
+    _insert_old_source(empty_url)
+
+    open_engine(empty_url).dispose()
+    engine = create_engine(empty_url)
+    with engine.begin() as connection:
+        tables = set(inspect(connection).get_table_names())
+        names = connection.execute(text("SELECT name FROM sources")).scalars().all()
+    engine.dispose()
+    assert {"answers", "answer_quotes", "votes"} <= tables
+    assert names == ["Old Gazette"]
+    assert _differences_from_the_models(empty_url) == []
+
+    _migrate(empty_url, "0003", down=True)
+    assert _revision(empty_url) == "0003"
+    assert "votes" not in set(_tables(empty_url))
+
+
+def _tables(url: str) -> list[str]:
+    engine = create_engine(url)
+    with engine.connect() as connection:
+        names = inspect(connection).get_table_names()
+    engine.dispose()
+    return names

@@ -2,7 +2,7 @@
 ``follow_posts`` (the articles each follow has posted, named or held back by its hourly cap).
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0004
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0005"
-down_revision: str | None = "0003"
+down_revision: str | None = "0004"
 branch_labels = None
 depends_on = None
 
