@@ -210,8 +210,11 @@ class NewsBot(commands.Bot):
             return
         # Passages stored without vectors (the sample corpus a first start stored, say).
         await defer_embedding(queue)
+        # One process posts the follows' news, for every shard: each post is sent once.
         await follow_index(
-            libpq_url(self.resources.settings.resolved_database_url), follower.update
+            libpq_url(self.resources.settings.resolved_database_url),
+            follower.update,
+            stored=self.services.sources.announce if self.holds_shard_zero else None,
         )
 
     @tasks.loop(seconds=REFRESH_POLL_SECONDS)

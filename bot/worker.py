@@ -83,7 +83,7 @@ class WorkerRuntime:
                 source_id=source_id, name="?", kind="?", status="skipped", error=str(error)
             )
         changed = bool(outcome.added or outcome.updated or outcome.passages_removed)
-        await self._index_changed(source_id, changed)
+        await self._index_changed(source_id, changed, outcome.article_ids)
         await asyncio.to_thread(
             write_report, self.engine, job_id, "refresh", 1, 1, outcome_as_json(outcome)
         )
@@ -93,13 +93,19 @@ class WorkerRuntime:
         outcome = {"embedded": embedded}
         await asyncio.to_thread(write_report, self.engine, job_id, "embed", 1, 1, outcome)
 
-    async def _index_changed(self, source_id: int | None = None, changed: bool = True) -> int:
-        """Embed what has no vector yet (of one source, or anywhere); tell the bots of changes."""
+    async def _index_changed(
+        self,
+        source_id: int | None = None,
+        changed: bool = True,
+        article_ids: list[int] | None = None,
+    ) -> int:
+        """Embed what has no vector yet (of one source, or anywhere); tell the bots of changes,
+        naming the articles stored (for the follows)."""
         embedded = await asyncio.to_thread(
             embed_uncached, self.engine, self.embedder, None, source_id
         )
         if changed or embedded:
-            await asyncio.to_thread(notify_index, self.engine, SYNC)
+            await asyncio.to_thread(notify_index, self.engine, SYNC, article_ids or [])
         return embedded
 
     async def reindex(self, job_id: int) -> None:

@@ -6,6 +6,11 @@ and the embedding cache: an update takes in the passages added and drops the one
 embedding nothing. Notices that arrive together cost one update. A notice missed while the
 connection was down is made up for when it comes back (an update first thing), and by an
 update every ``FALLBACK_SECONDS`` in any case.
+
+A refresh's notices also name the articles it stored (``stored:``). The one process that posts
+the follows' news (the one holding shard 0) is handed those ids once its index has them, like
+a refresh it ran itself; the others only update. (Articles named while its connection was
+down are not posted.)
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from collections.abc import Awaitable, Callable
 
 import psycopg
 
-from bot.jobs.queue import INDEX_CHANNEL, REBUILD, SYNC
+from bot.jobs.queue import INDEX_CHANNEL, REBUILD, SYNC, stored_ids
 from index.search import Retriever, SyncReport
 
 log = logging.getLogger(__name__)
@@ -27,6 +32,7 @@ FALLBACK_SECONDS = 300.0
 RECONNECT_SECONDS = 5.0
 
 Update = Callable[[str], Awaitable[object]]
+Stored = Callable[[list[int]], Awaitable[object]]
 
 
 async def follow_index(
@@ -35,8 +41,10 @@ async def follow_index(
     *,
     fallback_every: float = FALLBACK_SECONDS,
     listening: asyncio.Event | None = None,
+    stored: Stored | None = None,
 ) -> None:
-    """Forever: ``await update(SYNC or REBUILD)`` whenever the workers say something changed."""
+    """Forever: ``await update(SYNC or REBUILD)`` whenever the workers say something changed,
+    then ``await stored(ids)`` with the articles their refreshes stored, if any."""
     while True:
         try:
             connection = await psycopg.AsyncConnection.connect(conninfo, autocommit=True)
@@ -53,17 +61,29 @@ async def follow_index(
                 await _applied(update, SYNC)  # whatever changed while we were not listening
                 while True:
                     wanted = await _next_notices(connection, fallback_every)
-                    await _applied(update, REBUILD if REBUILD in wanted else SYNC)
+                    updated = await _applied(update, REBUILD if REBUILD in wanted else SYNC)
+                    articles = sorted({i for payload in wanted for i in stored_ids(payload)})
+                    if updated and stored is not None and articles:
+                        await _handed(stored, articles)
         except psycopg.Error as error:
             log.warning("lost the database connection for index changes (%s)", error)
             await asyncio.sleep(RECONNECT_SECONDS)
 
 
-async def _applied(update: Update, what: str) -> None:
+async def _applied(update: Update, what: str) -> bool:
     try:
         await update(what)
     except Exception:  # a failed update must not stop the following ones
         log.exception("updating the index from the database failed; trying at the next change")
+        return False
+    return True
+
+
+async def _handed(stored: Stored, article_ids: list[int]) -> None:
+    try:
+        await stored(article_ids)
+    except Exception:  # the index is updated; the next articles are handed over all the same
+        log.exception("handing over %d stored articles failed", len(article_ids))
 
 
 async def _next_notices(connection: psycopg.AsyncConnection, wait: float) -> set[str]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 import procrastinate
@@ -27,6 +27,11 @@ log = logging.getLogger(__name__)
 INDEX_CHANNEL = "newsbot_index"
 SYNC = "sync"
 REBUILD = "rebuild"
+# A sync notice that also names the articles a refresh stored ("stored:12,13"), for the one
+# bot process that posts the follows' news (bot/jobs/follow.py).
+STORED = "stored:"
+# NOTIFY payloads must stay under 8000 bytes: longer lists of ids take several notices.
+PAYLOAD_CHARS = 7000
 
 
 def libpq_url(database_url: str) -> str:
@@ -89,12 +94,38 @@ async def open_queue(settings: Settings, engine: Engine) -> AsyncIterator[procra
         yield app
 
 
-def notify_index(engine: Engine, what: str = SYNC) -> None:
-    """Tell every bot replica the database's passages or vectors changed."""
-    with engine.begin() as connection:
-        connection.execute(
-            text("SELECT pg_notify(:channel, :what)"), {"channel": INDEX_CHANNEL, "what": what}
-        )
+def notify_index(engine: Engine, what: str = SYNC, article_ids: Sequence[int] = ()) -> None:
+    """Tell every bot replica the database's passages or vectors changed (``article_ids``: a
+    refresh stored these, in notices of their own that also ask for a sync)."""
+    payloads = [what] if what != SYNC or not article_ids else []
+    payloads += stored_payloads(article_ids)
+    with engine.begin() as connection:  # delivered together, in order, at the commit
+        for payload in payloads:
+            connection.execute(
+                text("SELECT pg_notify(:channel, :what)"),
+                {"channel": INDEX_CHANNEL, "what": payload},
+            )
+
+
+def stored_payloads(article_ids: Sequence[int]) -> list[str]:
+    """``stored:`` notices naming these articles, each short enough for NOTIFY."""
+    payloads: list[str] = []
+    ids: list[str] = []
+    for article_id in article_ids:
+        if ids and len(STORED) + len(",".join(ids)) + len(str(article_id)) >= PAYLOAD_CHARS:
+            payloads.append(STORED + ",".join(ids))
+            ids = []
+        ids.append(str(article_id))
+    if ids:
+        payloads.append(STORED + ",".join(ids))
+    return payloads
+
+
+def stored_ids(payload: str) -> list[int]:
+    """The article ids a ``stored:`` notice names (none for other notices)."""
+    if not payload.startswith(STORED):
+        return []
+    return [int(part) for part in payload.removeprefix(STORED).split(",") if part]
 
 
 REFRESH_TASK = "newsbot:refresh_source"

@@ -130,10 +130,9 @@ class QueuedSourceService(SourceService):
                 )
         if not changed_anything(outcomes):
             return RefreshReport(outcomes, None)
-        index = await self.follower.update(SYNC)
-        # This server's follows (its own sources: this process holds its shard).
-        await self._announce([a for o in outcomes for a in o.article_ids])
-        return RefreshReport(outcomes, index)
+        # The follows hear of the articles from the workers' notice, in the process that posts
+        # them (bot/jobs/follow.py): once, whichever shard asked for the refresh.
+        return RefreshReport(outcomes, await self.follower.update(SYNC))
 
     def _web_sources(self, guild_id: int | None) -> list[int]:
         query = select(Source.id).where(~Source.location.startswith(INGESTED_PREFIX))

@@ -204,10 +204,11 @@ class SourceService:
             return RefreshReport(outcomes, None)
         # In the thread: the first use of the retriever loads the model.
         index = await asyncio.to_thread(lambda: self.resources.retriever.sync(indexing))
-        await self._announce([a for o in outcomes for a in o.article_ids])
+        await self.announce([a for o in outcomes for a in o.article_ids])
         return RefreshReport(outcomes, index)
 
-    async def _announce(self, article_ids: list[int]) -> None:
+    async def announce(self, article_ids: list[int]) -> None:
+        """Hand the ids of newly stored (and indexed) articles to the subscribers."""
         if not article_ids:
             return
         for hook in list(self._subscribers):

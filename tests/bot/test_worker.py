@@ -40,7 +40,9 @@ from tests.fakes.discord_server import FakeChannel, FakeDiscord, FakeGuild, Reco
 pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.timeout(600)]
 
 ROOT = Path(__file__).resolve().parents[2]
+MANAGE_CHANNELS = 1 << 4
 MANAGE_GUILD = 1 << 5
+NEWS_CHANNEL = CHANNEL_A + 20  # server A's channel for a follow's news
 # The longest a new article may take to be answered by every bot (issue 15).
 ANSWERED_WITHIN = 30.0
 STALLED_SECONDS = "3"
@@ -50,7 +52,9 @@ STALLED_SECONDS = "3"
 async def fake() -> AsyncIterator[FakeDiscord]:
     """Servers A and B (shard 1) and C (shard 0), as in the sharding tests."""
     server_c = FakeGuild(id=GUILD_C, name="Marlow", channels=[FakeChannel(CHANNEL_A + (1 << 22))])
-    async with FakeDiscord(guilds=[*two_servers(), server_c], token=TOKEN) as fake:
+    servers = two_servers()
+    servers[0].channels.append(FakeChannel(NEWS_CHANNEL, "island-news"))
+    async with FakeDiscord(guilds=[*servers, server_c], token=TOKEN) as fake:
         yield fake
         assert not fake.errors, fake.errors
 
@@ -336,3 +340,55 @@ async def test_two_workers_share_the_limit_of_two_requests_at_once_per_host(
                 engine.dispose()
     assert len(set(refreshes)) == 2, refreshes  # one source each: both processes fetched
     assert 0 < site.max_in_flight <= 2
+
+
+def posted_news(request: RecordedRequest) -> bool:
+    """A message the bot sent in the follow's channel."""
+    return request.method == "POST" and request.path == f"/channels/{NEWS_CHANNEL}/messages"
+
+
+async def test_a_refresh_on_the_workers_schedule_is_posted_once_to_a_follow(
+    fake: FakeDiscord, database: str, tmp_path: Path
+) -> None:
+    """Two shards, one worker: a scheduled refresh's matching article is posted once, by shard 0."""
+    with news_site(harbour=HARBOUR) as site:
+        settings = queue_settings(database, site)
+        with (
+            worker_process(settings, tmp_path / "worker"),
+            shard_process(fake, tmp_path / "data-0", 0, **settings) as log_0,
+        ):
+            await identified(fake, 0, log_0)
+            with shard_process(fake, tmp_path / "data-1", 1, **settings) as log_1:
+                await identified(fake, 1, log_1)
+                for log in (log_0, log_1):
+                    await until_logged(log, "following the database")
+                # Server A is on shard 1: shard 1 answers the command, shard 0 posts the news.
+                shown = await command(
+                    fake,
+                    "follow add",
+                    {"topic": "the Quillon ferry terminal", "channel": NEWS_CHANNEL},
+                    guild_id=GUILD_A,
+                    permissions=MANAGE_CHANNELS,
+                )
+                # A global source from the command line: the workers' schedule fetches it.
+                newsbot(
+                    settings,
+                    tmp_path / "cli",
+                    "sources",
+                    "add",
+                    site.url(site.feed_path("harbour")),
+                )
+                posted = await fake.wait_for(posted_news, timeout=180)
+                # Both bots have taken the refresh in (the notice that named the articles).
+                await answer(
+                    fake, "How many berths will the Quillon ferry terminal have?", GUILD_A, "37"
+                )
+                await answer(
+                    fake, "How many berths will the Quillon ferry terminal have?", GUILD_C, "37"
+                )
+                sent = [r for r in fake.requests if posted_news(r)]
+
+    assert str(shown["content"]).startswith("Following"), shown
+    assert sent == [posted]
+    assert process_of(posted) == 0
+    assert "Quillon ferry terminal" in str(posted.json)
