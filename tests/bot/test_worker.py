@@ -126,6 +126,21 @@ async def until_logged(log: Path, line: str, seconds: float = 300) -> None:
     raise AssertionError(f"{log.name} never said {line!r}:\n{log.read_text()[-3000:]}")
 
 
+@contextlib.asynccontextmanager
+async def both_shards(
+    fake: FakeDiscord, settings: dict[str, str], folder: Path
+) -> AsyncIterator[tuple[Path, Path]]:
+    """Shards 0 and 1 as processes, each following the database; their logs."""
+    # Shard 0 first: the first start stores the sample articles, for the workers to embed.
+    with shard_process(fake, folder / "data-0", 0, **settings) as log_0:
+        await identified(fake, 0, log_0)
+        with shard_process(fake, folder / "data-1", 1, **settings) as log_1:
+            await identified(fake, 1, log_1)
+            for log in (log_0, log_1):
+                await until_logged(log, "following the database")
+            yield log_0, log_1
+
+
 async def answer(fake: FakeDiscord, question: str, guild_id: int, fact: str) -> RecordedRequest:
     """The bot's reply to a mention in ``guild_id``, asked again until it quotes ``fact``."""
     deadline = asyncio.get_running_loop().time() + ANSWERED_WITHIN
@@ -171,14 +186,8 @@ async def test_a_source_added_on_one_shard_is_fetched_once_and_answered_by_both(
         with (
             worker_process(settings, tmp_path / "worker-1"),
             worker_process(settings, tmp_path / "worker-2"),
-            # Shard 0 first: the first start stores the sample articles, for the workers to embed.
-            shard_process(fake, tmp_path / "data-0", 0, **settings) as log_0,
         ):
-            await identified(fake, 0, log_0)
-            with shard_process(fake, tmp_path / "data-1", 1, **settings) as log_1:
-                await identified(fake, 1, log_1)
-                for log in (log_0, log_1):
-                    await until_logged(log, "following the database")
+            async with both_shards(fake, settings, tmp_path) as (log_0, log_1):
                 harbour = site.url(site.feed_path("harbour"))
                 shown = await command(
                     fake,
@@ -353,15 +362,8 @@ async def test_a_refresh_on_the_workers_schedule_is_posted_once_to_a_follow(
     """Two shards, one worker: a scheduled refresh's matching article is posted once, by shard 0."""
     with news_site(harbour=HARBOUR) as site:
         settings = queue_settings(database, site)
-        with (
-            worker_process(settings, tmp_path / "worker"),
-            shard_process(fake, tmp_path / "data-0", 0, **settings) as log_0,
-        ):
-            await identified(fake, 0, log_0)
-            with shard_process(fake, tmp_path / "data-1", 1, **settings) as log_1:
-                await identified(fake, 1, log_1)
-                for log in (log_0, log_1):
-                    await until_logged(log, "following the database")
+        with worker_process(settings, tmp_path / "worker"):
+            async with both_shards(fake, settings, tmp_path):
                 # Server A is on shard 1: shard 1 answers the command, shard 0 posts the news.
                 shown = await command(
                     fake,
