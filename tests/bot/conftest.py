@@ -44,6 +44,8 @@ MODERATOR_ROLE = 1100000000000000120
 ADMIN_ROLE = 1100000000000000130
 BOB = 1100000000000000302  # a member of server B
 TOKEN = "fake-token-do-not-log-Zq81"
+# Every application command the bot syncs: slash commands and the message context menu.
+COMMANDS = {"ask", "reindex", "source", "about", "follow", "Check the news"}
 
 
 def article(key: str, title: str, body: str, outlet: str, day: int) -> RawArticle:

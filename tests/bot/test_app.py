@@ -20,6 +20,7 @@ from ingest.errors import InputError
 from ingest.pipeline import store_raw_articles
 from ingest.sources import add_source
 from tests.bot.conftest import (
+    COMMANDS,
     GUILD_A,
     SERVER_A_NEWS,
     TOKEN,
@@ -91,14 +92,7 @@ async def test_commands_sync_to_the_test_server_when_set(
     settings = make_settings(tmp_path, discord_test_guild=GUILD_A)
     context = Resources(settings, empty_context.engine, empty_context.fetcher)
     async with run_client(NewsBot(context, background=False), fake, token=TOKEN):
-        assert set(fake.commands(GUILD_A)) == {
-            "ask",
-            "reindex",
-            "source",
-            "about",
-            "follow",
-            "Check the news",
-        }
+        assert set(fake.commands(GUILD_A)) == COMMANDS
         assert fake.commands() == {}
         shown = await command(fake, "about")
         assert shown["embeds"][0]["title"] == "About newsbot"

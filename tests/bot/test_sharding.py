@@ -31,6 +31,7 @@ from ingest.errors import InputError
 from ingest.sources import add_source
 from tests.bot.conftest import (
     CHANNEL_A,
+    COMMANDS,
     GUILD_A,
     GUILD_B,
     TOKEN,
@@ -142,14 +143,7 @@ async def test_slash_commands_are_synced_once_and_answered_by_the_servers_shard(
     async with shard_processes(fake, make_context) as bots:
         syncs = [r for r in fake.requests if r.matches("PUT", r"/applications/\d+/commands")]
         assert [process_of(r) for r in syncs] == [0]
-        assert set(fake.commands()) == {
-            "ask",
-            "reindex",
-            "source",
-            "about",
-            "follow",
-            "Check the news",
-        }
+        assert set(fake.commands()) == COMMANDS
         for guild_id, dm, holder in ((GUILD_A, False, 1), (GUILD_C, False, 0), (None, True, 0)):
             interaction = await fake.send_interaction("about", guild_id=guild_id, dm=dm)
             callback = await fake.wait_for_callback(interaction)
@@ -171,14 +165,7 @@ async def test_without_a_shard_count_the_bot_is_one_unsharded_process(
         assert fake.identify is not None
         assert "shard" not in fake.identify
         assert {g.id for g in bot.guilds} == {GUILD_A, GUILD_B, GUILD_C}
-        assert set(fake.commands()) == {
-            "ask",
-            "reindex",
-            "source",
-            "about",
-            "follow",
-            "Check the news",
-        }
+        assert set(fake.commands()) == COMMANDS
         shown = await command(fake, "about", guild_id=GUILD_C)
         assert shown["embeds"][0]["title"] == "About newsbot"
 
