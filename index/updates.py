@@ -8,9 +8,10 @@ background thread (FAISS and numpy do the work and release the GIL; questions go
 the published segments meanwhile) that publishes only if nothing it merged has changed
 under it.
 
-``IndexWriter.apply(added, removed)`` is the API for a caller that knows which passages
-changed (a replica following the database's notifications); ``sync`` works it out by
-comparing the database with the index.
+``IndexWriter.sync`` finds what changed in the database's passage change log
+(``ingest.changelog``): the entries after the last one the manifest records. An index the log
+cannot bring up to date is compared with the whole database once instead. ``apply(added,
+removed)`` is for a caller that knows the ids itself.
 """
 
 from __future__ import annotations
