@@ -81,6 +81,7 @@ class Manifest:
     # log named that had no vector yet (workers embed them), taken in at a later catch-up.
     log_sequence: int | None = None
     log_waiting: tuple[int, ...] = ()
+    log_origin: str = ""  # the database's change log token (``ingest.changelog.log_origin``)
 
     @property
     def base(self) -> SegmentEntry | None:

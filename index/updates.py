@@ -38,7 +38,13 @@ from index.lexical import Postings, document_text
 from index.live import LiveIndex
 from index.segments import Manifest, Segment, SegmentEntry
 from index.vectors import NO_DATE, Catalog, IndexKind, VectorIndex, kind_for
-from ingest.changelog import Changes, changes_after, latest_sequence, prune_changes
+from ingest.changelog import (
+    Changes,
+    changes_after,
+    latest_sequence,
+    log_origin,
+    prune_changes,
+)
 from ingest.db import session_scope
 from ingest.models import Article, Passage, Source
 
@@ -153,7 +159,9 @@ class IndexWriter:
                 return manifest
             started = time.perf_counter()
             cursor = manifest.log_sequence
-            changes = changes_after(self.engine, cursor) if cursor is not None else None
+            changes = None
+            if cursor is not None:
+                changes = changes_after(self.engine, cursor, manifest.log_origin)
             if compare or changes is None or not changes.complete:
                 report = self._compare(manifest, progress, started)
             else:
@@ -343,7 +351,12 @@ class IndexWriter:
         empty = Manifest.empty(self.embedder.name, self.embedder.dimension)
         waiting = _missing(catalog.ids, segment.catalog.ids)
         self._publish(
-            replace(empty.with_segments(entries), log_sequence=sequence, log_waiting=waiting)
+            replace(
+                empty.with_segments(entries),
+                log_sequence=sequence,
+                log_waiting=waiting,
+                log_origin=log_origin(self.engine),
+            )
         )
         return SyncReport(
             len(segment),
@@ -400,8 +413,15 @@ class IndexWriter:
                 changed = True
         published = manifest.with_segments(entries)
         if sequence is not None:
-            published = replace(published, log_sequence=sequence, log_waiting=waiting)
-            changed |= (sequence, waiting) != (manifest.log_sequence, manifest.log_waiting)
+            origin = log_origin(self.engine)
+            published = replace(
+                published, log_sequence=sequence, log_waiting=waiting, log_origin=origin
+            )
+            changed |= (sequence, waiting, origin) != (
+                manifest.log_sequence,
+                manifest.log_waiting,
+                manifest.log_origin,
+            )
         if changed:
             self._publish(published)
             self.merge_in_background()

@@ -13,6 +13,7 @@ behind it compares its whole index with the database once instead.
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -21,7 +22,7 @@ from sqlalchemy import Engine, delete, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from ingest.db import session_scope
-from ingest.models import PassageChange, utcnow
+from ingest.models import PassageChange, PassageChangeOrigin, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +77,16 @@ class Changes:
     complete: bool = True  # False: entries after the cursor were pruned (or another database)
 
 
+def log_origin(engine: Engine) -> str:
+    """The token naming this database's change log (made here if the migration did not)."""
+    with session_scope(engine) as session:
+        token = session.scalar(select(PassageChangeOrigin.token))
+        if token is None:
+            token = uuid.uuid4().hex
+            session.add(PassageChangeOrigin(token=token))
+    return token
+
+
 def latest_sequence(engine: Engine) -> int:
     """The newest log entry (0 for an empty log): what a full build takes in at most.
 
@@ -86,8 +97,15 @@ def latest_sequence(engine: Engine) -> int:
         return int(session.scalar(select(func.max(PassageChange.seq))) or 0)
 
 
-def changes_after(engine: Engine, after: int) -> Changes:
-    """The passages changed by the entries after ``after`` (the cursor an index recorded)."""
+def changes_after(engine: Engine, after: int, origin: str | None = None) -> Changes:
+    """The passages changed by the entries after ``after`` (the cursor an index recorded).
+
+    With ``origin`` (the log token the index recorded), a log of another database comes
+    back incomplete: its entries say nothing about what the index holds.
+    """
+    if origin is not None and origin != log_origin(engine):
+        log.info("the index follows another database's change log")
+        return Changes(after, complete=False)
     with session_scope(engine) as session:
         # The newest entry first, then the ones up to it: all of them are visible by then
         # (the log becomes visible in sequence order, see record_changes).

@@ -351,3 +351,16 @@ class PassageChange(Base):
     passage_id: Mapped[int] = mapped_column(Integer)
     kind: Mapped[str] = mapped_column(String(8))  # "added", "removed", "retagged"
     changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class PassageChangeOrigin(Base):
+    """One row: a random token naming this database's change log.
+
+    An index records it beside its log position, so an index put in front of another
+    database (wiped, swapped), whose log numbers its entries from 1 again, is not mistaken
+    for one that is up to date.
+    """
+
+    __tablename__ = "passage_change_origin"
+
+    token: Mapped[str] = mapped_column(String(32), primary_key=True)
