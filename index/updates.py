@@ -185,8 +185,26 @@ class IndexWriter:
         waiting = np.asarray(manifest.log_waiting, dtype=np.int64)
         gone = np.asarray(changes.removed, dtype=np.int64)
         wanted = np.setdiff1d(np.concatenate([fresh, retagged, waiting]), gone)
+        return self._apply_ids(
+            manifest, wanted, gone, indexed, progress, started, changes.through, changes.entries
+        )
+
+    def _apply_ids(
+        self,
+        manifest: Manifest,
+        wanted: np.ndarray,
+        gone: np.ndarray,
+        indexed: np.ndarray,
+        progress: Progress | None,
+        started: float,
+        sequence: int | None = None,
+        log_entries: int = 0,
+    ) -> SyncReport:
+        """Index ``wanted`` as the database has them now (one it lacks counts as removed) and
+        drop ``gone``; ``indexed`` is what the index holds, for the report's counts."""
         stored, outlets = self._catalog(wanted)
-        gone = np.union1d(gone, wanted[~np.isin(wanted, stored.ids)])
+        gone = np.union1d(gone, wanted)
+        gone = gone[~np.isin(gone, stored.ids)]
         return self._apply(
             manifest,
             stored,
@@ -196,8 +214,8 @@ class IndexWriter:
             started,
             added=int((~np.isin(stored.ids, indexed)).sum()),
             removed=int(np.isin(gone, indexed).sum()),
-            sequence=changes.through,
-            log_entries=changes.entries,
+            sequence=sequence,
+            log_entries=log_entries,
         )
 
     def _compare(self, manifest: Manifest, progress: Progress | None, started: float) -> SyncReport:
@@ -263,21 +281,9 @@ class IndexWriter:
                 return manifest
             started = time.perf_counter()
             wanted = np.unique(np.asarray(list(added), dtype=np.int64))
-            stored, outlets = self._catalog(wanted)
-            gone = np.union1d(np.asarray(list(removed), dtype=np.int64), wanted)
-            gone = gone[~np.isin(gone, stored.ids)]
+            gone = np.asarray(list(removed), dtype=np.int64)
             indexed = disk.read_catalog_ids(self.root)
-            removed_count = int(np.isin(gone, indexed).sum())
-            return self._apply(
-                manifest,
-                stored,
-                outlets,
-                gone,
-                progress,
-                started,
-                added=int((~np.isin(stored.ids, indexed)).sum()),
-                removed=removed_count,
-            )
+            return self._apply_ids(manifest, wanted, gone, indexed, progress, started)
 
     def merge(self, everything: bool = False) -> bool:
         """Merge segments as the policy says (or all of them); whether a merge was published.
