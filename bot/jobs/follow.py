@@ -119,8 +119,11 @@ class IndexFollower:
             report = await asyncio.to_thread(work)
         if report.added or report.removed or report.rebuilt:
             log.info(
-                "index %s from the database: %d passages added, %d removed, %d embedded here",
+                "index %s from the database (%s, %d log entries): %d passages added, %d removed,"
+                " %d embedded here",
                 "rebuilt" if what == REBUILD else "updated",
+                report.found_by,
+                report.log_entries,
                 report.added,
                 report.removed,
                 report.embedded,
