@@ -11,7 +11,8 @@ from sqlalchemy import Engine, text
 from typer.testing import CliRunner
 
 from bot.cli import app
-from bot.jobs.queue import defer_refresh, ensure_queue_schema, open_queue
+from bot.jobs.queue import defer_refresh, open_queue
+from bot.jobs.queue_schema import ensure_queue_schema
 from ingest.db import open_engine
 from tests.bot.conftest import make_settings
 from tests.conftest import postgres_schema_url
