@@ -515,6 +515,62 @@ def refresh(
         raise typer.Exit(1)
 
 
+@app.command("migrate-to")
+def migrate_to(
+    url: Annotated[
+        str, typer.Argument(help="The new database, e.g. postgresql+psycopg://user@host/newsbot")
+    ],
+    replace: Annotated[
+        bool, typer.Option("--replace", help="Delete what the target's newsbot tables hold first.")
+    ] = False,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", min=1, help="Rows read and written at a time.")
+    ] = 2000,
+    quiet: Quiet = False,
+) -> None:
+    """Copy this deployment's database (NEWSBOT_DATABASE_URL, by default the SQLite file in the
+    data directory) into another, e.g. PostgreSQL: every table, ids kept, vectors included.
+
+    The target is brought to the current schema first and must be empty (or --replace); this
+    database is only read. Then point NEWSBOT_DATABASE_URL at the target.
+    """
+    from ingest.database_copy import check_copyable, copy_database, tables
+    from ingest.db import open_database
+
+    settings = _settings()
+    current = settings.resolved_database_url
+    if current.startswith("sqlite:///") and not Path(current.removeprefix("sqlite:///")).is_file():
+        raise fail(f"there is no database to move at {current.removeprefix('sqlite:///')}")
+    source = open_database(current, migrate=False)
+    try:
+        target = open_database(url)
+        try:
+            check_copyable(source, target, replace)  # before the bars: a refusal is one line
+            names = [table.name for table in tables()]
+            steps = [(f"Copying {name}", "rows") for name in names]
+            with progress_bars(steps, quiet, err) as bars:
+                by_name = dict(zip(names, bars, strict=True))
+                report = copy_database(
+                    source,
+                    target,
+                    replace=replace,
+                    batch_size=batch_size,
+                    progress=lambda table, done, total: by_name[table](done, total),
+                )
+            shown = target.url.render_as_string(hide_password=True)
+        finally:
+            target.dispose()
+    finally:
+        source.dispose()
+    copied = ", ".join(f"{name} {rows:,}" for name, rows in report.rows.items() if rows)
+    out.print(f"copied {report.total:,} rows into {escape(shown)} ({copied})", highlight=False)
+    out.print(
+        "now set NEWSBOT_DATABASE_URL to it; the index is rebuilt from the copied vectors, "
+        "embedding nothing",
+        highlight=False,
+    )
+
+
 def main() -> None:  # pragma: no cover - console script entry
     app()
 

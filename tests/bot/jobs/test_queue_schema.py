@@ -71,7 +71,9 @@ def queue_catalog(engine: Engine) -> dict[str, list[str]]:
 def jobs_table(engine: Engine) -> int:
     """The oid of procrastinate's jobs table: a schema made again would give it a new one."""
     with engine.connect() as connection:
-        return int(connection.execute(text("SELECT 'procrastinate_jobs'::regclass::oid")).scalar())
+        return int(
+            connection.execute(text("SELECT 'procrastinate_jobs'::regclass::oid")).scalar_one()
+        )
 
 
 def recorded(engine: Engine) -> list[tuple[str, object]]:
