@@ -11,11 +11,11 @@ import json
 import logging
 import sys
 from collections.abc import Coroutine, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import AsyncExitStack, ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -25,6 +25,7 @@ from typer.core import TyperGroup
 from bot.progress import progress_bar, progress_bars
 from bot.resources import Resources, resources_on
 from bot.services import Services
+from bot.services.sources import changed_anything
 from bot.settings import Settings, get_settings, misspelt_settings
 from index.answer import Answer
 from index.query import parse_since
@@ -32,6 +33,9 @@ from index.search import SearchFilters, SyncReport
 from ingest.dates import parse_as_of
 from ingest.errors import InputError, NewsbotError
 from ingest.models import GLOBAL_GUILD
+
+if TYPE_CHECKING:
+    import procrastinate
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -196,11 +200,41 @@ def worker() -> None:
         asyncio.run(run_worker(settings))
 
 
+@contextmanager
+def _queue(opened: Opened) -> Iterator[procrastinate.App]:
+    """The job queue (``NEWSBOT_JOBS=queue``), open on the command's event loop."""
+    from bot.jobs.queue import open_queue
+
+    stack = AsyncExitStack()
+    settings, engine = opened.settings, opened.resources.engine
+    queue = opened.run(stack.enter_async_context(open_queue(settings, engine)))
+    try:
+        yield queue
+    finally:
+        opened.run(stack.aclose())
+
+
 @app.command()
 def reindex(quiet: Quiet = False) -> None:
-    """Rebuild the index from the database and swap it in atomically."""
+    """Rebuild the index from the database and swap it in atomically (with workers: a worker
+    embeds what has no vector yet, then every bot rebuilds its index)."""
     with _opened() as opened:
-        _sync_index(opened.resources, quiet, rebuild=True)
+        if not opened.settings.queued:
+            _sync_index(opened.resources, quiet, rebuild=True)
+            return
+        from bot.services.queued import run_reindex_job
+
+        err.print("reindex queued for the workers (NEWSBOT_JOBS=queue)")
+        with (
+            _queue(opened) as queue,
+            progress_bar("Embedding passages (worker)", "passages", quiet, err) as report,
+        ):
+            outcome = opened.run(run_reindex_job(queue, opened.resources.engine, report))
+    out.print(
+        f"reindex done by a worker: {outcome['embedded']} passages embedded, "
+        f"{outcome['pruned']} unused vectors dropped; every bot rebuilds its index from the "
+        "database now"
+    )
 
 
 def _parse_day(value: str | None, option: str) -> datetime | None:
@@ -460,7 +494,13 @@ def sources_remove(
             f"({removed.articles} articles, {removed.passages} passages)",
             highlight=False,
         )
-        _sync_index(opened.resources, quiet)
+        if not opened.settings.queued:
+            _sync_index(opened.resources, quiet)
+        elif removed.passages:
+            from bot.jobs.queue import SYNC, notify_index
+
+            notify_index(opened.resources.engine, SYNC)
+            out.print("every bot drops its passages from its index now")
 
 
 @app.command()
@@ -474,13 +514,24 @@ def refresh(
     ] = False,
     quiet: Quiet = False,
 ) -> None:
-    """Fetch the sources that are due (feeds, pages, local folders), then embed new passages."""
+    """Fetch the sources that are due (feeds, pages, local folders), then embed new passages
+    (with workers: queued for them, each source's progress shown until they are done)."""
     steps = [("Refreshing sources", "sources"), ("Embedding passages", "passages")]
-    with _opened() as opened:
+    with _opened() as opened, ExitStack() as stack:
+        sources = opened.services.sources
+        queued = opened.settings.queued
+        if queued:
+            from bot.services.queued import QueuedSourceService
+
+            # The bots take the workers' passages in themselves: no index here to update.
+            sources = QueuedSourceService(
+                opened.resources, stack.enter_context(_queue(opened)), None
+            )
+            err.print("refreshes queued for the workers (NEWSBOT_JOBS=queue)")
         try:
             with progress_bars(steps, quiet, err) as (fetching, embedding):
                 report = opened.run(
-                    opened.services.sources.refresh_sources(
+                    sources.refresh_sources(
                         source or None, force=everything, progress=fetching, indexing=embedding
                     )
                 )
@@ -507,6 +558,8 @@ def refresh(
         )
     if len(waiting) == len(outcomes):
         out.print("nothing to refresh")
+    elif queued and changed_anything(outcomes):
+        out.print("index: the workers embedded the new passages; every bot takes them in now")
     elif report.index is not None:
         _print_index(report.index)
     else:
