@@ -394,3 +394,56 @@ async def test_a_refresh_on_the_workers_schedule_is_posted_once_to_a_follow(
     assert sent == [posted]
     assert process_of(posted) == 0
     assert "Quillon ferry terminal" in str(posted.json)
+
+
+def refreshes_of(engine: Engine) -> list[tuple[str, str | None]]:
+    """(worker, outcome) of each refresh job's report."""
+    query = "SELECT worker, outcome FROM job_reports WHERE task = 'refresh'"
+    with engine.connect() as connection:
+        return [(str(w), o) for w, o in connection.execute(text(query))]
+
+
+async def test_sigterm_stops_a_worker_cleanly_and_its_cut_off_refresh_is_finished_by_another(
+    database: str, tmp_path: Path
+) -> None:
+    """SIGTERM mid-refresh: the worker exits 0 after its grace; the job runs again elsewhere."""
+    stories = slow_feed(8)
+    with news_site(orchards=stories) as site:
+        site.delay = 2.0  # two pages at a time: eight seconds, far past the grace of 0.5 s
+        settings = queue_settings(database, site) | {"NEWSBOT_WORKER_SHUTDOWN_SECONDS": "0.5"}
+        engine = open_engine(database)
+        try:
+            with worker_process(settings, tmp_path / "worker-1") as first:
+                await until_logged(tmp_path / "worker-1" / "worker.log", "worker ready")
+                orchards = site.url(site.feed_path("orchards"))
+                newsbot(settings, tmp_path / "cli", "sources", "add", orchards)
+                for _ in range(120):
+                    if running_job_worker(engine) == first.pid and any(
+                        site.page_requests("orchards").values()
+                    ):
+                        break
+                    await asyncio.sleep(0.25)
+                first.send_signal(signal.SIGTERM)
+                code = await asyncio.to_thread(first.wait, 60)
+                cut_off_at = len(articles_of(engine, orchards))
+                with worker_process(settings, tmp_path / "worker-2") as second:
+                    await until_logged(tmp_path / "worker-2" / "worker.log", "worker ready")
+                    for _ in range(480):  # until the job's outcome is written
+                        if any(outcome for _, outcome in refreshes_of(engine)):
+                            break
+                        await asyncio.sleep(0.25)
+                    titles = articles_of(engine, orchards)
+                    twice = stored_twice(engine)
+                    reports = refreshes_of(engine)
+                    second_pid = second.pid
+        finally:
+            engine.dispose()
+    log = (tmp_path / "worker-1" / "worker.log").read_text()
+    assert code == 0, log[-3000:]
+    assert "worker stopped" in log
+    assert cut_off_at < len(stories)  # stopped before it had read every page
+    assert titles == sorted(s.title for s in stories)
+    assert twice == []
+    # One job: cut off on the first worker, queued again and finished by the second.
+    assert len(reports) == 1 and reports[0][0].endswith(f":{second_pid}"), reports
+    assert reports[0][1] is not None
