@@ -447,3 +447,73 @@ async def test_sigterm_stops_a_worker_cleanly_and_its_cut_off_refresh_is_finishe
     # One job: cut off on the first worker, queued again and finished by the second.
     assert len(reports) == 1 and reports[0][0].endswith(f":{second_pid}"), reports
     assert reports[0][1] is not None
+
+
+async def unquoted(fake: FakeDiscord, question: str, guild_id: int, fact: str) -> str:
+    """The bot's answer in ``guild_id``, asked again until it no longer quotes ``fact``."""
+    deadline = asyncio.get_running_loop().time() + ANSWERED_WITHIN
+    while True:
+        asked = await fake.send_message_create(f"{fake.bot_mention} {question}", guild_id=guild_id)
+        quoted = _quoted(await fake.wait_for(replying_to(asked), timeout=60))
+        if fact not in quoted:
+            return quoted
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"still quoting {fact!r} after its source was removed: {quoted}")
+        await asyncio.sleep(1)
+
+
+def source_id_of(engine: Engine, location: str) -> int:
+    with session_scope(engine) as session:
+        return session.scalars(select(Source.id).where(Source.location == location)).one()
+
+
+async def test_a_removed_source_is_quoted_by_neither_shard(
+    fake: FakeDiscord, database: str, tmp_path: Path
+) -> None:
+    """/source remove on one shard, `sources remove` at a terminal: no bot quotes them after."""
+    ferry = "How many berths will the Quillon ferry terminal have?"
+    mirror = "How big is the Fenwick observatory mirror?"
+    with news_site(harbour=HARBOUR, uplands=UPLANDS) as site:
+        settings = queue_settings(database, site)
+        engine = open_engine(database)
+        try:
+            with worker_process(settings, tmp_path / "worker"):
+                async with both_shards(fake, settings, tmp_path):
+                    harbour = site.url(site.feed_path("harbour"))
+                    await command(
+                        fake,
+                        "source add",
+                        {"url": harbour, "name": "Harbour Gazette"},
+                        guild_id=GUILD_A,
+                        permissions=MANAGE_GUILD,
+                    )
+                    uplands = site.url(site.feed_path("uplands"))
+                    newsbot(settings, tmp_path / "cli", "sources", "add", uplands)
+                    await answer(fake, ferry, GUILD_A, "37")
+                    await answer(fake, mirror, GUILD_C, "2.4 metres")
+                    await answer(fake, mirror, GUILD_A, "2.4 metres")
+
+                    removed = await command(
+                        fake,
+                        "source remove",
+                        {"source": source_id_of(engine, harbour)},
+                        guild_id=GUILD_A,
+                        permissions=MANAGE_GUILD,
+                    )
+                    after_ferry = await unquoted(fake, ferry, GUILD_A, "37")
+                    # A global source, removed at a terminal: both shards stop quoting it.
+                    said = newsbot(
+                        settings,
+                        tmp_path / "cli",
+                        "sources",
+                        "remove",
+                        str(source_id_of(engine, uplands)),
+                    )
+                    on_shard_0 = await unquoted(fake, mirror, GUILD_C, "2.4 metres")
+                    on_shard_1 = await unquoted(fake, mirror, GUILD_A, "2.4 metres")
+        finally:
+            engine.dispose()
+    assert "Harbour Gazette" in str(removed), removed
+    assert "every bot drops its passages" in said
+    for quoted in (after_ferry, on_shard_0, on_shard_1):
+        assert "Quillon" not in quoted and "Fenwick" not in quoted
