@@ -24,13 +24,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import logging
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -43,15 +43,15 @@ from index.embedder import Embedder
 from ingest.db import open_engine, session_scope
 from ingest.models import GLOBAL_GUILD
 from ingest.sources import add_source
-from tests.bot.conftest import CHANNEL_A, GUILD_A, TOKEN, replying_to, stop_process, two_servers
+from tests.bot.conftest import CHANNEL_A, GUILD_A, TOKEN, replying_to, two_servers
 from tests.bot.news_site import NewsSite, Story, news_site
-from tests.bot.test_sharding import GUILD_C, SHARDS
+from tests.bot.test_sharding import GUILD_C, shard_popen
 from tests.bot.test_worker import newsbot_env, queue_settings, worker_process
 from tests.conftest import postgres_schema_url
 from tests.fakes.discord_server import FakeChannel, FakeDiscord, FakeGuild
 
-ROOT = Path(__file__).resolve().parents[1]
 CHANNEL_C = CHANNEL_A + (1 << 22)
+log = logging.getLogger(__name__)
 ASK_EVERY = 0.2
 
 
@@ -93,33 +93,6 @@ def proc_stats(pid: int) -> tuple[float, float]:
     return cpu, int(line.split()[1]) / 1024
 
 
-@contextlib.contextmanager
-def shard(
-    fake: FakeDiscord, data_dir: Path, number: int, settings: dict[str, str], log: Path
-) -> Iterator[subprocess.Popen[bytes]]:
-    """``newsbot run`` as shard ``number`` of 2 against the fake Discord."""
-    env = newsbot_env(settings, data_dir) | {
-        "DISCORD_TOKEN": TOKEN,
-        "NEWSBOT_SHARD_COUNT": str(SHARDS),
-        "NEWSBOT_SHARD_IDS": str(number),
-        "NEWSBOT_ASK_COOLDOWN_SECONDS": "0",
-        "FAKE_DISCORD_URL": fake.base_url,
-        "FAKE_DISCORD_CLIENT": f"shard-{number}",
-    }
-    with open(log, "wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "tests.bot.run_against_fake"],
-            env=env,
-            cwd=data_dir.parent,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        yield process
-    finally:
-        stop_process(process)
-
-
 def quoted(reply: Any) -> str:
     return " ".join(str(e.get("description", "")) for e in reply.json.get("embeds") or [])
 
@@ -137,14 +110,18 @@ async def first_answer(
         if process.poll() is not None:
             raise SystemExit(f"the bot process exited with {process.returncode}")
         # Asked before it connects, or of the stopped process that held the shard: asked again.
-        with contextlib.suppress(TimeoutError, ConnectionError, KeyError, RuntimeError):
+        try:
             asked = await fake.send_message_create(
                 f"{fake.bot_mention} {question(0)}", guild_id=guild_id
             )
             await fake.wait_for(replying_to(asked), timeout=2)
-            seconds = time.monotonic() - started
-            cpu, rss = proc_stats(process.pid)
-            return Started(seconds, cpu, rss)
+        except Exception as error:  # not connected yet (the fake says how): asked again
+            log.debug("not answered yet: %s", error)
+            await asyncio.sleep(0.5)
+            continue
+        seconds = time.monotonic() - started
+        cpu, rss = proc_stats(process.pid)
+        return Started(seconds, cpu, rss)
 
 
 async def until_quoted(fake: FakeDiscord, number: int, guild_id: int) -> float:
@@ -176,20 +153,20 @@ async def measure(site: NewsSite, url: str, folder: Path, articles: int) -> None
             )
             started = time.monotonic()
             first = stack.enter_context(
-                shard(fake, folder / "data-0", 0, settings, folder / "shard-0.log")
+                shard_popen(fake, folder / "data-0", 0, folder / "shard-0.log", **settings)
             )
             one = await first_answer(fake, first, GUILD_C, started)
             print(f"replica 1 (empty data dir): {one}", flush=True)
             with contextlib.ExitStack() as second_stack:
                 started = time.monotonic()
                 second = second_stack.enter_context(
-                    shard(fake, folder / "data-1", 1, settings, folder / "shard-1a.log")
+                    shard_popen(fake, folder / "data-1", 1, folder / "shard-1a.log", **settings)
                 )
                 two = await first_answer(fake, second, GUILD_A, started)
             print(f"replica 2 (empty data dir): {two}", flush=True)
             started = time.monotonic()
             second = stack.enter_context(
-                shard(fake, folder / "data-0", 1, settings, folder / "shard-1b.log")
+                shard_popen(fake, folder / "data-0", 1, folder / "shard-1b.log", **settings)
             )
             three = await first_answer(fake, second, GUILD_A, started)
             print(f"replica 2 (replica 1's data dir): {three}", flush=True)

@@ -177,6 +177,19 @@ def articles_of(engine: Engine, location: str) -> list[str]:
         return sorted(session.scalars(query))
 
 
+async def harbour_on_server_a(fake: FakeDiscord, site: NewsSite) -> tuple[str, dict[str, Any]]:
+    """/source add of the site's harbour feed on server A (shard 1); its URL, what was shown."""
+    harbour = site.url(site.feed_path("harbour"))
+    shown = await command(
+        fake,
+        "source add",
+        {"url": harbour, "name": "Harbour Gazette"},
+        guild_id=GUILD_A,
+        permissions=MANAGE_GUILD,
+    )
+    return harbour, shown
+
+
 async def test_a_source_added_on_one_shard_is_fetched_once_and_answered_by_both(
     fake: FakeDiscord, database: str, tmp_path: Path
 ) -> None:
@@ -188,14 +201,7 @@ async def test_a_source_added_on_one_shard_is_fetched_once_and_answered_by_both(
             worker_process(settings, tmp_path / "worker-2"),
         ):
             async with both_shards(fake, settings, tmp_path) as (log_0, log_1):
-                harbour = site.url(site.feed_path("harbour"))
-                shown = await command(
-                    fake,
-                    "source add",
-                    {"url": harbour, "name": "Harbour Gazette"},
-                    guild_id=GUILD_A,
-                    permissions=MANAGE_GUILD,
-                )
+                harbour, shown = await harbour_on_server_a(fake, site)
                 # A global source, added from the command line: the workers' schedule finds it.
                 uplands = site.url(site.feed_path("uplands"))
                 newsbot(settings, tmp_path / "cli", "sources", "add", uplands)
@@ -479,14 +485,7 @@ async def test_a_removed_source_is_quoted_by_neither_shard(
         try:
             with worker_process(settings, tmp_path / "worker"):
                 async with both_shards(fake, settings, tmp_path):
-                    harbour = site.url(site.feed_path("harbour"))
-                    await command(
-                        fake,
-                        "source add",
-                        {"url": harbour, "name": "Harbour Gazette"},
-                        guild_id=GUILD_A,
-                        permissions=MANAGE_GUILD,
-                    )
+                    harbour, _ = await harbour_on_server_a(fake, site)
                     uplands = site.url(site.feed_path("uplands"))
                     newsbot(settings, tmp_path / "cli", "sources", "add", uplands)
                     await answer(fake, ferry, GUILD_A, "37")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,14 +15,6 @@ from tests.bot.conftest import make_settings
 from tests.conftest import postgres_schema_url
 
 pytestmark = pytest.mark.postgres
-
-
-@pytest.fixture
-def database() -> Iterator[tuple[str, Engine]]:
-    with postgres_schema_url() as url:
-        engine = open_engine(url)
-        yield url, engine
-        engine.dispose()
 
 
 def queue_catalog(engine: Engine) -> dict[str, list[str]]:
@@ -83,10 +74,10 @@ def recorded(engine: Engine) -> list[tuple[str, object]]:
 
 
 def test_a_new_database_gets_the_queue_and_a_second_start_changes_nothing(
-    database: tuple[str, Engine],
+    queue_database: tuple[str, Engine],
 ) -> None:
     """First start: the tables and every shipped migration recorded; second: nothing done."""
-    _, engine = database
+    _, engine = queue_database
     assert ensure_queue_schema(engine) == []
     table, records = jobs_table(engine), recorded(engine)
     assert [name for name, _ in records] == [path.name for path in shipped_migrations()]
@@ -97,10 +88,10 @@ def test_a_new_database_gets_the_queue_and_a_second_start_changes_nothing(
 
 
 async def test_a_queue_made_by_an_older_procrastinate_is_upgraded_to_the_current_schema(
-    database: tuple[str, Engine], tmp_path: Path
+    queue_database: tuple[str, Engine], tmp_path: Path
 ) -> None:
     """A queue at 2.14 (procrastinate's migrations up to it) takes the rest and works."""
-    url, engine = database
+    url, engine = queue_database
     shipped = shipped_migrations()
     old = [path for path in shipped if path.name < "03"]
     for path in old:  # each committed: a value added to an enum is used by later ones
@@ -136,10 +127,10 @@ async def test_a_queue_made_by_an_older_procrastinate_is_upgraded_to_the_current
 
 
 def test_a_queue_made_before_the_record_is_adopted_as_it_is(
-    database: tuple[str, Engine],
+    queue_database: tuple[str, Engine],
 ) -> None:
     """A queue made by an earlier newsbot (no record) is recorded, not made again."""
-    _, engine = database
+    _, engine = queue_database
     ensure_queue_schema(engine)
     table = jobs_table(engine)
     with engine.begin() as connection:
@@ -151,10 +142,10 @@ def test_a_queue_made_before_the_record_is_adopted_as_it_is(
 
 
 def test_a_queue_upgraded_by_a_newer_procrastinate_is_refused_in_one_line(
-    database: tuple[str, Engine],
+    queue_database: tuple[str, Engine],
 ) -> None:
     """A migration this procrastinate does not ship: refused, saying what to do."""
-    _, engine = database
+    _, engine = queue_database
     ensure_queue_schema(engine)
     with engine.begin() as connection:
         connection.execute(
