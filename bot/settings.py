@@ -88,6 +88,9 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(default=4, ge=1, le=64)
     # A worker silent this long is taken for dead and its jobs are given to another.
     worker_stalled_seconds: float = Field(default=30.0, ge=2)
+    # On SIGTERM a worker takes no new job and gives its running ones this long to finish;
+    # the jobs still running then are stopped and queued again, for another worker.
+    worker_shutdown_seconds: float = Field(default=60.0, ge=0)
 
     refresh_minutes: float = Field(default=30.0, gt=0)
     fetch_allow_hosts: str = ""
