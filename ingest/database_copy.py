@@ -27,6 +27,10 @@ from ingest.models import Base
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 2000
+# Rows every migrated database gets at once (the change log's token): not what a user stored, so
+# they do not make a target "not empty", and the copy replaces them with the source's, because
+# it carries the source's log (an index built on either then recognises the other's entries).
+SEEDED_BY_MIGRATION = frozenset({"passage_change_origin"})
 # report(table, rows copied of that table, its rows in all)
 Progress = Callable[[str, int, int], None]
 
@@ -60,7 +64,11 @@ def check_copyable(source: Engine, target: Engine, replace: bool) -> None:
         )
     if not replace:
         with target.connect() as connection:
-            filled = [table.name for table in tables() if _has_rows(connection, table)]
+            filled = [
+                table.name
+                for table in tables()
+                if table.name not in SEEDED_BY_MIGRATION and _has_rows(connection, table)
+            ]
         if filled:
             shown = target.url.render_as_string(hide_password=True)
             named = ", ".join(filled[:3]) + (", ..." if len(filled) > 3 else "")
@@ -83,8 +91,8 @@ def copy_database(
     ordered = tables()
     copied: dict[str, int] = {}
     with source.connect() as reading, target.begin() as writing:
-        if replace:
-            for table in reversed(ordered):  # children first
+        for table in reversed(ordered):  # children first
+            if replace or table.name in SEEDED_BY_MIGRATION:
                 writing.execute(delete(table))
         for table in ordered:
             total = reading.execute(select(func.count()).select_from(table)).scalar() or 0
