@@ -112,13 +112,11 @@ def main() -> None:
     rng = np.random.default_rng(1)
     print("| vectors | count | IVF lists | probes for recall@10 ≥ 0.95 | recall@10 |")
     print("|---|---|---|---|---|")
-    for label, data in [("real", real)] + [
-        ("synthetic", mixture.sample(mixture.components(n, rng), rng))
-        for n in [len(real), *options.synthetic]
-    ]:
+    sizes = [("real", len(real))] + [("synthetic", n) for n in [len(real), *options.synthetic]]
+    for label, count in sizes:
+        data = real if label == "real" else mixture.sample(mixture.components(count, rng), rng)
         lists, probes, recall = probes_needed(data)
-        print(f"| {label} | {len(data):,} | {lists} | {probes} | {recall:.3f} |", flush=True)
-
+        print(f"| {label} | {count:,} | {lists} | {probes} | {recall:.3f} |", flush=True)
 
 if __name__ == "__main__":
     main()
