@@ -118,5 +118,6 @@ def main() -> None:
         lists, probes, recall = probes_needed(data)
         print(f"| {label} | {count:,} | {lists} | {probes} | {recall:.3f} |", flush=True)
 
+
 if __name__ == "__main__":
     main()

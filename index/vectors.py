@@ -142,7 +142,7 @@ class VectorIndex:
 
     def _flat(self) -> np.ndarray:
         """The stored vectors in row order (a view of FAISS's codes, no copy)."""
-        flat = faiss.downcast_index(self.faiss.index)
+        flat: Any = faiss.downcast_index(self.faiss.index)
         raw = faiss.rev_swig_ptr(flat.get_xb(), len(self) * self.dimension)
         return raw.view(np.float32).reshape(len(self), self.dimension)
 

@@ -40,7 +40,7 @@ def test_synthetic_vectors_cluster_as_the_real_ones_do() -> None:
     synthetic = mixture.sample(mixture.components(4000, rng), rng)
     assert np.allclose(np.linalg.norm(synthetic, axis=1), 1.0, atol=1e-5)
     assert not (synthetic @ real.T > 0.9999).any()  # new vectors, not copies
-    lists, real_probes, _ = probes_needed(real)
+    _, real_probes, _ = probes_needed(real)
     _, synthetic_probes, recall = probes_needed(synthetic)
     noise = np.random.default_rng(2).normal(size=real.shape).astype(np.float32)
     _, noise_probes, _ = probes_needed(noise / np.linalg.norm(noise, axis=1, keepdims=True))

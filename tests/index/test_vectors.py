@@ -131,6 +131,8 @@ def test_vectors_of_added_batches_follow_their_ids() -> None:
     index.add(first, catalog([40, 10, 30, 20]))
     assert np.array_equal(index.vectors_for(np.array([10, 40])), first[[1, 0]])
     index.add(second, catalog([5, 50, 25]))
-    assert np.array_equal(index.vectors_for(np.array([25, 5, 20])), np.vstack([second[2], second[0], first[3]]))
+    assert np.array_equal(
+        index.vectors_for(np.array([25, 5, 20])), np.vstack([second[2], second[0], first[3]])
+    )
     with pytest.raises(KeyError):
         index.vectors_for(np.array([11]))
