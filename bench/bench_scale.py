@@ -25,6 +25,7 @@ import asyncio
 import json
 import logging
 import os
+import re
 import statistics
 import subprocess
 import sys
