@@ -1,15 +1,18 @@
 """Fit the answerability model on both benches' dev questions, and the quote bars.
 
-    .venv/bin/python -m bench.tune_answers [--features a,b,c]
+    .venv/bin/python -m bench.tune_answers [--features a,b,c] [--boost aligned_focus]
+        [--natural-only] [--reuse]
 
 Every natural question (sample corpus and RealTime QA articles, answerable and not) and every
 RealTime QA quiz question (answerable, and the unanswerable ones asked 91 days early) is
 answered once with abstention and bars off; then
 
 * a logistic regression on "the question is answerable" over the chosen features of
-  ``index.answerability.features`` (natural dev and RealTime QA dev questions together) gives
-  ``DEFAULT_MODEL``, and the threshold ``DEFAULT_MIN_SCORE`` is the highest that refuses at
-  most 3% of the answerable dev questions of either bench;
+  ``index.answerability.features`` (natural dev and RealTime QA dev questions together), then
+  the weight of ``--boost`` chosen for the most unanswerable dev questions refused at 3%
+  answerable refused and the logit rescaled to stay calibrated, gives ``DEFAULT_MODEL``; the
+  threshold ``DEFAULT_MIN_SCORE`` is the highest that refuses at most 3% of the answerable dev
+  questions of either bench (``--natural-only``: the natural questions alone);
 * the coverage floor ``DEFAULT_MIN_COVERAGE`` is read off the table printed: the highest that
   refuses no answerable dev question;
 * the bars (``SAME_ARTICLE_BAR``, ``NEW_ARTICLE_BAR``, ``MIN_QUOTE_SCORE``) are the grid point
