@@ -185,7 +185,7 @@ def fit_answerability(
     # logit once more (Platt) so that the probability is calibrated again on the same dev
     # questions. A monotone map: the same questions are refused, at its own threshold.
     logit = design(train, full) @ best[1][:-1] + best[1][-1]
-    scale, shift = logistic(logit[:, None], y, l2=0.0, sample_weights=balance)
+    scale, shift = logistic(logit[:, None], y, l2=1e-3, sample_weights=balance)
     calibrated = np.concatenate([best[1][:-1] * scale, [best[1][-1] * scale + shift]])
     return calibrated, _threshold(train, full, calibrated)
 

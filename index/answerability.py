@@ -198,10 +198,10 @@ class AnswerabilityModel:
 # RealTime QA questions carry a date and natural ones do not, so its recency part means
 # different things in the two sets.
 DEFAULT_MODEL = AnswerabilityModel(
-    weights={"top_cosine": 1.7828, "top_coverage": 1.0425, "aligned_focus": 4.8704},
-    bias=-2.6759,
+    weights={"top_cosine": 1.7792, "top_coverage": 1.0404, "aligned_focus": 4.8605},
+    bias=-2.6688,
 )
-DEFAULT_MIN_SCORE = 0.398
+DEFAULT_MIN_SCORE = 0.399
 # Floors under which the bot refuses whatever the model says. Coverage: a question whose
 # names the index has never seen ("the airport", in a city whose airport no article mentions)
 # is refused however close the topic; 0.2 refuses no answerable natural dev question (2 of
