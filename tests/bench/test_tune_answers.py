@@ -16,8 +16,9 @@ def judged(answerable: bool, cosine: float, aligned: float) -> Judged:
 def questions() -> list[Judged]:
     """Near-topic questions as close by cosine as the answerable ones, but not aligned."""
     rng = np.random.default_rng(7)
-    out = [judged(True, c, a) for c, a in zip(rng.uniform(0.3, 0.8, 100), rng.uniform(0.3, 1, 100))]
-    out += [judged(False, c, a) for c, a in zip(rng.uniform(0.3, 0.8, 30), rng.uniform(0, 0.5, 30))]
+    cosines, aligned = rng.uniform(0.3, 0.8, 130), rng.uniform(0.3, 1, 130)
+    aligned[100:] -= 0.3  # the 30 near-topic questions: as close, less aligned
+    out = [judged(i < 100, c, a) for i, (c, a) in enumerate(zip(cosines, aligned, strict=True))]
     return out
 
 
