@@ -16,7 +16,6 @@ comparing the database with the index.
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import logging
 import shutil
 import threading
@@ -32,6 +31,7 @@ from sqlalchemy import Engine, select
 from index import segments as disk
 from index.cache import cached_vectors, prune_cache, remember_vectors
 from index.embedder import ENCODE_BATCH, Embedder
+from index.full_build import build_segment, contents_digest
 from index.lexical import Postings, document_text
 from index.live import LiveIndex
 from index.segments import Manifest, Segment, SegmentEntry
@@ -262,8 +262,9 @@ class IndexWriter:
 
     def _build(self, progress: Progress | None, rebuilt: bool) -> SyncReport:
         started = time.perf_counter()
-        catalog, outlets = self._catalog(None)
-        segment, embedded = self._segment(catalog, outlets, progress)
+        segment, embedded = build_segment(
+            self.engine, self.embedder, self.index_type, self.embed_passages, progress
+        )
         entries = [segment.write(self.root)] if len(segment) else []
         empty = Manifest.empty(self.embedder.name, self.embedder.dimension)
         self._publish(empty.with_segments(entries))
@@ -432,7 +433,7 @@ class IndexWriter:
             np.array(sources, dtype=np.int64),
             np.array(articles, dtype=np.int64),
             np.array(stamps, dtype=np.int64),
-            np.array(list(map(_contents_digest, titles, hashes)), dtype=np.int64),
+            np.array(list(map(contents_digest, titles, hashes)), dtype=np.int64),
         )
         order = np.argsort(catalog.ids, kind="stable")
         named = np.array([outlet or "" for outlet in outlets], dtype=object)
@@ -509,9 +510,3 @@ def _offset(progress: Progress | None, done: int, total: int) -> Callable[[int],
     if progress is None:
         return None
     return lambda finished: progress(done + finished, total)
-
-
-def _contents_digest(title: str, text_hash: str) -> int:
-    """What an id's vector and BM25 documents were made from, in 64 bits."""
-    digest = hashlib.blake2b(f"{title}\x1f{text_hash}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "little", signed=True) or 1
