@@ -32,13 +32,14 @@ from typing import Any
 
 import faiss
 import numpy as np
-from sqlalchemy import Connection, Engine, and_, exists, select
+from sqlalchemy import Connection, Engine, and_, select
 
 from index import lexical
 from index.cache import CHUNK as IN_CHUNK
-from index.cache import model_id, remember_vectors
-from index.embedder import ENCODE_BATCH, Embedder
+from index.cache import model_id
+from index.embedder import Embedder
 from index.lexical import EncodedChunk, Postings, PostingsBuilder, document_text
+from index.precompute import embed_uncached
 from index.segments import Segment
 from index.vectors import (
     IVF,
@@ -51,7 +52,6 @@ from index.vectors import (
     enough_probes,
     kind_for,
 )
-from ingest.db import session_scope
 from ingest.models import Article, CachedEmbedding, Passage, Source
 
 log = logging.getLogger(__name__)
@@ -71,7 +71,7 @@ def build_segment(
     progress: Progress | None,
 ) -> tuple[Segment, int]:
     """A segment of every stored passage (with a vector), and how many were embedded."""
-    embedded = _embed_missing(engine, embedder, progress) if embed_passages else 0
+    embedded = embed_uncached(engine, embedder, progress) if embed_passages else 0
     number = model_id(engine, embedder.name, create=True)
     assert number is not None  # created if missing
     with _snapshot(engine) as connection:
@@ -90,36 +90,6 @@ def build_segment(
         read.titles,
     )
     return segment, embedded
-
-
-# --- step 1: vectors the cache lacks -------------------------------------------------------
-
-
-def _embed_missing(engine: Engine, embedder: Embedder, progress: Progress | None) -> int:
-    """Embed and cache every stored passage text the cache has no vector for; how many."""
-    number = model_id(engine, embedder.name, create=True)
-    cached = exists().where(
-        CachedEmbedding.model_id == number, CachedEmbedding.text_hash == Passage.text_hash
-    )
-    with session_scope(engine) as session:
-        rows = session.execute(select(Passage.text_hash, Passage.text).where(~cached)).all()
-    todo = dict(rows)  # one per distinct text
-    if progress:
-        progress(0, len(todo))
-    hashes = list(todo)
-    for first in range(0, len(hashes), ENCODE_BATCH):
-        batch = hashes[first : first + ENCODE_BATCH]
-        done = _offset(progress, first, len(hashes))
-        fresh = embedder.embed([todo[h] for h in batch], progress=done)
-        # Committed batch by batch: a crash or kill mid-embedding loses one batch at most.
-        remember_vectors(engine, embedder.name, dict(zip(batch, fresh, strict=True)))
-    return len(hashes)
-
-
-def _offset(progress: Progress | None, done: int, total: int) -> Callable[[int], None] | None:
-    if progress is None:
-        return None
-    return lambda finished: progress(done + finished, total)
 
 
 # --- step 2: one snapshot, two passes ----------------------------------------------------

@@ -39,13 +39,38 @@ def upgrade() -> None:
         sa.Column("text_hash", sa.String(64), primary_key=True),
         sa.Column("vector", sa.LargeBinary, nullable=False),
     )
-    op.execute(
+    _copy(
         "INSERT INTO embedding_cache_by_id (model_id, text_hash, vector) "
         "SELECT m.id, c.text_hash, c.vector FROM embedding_cache c "
-        "JOIN embedding_models m ON m.name = c.model"
+        "JOIN embedding_models m ON m.name = c.model",
+        "SELECT id, name FROM embedding_models",
+        "INSERT INTO embedding_cache_by_id (model_id, text_hash, vector) "
+        "SELECT :number, text_hash, vector FROM embedding_cache WHERE model = :name "
+        "ORDER BY text_hash",
     )
     op.drop_table("embedding_cache")
     op.rename_table("embedding_cache_by_id", "embedding_cache")
+
+
+def _copy(whole: str, models: str, one_model: str) -> None:
+    """Copy the cached vectors into the new table.
+
+    PostgreSQL copies them in one statement. On SQLite that statement inserted a million
+    rows into the new primary key's index in random hash order, each touching a random page
+    (minutes at a million vectors); model by model in key order, read through the old key's
+    index, each insert appends to the index instead.
+    """
+    bind = op.get_bind()
+    if bind.dialect.name != "sqlite":
+        op.execute(whole)
+        return
+    cache_size = bind.exec_driver_sql("PRAGMA cache_size").scalar()
+    bind.exec_driver_sql("PRAGMA cache_size = -262144")  # 256 MB while copying
+    try:
+        for number, name in bind.execute(sa.text(models)).all():
+            bind.execute(sa.text(one_model), {"number": number, "name": name})
+    finally:
+        bind.exec_driver_sql(f"PRAGMA cache_size = {int(cache_size)}")
 
 
 def downgrade() -> None:
@@ -55,10 +80,14 @@ def downgrade() -> None:
         sa.Column("text_hash", sa.String(64), primary_key=True),
         sa.Column("vector", sa.LargeBinary, nullable=False),
     )
-    op.execute(
+    _copy(
         "INSERT INTO embedding_cache_by_name (model, text_hash, vector) "
         "SELECT m.name, c.text_hash, c.vector FROM embedding_cache c "
-        "JOIN embedding_models m ON m.id = c.model_id"
+        "JOIN embedding_models m ON m.id = c.model_id",
+        "SELECT id, name FROM embedding_models ORDER BY name",
+        "INSERT INTO embedding_cache_by_name (model, text_hash, vector) "
+        "SELECT :name, text_hash, vector FROM embedding_cache WHERE model_id = :number "
+        "ORDER BY text_hash",
     )
     op.drop_table("embedding_cache")
     op.rename_table("embedding_cache_by_name", "embedding_cache")
