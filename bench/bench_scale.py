@@ -3,7 +3,8 @@
     .venv/bin/python -m bench.bench_scale --passages 100000 --data-dir /tmp/scale-100k
 
 The first run fills DIR through the product's own store (``ingest.store.store_articles``, in
-big transactions) with synthetic articles of five passages each, and pre-fills the embedding
+transactions of 2,000 articles; a helper process writes the next batch's text meanwhile, so
+both cores work) with synthetic articles of five passages each, and pre-fills the embedding
 cache with a cheap deterministic vector per passage (a bag of random word vectors, so that
 nearby texts have nearby vectors as with a real model), so nothing of the corpus is embedded.
 A later run reuses DIR. DIR stays an ordinary data directory: check any figure with
