@@ -32,7 +32,7 @@ from typing import Any
 
 import faiss
 import numpy as np
-from sqlalchemy import Connection, Engine, and_, select
+from sqlalchemy import Connection, Engine, Select, and_, select
 
 from index import lexical
 from index.cache import CHUNK as IN_CHUNK
@@ -128,8 +128,10 @@ class _Read:
     titles: Postings
 
 
-def _read_passages(connection: Connection, number: int) -> _Read:
-    query = (
+def passages_query(*extra: Any) -> Select[Any]:
+    """Each stored passage's catalog columns (id, server, source, article, date, outlet,
+    title, text hash), then ``extra`` columns, in passage id order."""
+    return (
         select(
             Passage.id,
             Source.guild_id,
@@ -139,13 +141,17 @@ def _read_passages(connection: Connection, number: int) -> _Read:
             Article.outlet,
             Article.title,
             Passage.text_hash,
-            Passage.position,
-            Passage.text,
+            *extra,
         )
         .join(Article, Passage.article_id == Article.id)
         .join(Source, Article.source_id == Source.id)
-        .join(CachedEmbedding, _with_vector(number))
         .order_by(Passage.id)
+    )
+
+
+def _read_passages(connection: Connection, number: int) -> _Read:
+    query = passages_query(Passage.position, Passage.text).join(
+        CachedEmbedding, _with_vector(number)
     )
     wide: list[list[np.ndarray]] = [[] for _ in range(6)]  # the catalog's int64 columns
     narrow: list[list[np.ndarray]] = [[] for _ in range(3)]  # positions, chars, outlets

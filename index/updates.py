@@ -31,13 +31,13 @@ from sqlalchemy import Engine, select
 from index import segments as disk
 from index.cache import cached_vectors, prune_cache, remember_vectors
 from index.embedder import ENCODE_BATCH, Embedder
-from index.full_build import build_segment, contents_digest
+from index.full_build import build_segment, contents_digest, passages_query
 from index.lexical import Postings, document_text
 from index.live import LiveIndex
 from index.segments import Manifest, Segment, SegmentEntry
 from index.vectors import NO_DATE, Catalog, IndexKind, VectorIndex, kind_for
 from ingest.db import session_scope
-from ingest.models import Article, Passage, Source
+from ingest.models import Article, Passage
 
 log = logging.getLogger(__name__)
 
@@ -397,21 +397,7 @@ class IndexWriter:
 
     def _catalog(self, ids: np.ndarray | None) -> tuple[Catalog, np.ndarray]:
         """The catalog of every stored passage (or of these ids), and each one's outlet."""
-        query = (
-            select(
-                Passage.id,
-                Source.guild_id,
-                Source.id,
-                Article.id,
-                Article.published_at,
-                Article.outlet,
-                Article.title,
-                Passage.text_hash,
-            )
-            .join(Article, Passage.article_id == Article.id)
-            .join(Source, Article.source_id == Source.id)
-            .order_by(Passage.id)
-        )
+        query = passages_query()
         rows: list = []
         with session_scope(self.engine) as session:
             if ids is None:
