@@ -449,7 +449,8 @@ def test_revision_0007_numbers_the_cached_models_keeping_every_vector_and_back(
     with engine.begin() as connection:
         connection.execute(
             text(
-                "INSERT INTO embedding_cache (model, text_hash, vector) VALUES (:model, :text_hash, :vector)"
+                "INSERT INTO embedding_cache (model, text_hash, vector) "
+                "VALUES (:model, :text_hash, :vector)"
             ),
             rows,
         )
