@@ -11,7 +11,7 @@ from typing import cast
 
 import numpy as np
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, delete, select
 
 from index import full_build, segments
 from index.embedder import Embedder
@@ -35,13 +35,13 @@ def same_segment(streamed: Segment, reference: Segment) -> None:
     for field in ("positions", "chars", "outlets"):
         assert getattr(streamed, field).tolist() == getattr(reference, field).tolist(), field
     assert streamed.outlet_names == reference.outlet_names
-    for mine, theirs in (
+    for postings, expected in (
         (streamed.lexical, reference.lexical),
         (streamed.titles, reference.titles),
     ):
-        assert mine.words == theirs.words
+        assert postings.words == expected.words
         for field in ("indptr", "rows", "counts", "lengths"):
-            assert np.array_equal(getattr(mine, field), getattr(theirs, field)), field
+            assert np.array_equal(getattr(postings, field), getattr(expected, field)), field
     assert np.array_equal(streamed.vectors.all_vectors(), reference.vectors.all_vectors())
 
 
@@ -98,9 +98,7 @@ def test_queue_mode_builds_only_passages_with_a_cached_vector(
     build_segment(sqlite_engine, writer.embedder, "auto", True, None)
     with session_scope(sqlite_engine) as session:
         dropped = session.scalars(select(Passage.text_hash).limit(4)).all()
-        session.execute(
-            CachedEmbedding.__table__.delete().where(CachedEmbedding.text_hash.in_(dropped))
-        )
+        session.execute(delete(CachedEmbedding).where(CachedEmbedding.text_hash.in_(dropped)))
     segment, embedded = build_segment(sqlite_engine, writer.embedder, "auto", False, None)
     assert (embedded, len(segment)) == (0, 26)
 

@@ -60,12 +60,12 @@ def _copy(statement: str) -> None:
     if bind.dialect.name != "sqlite":
         op.execute(statement)
         return
-    cache_size = bind.exec_driver_sql("PRAGMA cache_size").scalar()
+    cache_size = int(bind.exec_driver_sql("PRAGMA cache_size").scalar() or -2000)
     bind.exec_driver_sql("PRAGMA cache_size = -524288")  # 512 MB, for this copy only
     try:
         op.execute(statement)
     finally:
-        bind.exec_driver_sql(f"PRAGMA cache_size = {int(cache_size)}")
+        bind.exec_driver_sql(f"PRAGMA cache_size = {cache_size}")
 
 
 def downgrade() -> None:
