@@ -39,33 +39,13 @@ def upgrade() -> None:
         sa.Column("text_hash", sa.String(64), primary_key=True),
         sa.Column("vector", sa.LargeBinary, nullable=False),
     )
-    _copy(
+    op.execute(
         "INSERT INTO embedding_cache_by_id (model_id, text_hash, vector) "
         "SELECT m.id, c.text_hash, c.vector FROM embedding_cache c "
         "JOIN embedding_models m ON m.name = c.model"
     )
     op.drop_table("embedding_cache")
     op.rename_table("embedding_cache_by_id", "embedding_cache")
-
-
-def _copy(statement: str) -> None:
-    """Copy the cached vectors into the new table, in one statement.
-
-    The old table is read in its row order and each row inserted into the new primary key's
-    index at a random place: with SQLite's default 2 MB page cache nearly every insert
-    evicted (and wrote out) an index page, for ten minutes at a million vectors. With a
-    cache that holds the whole index (~100 MB at a million), pages are written once.
-    """
-    bind = op.get_bind()
-    if bind.dialect.name != "sqlite":
-        op.execute(statement)
-        return
-    cache_size = int(bind.exec_driver_sql("PRAGMA cache_size").scalar() or -2000)
-    bind.exec_driver_sql("PRAGMA cache_size = -524288")  # 512 MB, for this copy only
-    try:
-        op.execute(statement)
-    finally:
-        bind.exec_driver_sql(f"PRAGMA cache_size = {cache_size}")
 
 
 def downgrade() -> None:
@@ -75,7 +55,7 @@ def downgrade() -> None:
         sa.Column("text_hash", sa.String(64), primary_key=True),
         sa.Column("vector", sa.LargeBinary, nullable=False),
     )
-    _copy(
+    op.execute(
         "INSERT INTO embedding_cache_by_name (model, text_hash, vector) "
         "SELECT m.name, c.text_hash, c.vector FROM embedding_cache c "
         "JOIN embedding_models m ON m.id = c.model_id"
