@@ -63,14 +63,21 @@ PARALLEL_FROM = 50_000
 IN_FLIGHT = 4  # chunks handed to the tokenizing workers and not yet collected
 
 
+@dataclass
+class FullBuild:
+    segment: Segment
+    embedded: int  # passage texts embedded for it
+    waiting: tuple[int, ...]  # stored passages left out: no cached vector yet (queue mode)
+
+
 def build_segment(
     engine: Engine,
     embedder: Embedder,
     index_type: IndexKind,
     embed_passages: bool,
     progress: Progress | None,
-) -> tuple[Segment, int]:
-    """A segment of every stored passage (with a vector), and how many were embedded."""
+) -> FullBuild:
+    """A segment of every stored passage that has (or now gets) a cached vector."""
     embedded = embed_uncached(engine, embedder, progress) if embed_passages else 0
     number = model_id(engine, embedder.name, create=True)
     assert number is not None  # created if missing
@@ -89,7 +96,7 @@ def build_segment(
         read.lexical,
         read.titles,
     )
-    return segment, embedded
+    return FullBuild(segment, embedded, read.waiting)
 
 
 # --- step 2: one snapshot, two passes ----------------------------------------------------
@@ -126,6 +133,7 @@ class _Read:
     hashes: np.ndarray  # bytes (S64) text hash per row, to fetch vectors by
     lexical: Postings
     titles: Postings
+    waiting: tuple[int, ...]  # stored passages without a cached vector, left out
 
 
 def passages_query(*extra: Any) -> Select[Any]:
@@ -150,16 +158,21 @@ def passages_query(*extra: Any) -> Select[Any]:
 
 
 def _read_passages(connection: Connection, number: int) -> _Read:
-    query = passages_query(Passage.position, Passage.text).join(
+    query = passages_query(Passage.position, Passage.text, CachedEmbedding.text_hash).outerjoin(
         CachedEmbedding, _with_vector(number)
     )
     wide: list[list[np.ndarray]] = [[] for _ in range(6)]  # the catalog's int64 columns
     narrow: list[list[np.ndarray]] = [[] for _ in range(3)]  # positions, chars, outlets
     hashes: list[np.ndarray] = []
+    waiting: list[int] = []
     names: dict[str, int] = {}
     with _Tokenizer() as tokenizer:
         result = connection.execution_options(yield_per=ROWS).execute(query)
-        for rows in result.partitions():
+        for part in result.partitions():
+            waiting.extend(row[0] for row in part if row[-1] is None)
+            rows = [row[:-1] for row in part if row[-1] is not None]
+            if not rows:
+                continue
             ids, guilds, sources, articles, published, outlets, heads, digests, places, texts = zip(
                 *rows, strict=True
             )
@@ -186,6 +199,7 @@ def _read_passages(connection: Connection, number: int) -> _Read:
         _joined(hashes, np.dtype("S64")),
         lexical_postings,
         title_postings,
+        tuple(waiting),
     )
 
 

@@ -56,10 +56,11 @@ def test_the_streamed_build_makes_the_segment_the_update_path_makes(
     store_raw_articles(sqlite_engine, stories(30, 21), "ledger")
     store_raw_articles(sqlite_engine, stories(20, 22, "w"), "wire")
     writer = writer_for(sqlite_engine, tmp_path / "index")
-    streamed, embedded = build_segment(
+    built = build_segment(
         sqlite_engine, writer.embedder, "auto", embed_passages=True, progress=None
     )
-    assert embedded == len(streamed) == 150
+    streamed = built.segment
+    assert built.embedded == len(streamed) == 150 and built.waiting == ()
     catalog, outlets = writer._catalog(None)
     reference, again = writer._segment(catalog, outlets, None)
     assert again == 0  # every vector came from the cache the streamed build filled
@@ -74,7 +75,7 @@ def test_a_streamed_ivf_build_is_the_ivf_index_built_from_all_vectors(
     monkeypatch.setattr(full_build, "ROWS", 250)
     store_raw_articles(sqlite_engine, stories(340, 23), "ledger")
     writer = writer_for(sqlite_engine, tmp_path / "index", "ivf")
-    streamed, _ = build_segment(sqlite_engine, writer.embedder, "ivf", True, None)
+    streamed = build_segment(sqlite_engine, writer.embedder, "ivf", True, None).segment
     assert streamed.vectors.kind == IVF and len(streamed) == 1020
     catalog, outlets = writer._catalog(None)
     reference, _ = writer._segment(catalog, outlets, None)
@@ -99,8 +100,11 @@ def test_queue_mode_builds_only_passages_with_a_cached_vector(
     with session_scope(sqlite_engine) as session:
         dropped = session.scalars(select(Passage.text_hash).limit(4)).all()
         session.execute(delete(CachedEmbedding).where(CachedEmbedding.text_hash.in_(dropped)))
-    segment, embedded = build_segment(sqlite_engine, writer.embedder, "auto", False, None)
-    assert (embedded, len(segment)) == (0, 26)
+    built = build_segment(sqlite_engine, writer.embedder, "auto", False, None)
+    assert (built.embedded, len(built.segment)) == (0, 26)
+    with session_scope(sqlite_engine) as session:
+        left_out = session.scalars(select(Passage.id).where(Passage.text_hash.in_(dropped)))
+        assert built.waiting == tuple(sorted(left_out))
 
 
 KILLED_MID_REBUILD = """
