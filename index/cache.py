@@ -59,10 +59,11 @@ def remember_vectors(engine: Engine, model: str, vectors: dict[str, np.ndarray])
         {"model_id": number, "text_hash": digest, "vector": vector.astype(np.float32).tobytes()}
         for digest, vector in vectors.items()
     ]
+    # One executemany of a compiled statement: a multi-row VALUES per chunk was compiled
+    # anew for every chunk, which cost more than the writing.
+    statement = _insert(engine)(CachedEmbedding.__table__).on_conflict_do_nothing()
     with session_scope(engine) as session:
-        for start in range(0, len(rows), CHUNK):
-            statement = _insert(engine)(CachedEmbedding).values(rows[start : start + CHUNK])
-            session.execute(statement.on_conflict_do_nothing())
+        session.connection().execute(statement, rows)
 
 
 def prune_cache(engine: Engine) -> int:

@@ -18,6 +18,7 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
 
 import bm25s
@@ -84,21 +85,10 @@ class Postings:
     @classmethod
     def build(cls, texts: Sequence[str]) -> Postings:
         """Postings of ``texts``, row ``i`` being ``texts[i]``."""
-        vocab: dict[str, int] = {}
-        chunks, sizes = [], []
-        for start in range(0, len(texts), 10_000):  # numpy per chunk: no Python int per token
-            encoded = [
-                [vocab.setdefault(t, len(vocab)) for t in tokenize(text)]
-                for text in texts[start : start + 10_000]
-            ]
-            sizes.append(np.array([len(row) for row in encoded], dtype=np.int64))
-            chunks.append(np.array([t for row in encoded for t in row], dtype=np.int64))
-        lengths = np.concatenate([np.zeros(0, np.int64), *sizes])
-        tokens = np.concatenate([np.zeros(0, np.int64), *chunks])
-        rows = np.repeat(np.arange(len(texts), dtype=np.int64), lengths)
-        size = max(len(texts), 1)
-        pairs, counts = np.unique(tokens * size + rows, return_counts=True)
-        return cls._sorted(list(vocab), pairs, counts, lengths)
+        builder = PostingsBuilder()
+        for start in range(0, len(texts), BUILD_CHUNK):
+            builder.add(texts[start : start + BUILD_CHUNK])
+        return builder.finish()
 
     @classmethod
     def _sorted(
@@ -166,6 +156,123 @@ class Postings:
 
 
 _NO_ROWS = np.zeros(0, dtype=np.int32)
+BUILD_CHUNK = 10_000  # texts tokenized at once: numpy per chunk, no Python int per token
+
+
+class _Terms(dict[str, int]):
+    """A raw (case-folded) word's term id, -1 for a stop word: each distinct word is stemmed
+    once, not once per occurrence (``tokenize`` per text spent most of a build stemming)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stems: dict[str, int] = {}  # stem -> term id, in order of first appearance
+
+    def __missing__(self, word: str) -> int:
+        if word in STOPWORDS:
+            term = -1
+        else:
+            stem = _stemmer.stemWord(word)
+            term = self.stems.setdefault(stem, len(self.stems))
+        self[word] = term
+        return term
+
+
+@dataclass
+class EncodedChunk:
+    """Some consecutive rows' postings, under the chunk's own word numbers."""
+
+    words: list[str]  # the chunk's words, in order of first appearance in it
+    terms: np.ndarray  # int32 word number of each (word, row) entry, grouped by word
+    rows: np.ndarray  # int32 row within the chunk, ascending within a word
+    counts: np.ndarray  # int32 occurrences
+    lengths: np.ndarray  # int32 tokens per row
+
+
+def encode(texts: Sequence[str], terms_of: _Terms | None = None) -> EncodedChunk:
+    """``texts`` tokenized as ``tokenize`` does, counted per (word, row) in numpy.
+
+    ``terms_of`` carries the stemmed words from chunk to chunk (a worker process keeps one).
+    """
+    terms_of = terms_of if terms_of is not None else _Terms()
+    found = [TOKEN.findall(text.casefold()) for text in texts]
+    sizes = np.fromiter(map(len, found), dtype=np.int64, count=len(found))
+    terms = np.fromiter(
+        map(terms_of.__getitem__, chain.from_iterable(found)),
+        dtype=np.int64,
+        count=int(sizes.sum()),
+    )
+    rows = np.repeat(np.arange(len(texts), dtype=np.int64), sizes)
+    kept = terms >= 0
+    terms, rows = terms[kept], rows[kept]
+    # The chunk's words numbered in order of first appearance, as one pass would number them.
+    used, first_at, local = np.unique(terms, return_index=True, return_inverse=True)
+    order = np.argsort(first_at, kind="stable")
+    renumber = np.empty(len(used), dtype=np.int64)
+    renumber[order] = np.arange(len(used))
+    stems = list(terms_of.stems)
+    size = max(len(texts), 1)
+    keys, counts = np.unique(renumber[local] * size + rows, return_counts=True)
+    return EncodedChunk(
+        [stems[int(term)] for term in used[order]],
+        (keys // size).astype(np.int32),
+        (keys % size).astype(np.int32),
+        counts.astype(np.int32),
+        np.bincount(rows, minlength=len(texts)).astype(np.int32),
+    )
+
+
+class PostingsBuilder:
+    """Postings built chunk by chunk (``add`` in row order, then ``finish``), in numpy.
+
+    The same postings as ``tokenize`` on every text would give; memory is the postings
+    themselves plus a chunk's tokens. Chunks may be encoded elsewhere (``encode`` in worker
+    processes) and added here in row order.
+    """
+
+    def __init__(self) -> None:
+        self.vocab: dict[str, int] = {}
+        self._terms = _Terms()
+        self._parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+        self._lengths: list[np.ndarray] = []
+        self._rows = 0
+
+    def __len__(self) -> int:
+        return self._rows
+
+    def add(self, texts: Sequence[str]) -> None:
+        """Rows for ``texts``, after the rows added before."""
+        self.add_encoded(encode(texts, self._terms))
+
+    def add_encoded(self, chunk: EncodedChunk) -> None:
+        vocab = self.vocab
+        mapping = np.array([vocab.setdefault(w, len(vocab)) for w in chunk.words], np.int64)
+        rows = chunk.rows + np.int32(self._rows)
+        self._parts.append((chunk.terms, mapping, rows, chunk.counts))
+        self._lengths.append(chunk.lengths)
+        self._rows += len(chunk.lengths)
+
+    def finish(self) -> Postings:
+        """The postings of every row added (word ``w``'s rows ascending)."""
+        words = list(self.vocab)
+        per_word = np.zeros(len(words), dtype=np.int64)
+        for terms, mapping, _, _ in self._parts:
+            per_word[mapping] += np.bincount(terms, minlength=len(mapping))
+        indptr = np.zeros(len(words) + 1, dtype=np.int64)
+        np.cumsum(per_word, out=indptr[1:])
+        rows = np.empty(int(indptr[-1]), dtype=np.int32)
+        counts = np.empty(int(indptr[-1]), dtype=np.int32)
+        filled = indptr[:-1].copy()  # where each word's next chunk of rows goes
+        self._parts.reverse()
+        while self._parts:
+            terms, mapping, chunk_rows, chunk_counts = self._parts.pop()
+            here = np.bincount(terms, minlength=len(mapping))
+            first = np.cumsum(here) - here  # each word's first entry within the chunk
+            places = filled[mapping[terms]] + (np.arange(len(terms)) - first[terms])
+            rows[places] = chunk_rows
+            counts[places] = chunk_counts
+            filled[mapping] += here
+        lengths = np.concatenate([np.zeros(0, dtype=np.int32), *self._lengths])
+        return Postings(words, indptr, rows, counts, lengths)
 
 
 @dataclass

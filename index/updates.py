@@ -17,7 +17,6 @@ removed)`` is for a caller that knows the ids itself.
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import logging
 import shutil
 import threading
@@ -34,6 +33,7 @@ from sqlalchemy import Engine, select
 from index import segments as disk
 from index.cache import cached_vectors, prune_cache, remember_vectors
 from index.embedder import ENCODE_BATCH, Embedder
+from index.full_build import build_segment, contents_digest, passages_query
 from index.lexical import Postings, document_text
 from index.live import LiveIndex
 from index.segments import Manifest, Segment, SegmentEntry
@@ -46,7 +46,7 @@ from ingest.changelog import (
     prune_changes,
 )
 from ingest.db import session_scope
-from ingest.models import Article, Passage, Source
+from ingest.models import Article, Passage
 
 log = logging.getLogger(__name__)
 
@@ -351,11 +351,13 @@ class IndexWriter:
     def _build(self, progress: Progress | None, rebuilt: bool) -> SyncReport:
         started = time.perf_counter()
         sequence = latest_sequence(self.engine)  # before the passages: see latest_sequence
-        catalog, outlets = self._catalog(None)
-        segment, embedded = self._segment(catalog, outlets, progress)
+        built = build_segment(
+            self.engine, self.embedder, self.index_type, self.embed_passages, progress
+        )
+        segment, embedded = built.segment, built.embedded
         entries = [segment.write(self.root)] if len(segment) else []
         empty = Manifest.empty(self.embedder.name, self.embedder.dimension)
-        waiting = _missing(catalog.ids, segment.catalog.ids)
+        waiting = built.waiting
         self._publish(
             replace(
                 empty.with_segments(entries),
@@ -522,21 +524,7 @@ class IndexWriter:
 
     def _catalog(self, ids: np.ndarray | None) -> tuple[Catalog, np.ndarray]:
         """The catalog of every stored passage (or of these ids), and each one's outlet."""
-        query = (
-            select(
-                Passage.id,
-                Source.guild_id,
-                Source.id,
-                Article.id,
-                Article.published_at,
-                Article.outlet,
-                Article.title,
-                Passage.text_hash,
-            )
-            .join(Article, Passage.article_id == Article.id)
-            .join(Source, Article.source_id == Source.id)
-            .order_by(Passage.id)
-        )
+        query = passages_query()
         rows: list = []
         with session_scope(self.engine) as session:
             if ids is None:
@@ -558,7 +546,7 @@ class IndexWriter:
             np.array(sources, dtype=np.int64),
             np.array(articles, dtype=np.int64),
             np.array(stamps, dtype=np.int64),
-            np.array(list(map(_contents_digest, titles, hashes)), dtype=np.int64),
+            np.array(list(map(contents_digest, titles, hashes)), dtype=np.int64),
         )
         order = np.argsort(catalog.ids, kind="stable")
         named = np.array([outlet or "" for outlet in outlets], dtype=object)
@@ -640,9 +628,3 @@ def _offset(progress: Progress | None, done: int, total: int) -> Callable[[int],
     if progress is None:
         return None
     return lambda finished: progress(done + finished, total)
-
-
-def _contents_digest(title: str, text_hash: str) -> int:
-    """What an id's vector and BM25 documents were made from, in 64 bits."""
-    digest = hashlib.blake2b(f"{title}\x1f{text_hash}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "little", signed=True) or 1

@@ -208,12 +208,10 @@ def _exact_top10_scores(data: np.ndarray, queries: np.ndarray) -> np.ndarray:
 
     Blocks, not a second flat index: a copy of every vector would double the build's memory.
     """
-    best = np.zeros((len(queries), 0), dtype=np.float32)
+    top = TopTen(queries)
     for start in range(0, len(data), 100_000):
-        best = np.concatenate([best, queries @ data[start : start + 100_000].T], axis=1)
-        if best.shape[1] > 10:
-            best = -np.partition(-best, 9, axis=1)[:, :10]
-    return -np.sort(-best, axis=1)
+        top.see(data[start : start + 100_000])
+    return top.scores()
 
 
 def trained_ivf(data: np.ndarray, ids: np.ndarray) -> tuple[Any, int, float]:
@@ -222,18 +220,63 @@ def trained_ivf(data: np.ndarray, ids: np.ndarray) -> tuple[Any, int, float]:
     Recall is measured on the spot: a sample of the corpus's own vectors as questions,
     against exact search over all of them; the probes double until the target is met.
     """
-    count, dimension = data.shape
-    lists = int(min(max(np.sqrt(count), 16), 4096))
-    rng = np.random.default_rng(0)
-    sample = data[rng.choice(count, min(count, 40 * lists), replace=False)]
-    quantizer = faiss.IndexFlatIP(dimension)
-    ivf: Any = faiss.IndexIVFFlat(quantizer, dimension, lists, faiss.METRIC_INNER_PRODUCT)
-    ivf.cp.niter = 10
-    ivf.train(np.ascontiguousarray(sample))
-    ivf.set_direct_map_type(faiss.DirectMap.Hashtable)  # type: ignore[attr-defined]  # reconstruct and remove by id
+    count = len(data)
+    plan = IvfPlan.for_count(count)
+    ivf = plan.trained(data[plan.sample])
     ivf.add_with_ids(np.ascontiguousarray(data), ids)
-    queries = np.ascontiguousarray(data[rng.choice(count, min(count, RECALL_QUERIES), False)])
-    truth = _exact_top10_scores(data, queries)
+    queries = np.ascontiguousarray(data[plan.queries])
+    probes, recall = enough_probes(ivf, queries, _exact_top10_scores(data, queries))
+    return ivf, probes, recall
+
+
+@dataclass(frozen=True)
+class IvfPlan:
+    """How an IVF index of ``count`` vectors is made: its lists, the rows it is trained on
+    and the rows whose vectors measure its recall (the same for a build in chunks)."""
+
+    count: int
+    lists: int
+    sample: np.ndarray  # rows to train on, in training order
+    queries: np.ndarray  # rows used as questions for recall@10
+
+    @classmethod
+    def for_count(cls, count: int) -> IvfPlan:
+        lists = int(min(max(np.sqrt(count), 16), 4096))
+        rng = np.random.default_rng(0)
+        sample = rng.choice(count, min(count, 40 * lists), replace=False)
+        queries = rng.choice(count, min(count, RECALL_QUERIES), False)
+        return cls(count, lists, sample, queries)
+
+    def trained(self, sample: np.ndarray) -> Any:
+        """An empty IVF index whose lists are trained on ``sample`` (the rows ``sample``)."""
+        dimension = sample.shape[1]
+        quantizer = faiss.IndexFlatIP(dimension)
+        ivf: Any = faiss.IndexIVFFlat(quantizer, dimension, self.lists, faiss.METRIC_INNER_PRODUCT)
+        ivf.cp.niter = 10
+        ivf.train(np.ascontiguousarray(sample, dtype=np.float32))
+        ivf.set_direct_map_type(faiss.DirectMap.Hashtable)  # type: ignore[attr-defined]  # reconstruct and remove by id
+        return ivf
+
+
+class TopTen:
+    """Each query's 10 best inner products over vectors seen block by block (exact search)."""
+
+    def __init__(self, queries: np.ndarray) -> None:
+        self.queries = queries
+        self.best = np.zeros((len(queries), 0), dtype=np.float32)
+
+    def see(self, block: np.ndarray) -> None:
+        self.best = np.concatenate([self.best, self.queries @ block.T], axis=1)
+        if self.best.shape[1] > 10:
+            self.best = -np.partition(-self.best, 9, axis=1)[:, :10]
+
+    def scores(self) -> np.ndarray:
+        return -np.sort(-self.best, axis=1)
+
+
+def enough_probes(ivf: Any, queries: np.ndarray, truth: np.ndarray) -> tuple[int, float]:
+    """The fewest probes (doubling) reaching recall@10 ≥ the target, and that recall."""
+    lists = int(ivf.nlist)
     probes, recall = max(8, lists // 32), 0.0
     while True:
         params = faiss.SearchParametersIVF(nprobe=probes)  # type: ignore[call-arg]
@@ -242,8 +285,10 @@ def trained_ivf(data: np.ndarray, ids: np.ndarray) -> tuple[Any, int, float]:
         if recall >= RECALL_TARGET or probes >= lists:
             break
         probes = min(probes * 2, lists)
-    log.info("IVF of %d vectors: %d lists, %d probed, recall@10 %.3f", count, lists, probes, recall)
-    return ivf, probes, recall
+    log.info(
+        "IVF of %d vectors: %d lists, %d probed, recall@10 %.3f", ivf.ntotal, lists, probes, recall
+    )
+    return probes, recall
 
 
 class _BitmapSelector(faiss.IDSelectorBitmap):

@@ -128,3 +128,34 @@ def test_scores_are_bit_for_bit_the_ones_bm25s_computes() -> None:
         known = [vocab[w] for w in tokenize(query) if w in vocab]
         expected = np.asarray(reference.get_scores_from_ids(known), dtype=np.float32)
         assert ours.scores(query).tobytes() == expected.tobytes()
+
+
+def test_postings_built_in_chunks_are_those_of_tokenize_on_every_text() -> None:
+    """Each word stemmed once and counted in numpy chunk by chunk: the postings ``tokenize``
+    gives text by text, words numbered in order of first appearance."""
+    from collections import Counter
+
+    from index.lexical import PostingsBuilder
+
+    texts = [text for _, text in DOCS] * 3 + [
+        "",
+        "The a of I",
+        "Straße STRASSE strasse Ünïcödé naïve café cafés",
+        "approves approved approving tram trams TRAM, 9-4 1 22",
+    ]
+    builder = PostingsBuilder()
+    for start in range(0, len(texts), 4):
+        builder.add(texts[start : start + 4])
+    built = builder.finish()
+    vocab: dict[str, int] = {}
+    expected: dict[int, list[tuple[int, int]]] = {}
+    for row, text in enumerate(texts):
+        for word, count in Counter(tokenize(text)).items():
+            expected.setdefault(vocab.setdefault(word, len(vocab)), []).append((row, count))
+    assert built.words == list(vocab)
+    assert built.lengths.tolist() == [len(tokenize(text)) for text in texts]
+    for word, term in vocab.items():
+        rows, counts = built.column(word)
+        assert list(zip(rows.tolist(), counts.tolist(), strict=True)) == sorted(expected[term])
+    whole = Postings.build(texts)
+    assert whole.words == built.words and np.array_equal(whole.rows, built.rows)

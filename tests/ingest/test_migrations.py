@@ -432,3 +432,50 @@ def _tables(url: str) -> list[str]:
         names = inspect(connection).get_table_names()
     engine.dispose()
     return names
+
+
+def test_revision_0007_numbers_the_cached_models_keeping_every_vector_and_back(
+    empty_url: str,
+) -> None:
+    """0006 → 0007 keys cached vectors by model number (each model's rows kept, bytes intact);
+    the downgrade names them again."""
+    _migrate(empty_url, "0006")
+    rows = [
+        {"model": model, "text_hash": f"{i:064x}", "vector": bytes([i % 256, n]) * 768}
+        for n, model in enumerate(["minilm@onnx", "minilm@torch"])
+        for i in range(300, 0, -1)  # inserted out of key order
+    ]
+    engine = create_engine(empty_url)
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO embedding_cache (model, text_hash, vector) "
+                "VALUES (:model, :text_hash, :vector)"
+            ),
+            rows,
+        )
+    engine.dispose()
+    expected = sorted((r["model"], r["text_hash"], r["vector"]) for r in rows)
+
+    _migrate(empty_url, "0007")
+    engine = create_engine(empty_url)
+    with engine.connect() as connection:
+        found = connection.execute(
+            text(
+                "SELECT m.name, c.text_hash, c.vector FROM embedding_cache c "
+                "JOIN embedding_models m ON m.id = c.model_id"
+            )
+        ).all()
+        models = connection.execute(text("SELECT name FROM embedding_models")).scalars().all()
+    engine.dispose()
+    assert sorted(tuple(row) for row in found) == expected
+    assert sorted(models) == ["minilm@onnx", "minilm@torch"]
+
+    _migrate(empty_url, "0006", down=True)
+    engine = create_engine(empty_url)
+    with engine.connect() as connection:
+        back = connection.execute(
+            text("SELECT model, text_hash, vector FROM embedding_cache")
+        ).all()
+    engine.dispose()
+    assert sorted(tuple(row) for row in back) == expected
