@@ -361,6 +361,10 @@ def main() -> None:
     ingest = newsbot(data_dir, "ingest", batch.name, "--source", "bench-new", "--quiet")
     os.unlink(batch.name)
     rows.append(("ingest 20 new articles (embedding included)", _run(ingest)))
+    rows.append(("  of which the index update", index_update(ingest.output)))
+    rows.append(
+        ("start-up sync with nothing new (`newsbot stats`)", _run(newsbot(data_dir, "stats")))
+    )
     answer = child(
         {**os.environ},
         [sys.executable, "-m", "bench.bench_scale", "--answering", "--data-dir", str(data_dir)],
@@ -389,6 +393,12 @@ def main() -> None:
     print(f"\n| {'measure'.ljust(width)} | value |\n|{'-' * (width + 2)}|-------|")
     for name, value in rows:
         print(f"| {name.ljust(width)} | {value} |")
+
+
+def index_update(output: str) -> str:
+    """The CLI's index line: how long the update took and how it found what changed."""
+    found = re.search(r"^index: .* in ([\d.]+)s, (.+)$", output, re.MULTILINE)
+    return f"{found[1]} s, {found[2]}" if found else "not reported"
 
 
 def _run(run: Run) -> str:

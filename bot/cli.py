@@ -30,6 +30,7 @@ from bot.settings import Settings, get_settings, misspelt_settings
 from index.answer import Answer
 from index.query import parse_since
 from index.search import SearchFilters, SyncReport
+from index.updates import BUILT, COMPARED, FROM_LOG
 from ingest.dates import parse_as_of
 from ingest.errors import InputError, NewsbotError
 from ingest.models import GLOBAL_GUILD
@@ -164,10 +165,17 @@ def _sync_index(resources: Resources, quiet: bool, rebuild: bool = False) -> Non
     _print_index(result)
 
 
+HOW_FOUND = {
+    FROM_LOG: "from the change log",
+    COMPARED: "compared with the database",
+    BUILT: "built from the database",
+}
+
+
 def _print_index(result: SyncReport) -> None:
     out.print(
         f"index: {result.total} passages ({result.added} added, {result.removed} removed, "
-        f"{result.embedded} embedded) in {result.seconds:.1f}s"
+        f"{result.embedded} embedded) in {result.seconds:.1f}s, {HOW_FOUND[result.found_by]}"
     )
 
 

@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     embedding_backend: Backend = DEFAULT_BACKEND
     # Vector search: "exact", "ivf" (approximate, trained on the corpus), or "auto" by size.
     index_type: IndexKind = "auto"
+    # Days of the passage change log kept: an index (a replica) further behind than this
+    # compares itself with the whole database once instead of reading the log.
+    change_log_days: float = Field(default=30.0, gt=0)
     # The answerability model's probability that the index answers the question.
     min_score: float = Field(default=DEFAULT_MIN_SCORE, ge=0.0, le=1.0)
     min_coverage: float = Field(default=DEFAULT_MIN_COVERAGE, ge=0.0, le=1.0)

@@ -27,7 +27,7 @@ from index.query import ParsedQuery, match_outlets, parse_query
 from index.ranking import DEFAULT_MODEL as DEFAULT_RANKING
 from index.ranking import FEATURES, CandidateSignals, RankingModel, features
 from index.segments import Segment
-from index.updates import IndexWriter, SyncReport
+from index.updates import CHANGE_LOG_DAYS, IndexWriter, SyncReport
 from index.vectors import NO_DATE, IndexKind
 from index.worker import job_for, rebuild_in_worker
 from ingest.db import session_scope
@@ -143,6 +143,7 @@ class Retriever:
         as_of_grace: timedelta = AS_OF_GRACE,
         index_type: IndexKind = "auto",
         embed_passages: bool = True,
+        change_log_days: float = CHANGE_LOG_DAYS,
     ) -> None:
         self.engine = engine
         self.index_type = index_type  # exact or IVF search; "auto" chooses by corpus size
@@ -153,7 +154,9 @@ class Retriever:
         self.root = index_dir
         self.model = model
         self.as_of_grace = as_of_grace
-        self.writer = IndexWriter(engine, embedder, index_dir, index_type, embed_passages)
+        self.writer = IndexWriter(
+            engine, embedder, index_dir, index_type, embed_passages, change_log_days=change_log_days
+        )
         self._live: LiveIndex | None = None
         self._sidecar: _Sidecar | None = None
         self._stamp: tuple[int, int] | None = None
@@ -192,7 +195,11 @@ class Retriever:
                     if len(orphans)
                     else "was saved by an older newsbot",
                 )
+                # The change log's new entries usually explain it; if they do not, the index
+                # is compared with the whole database.
                 self.sync()
+                if len(orphan_ids(self.engine, disk.read_catalog_ids(self.root))):
+                    self.writer.sync(compare=True)
                 return self._state()
         return state
 
@@ -427,7 +434,7 @@ class Retriever:
     # --- writing -------------------------------------------------------------------------
 
     def sync(self, progress: Progress | None = None) -> SyncReport:
-        """Index passages the index lacks and drop the ones the database no longer has."""
+        """Catch up with the database's passage change log (``IndexWriter.sync``)."""
         return self.writer.sync(progress)
 
     def apply(
