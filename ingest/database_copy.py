@@ -6,6 +6,8 @@ the target (a copy that fails leaves the target as it was). A new model's table 
 no change here. Afterwards each table's id counter (a PostgreSQL sequence, SQLite's
 ``sqlite_sequence``) starts past the highest id the *source* ever handed out, so an id a
 deleted passage had is never given to another (votes and vectors name passages by id).
+Rows the migrations put in every new database (``seeded_tables``) are replaced by the
+source's: the copy is the source's database, change log and its token included.
 
 The source is only read. Both must be at this newsbot's schema revision: the target is
 migrated by ``open_engine``, the source must be already (any newsbot command upgrades it).
@@ -13,13 +15,16 @@ migrated by ``open_engine``, the source must be already (any newsbot command upg
 
 from __future__ import annotations
 
+import functools
 import logging
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, Engine, Integer, Table, delete, func, inspect, select, text
 
+from ingest.db import open_engine
 from ingest.errors import InputError
 from ingest.migrations import head_revision
 from ingest.models import Base
@@ -45,6 +50,19 @@ def tables() -> list[Table]:
     return list(Base.metadata.sorted_tables)
 
 
+@functools.cache
+def seeded_tables() -> frozenset[str]:
+    """The tables the migrations themselves fill in a new database (such as the change log's
+    origin token): not a sign of a used target, and replaced by the source's rows."""
+    with tempfile.TemporaryDirectory() as folder:
+        engine = open_engine(f"sqlite:///{folder}/new.db")
+        try:
+            with engine.connect() as connection:
+                return frozenset(t.name for t in tables() if _has_rows(connection, t))
+        finally:
+            engine.dispose()
+
+
 def check_copyable(source: Engine, target: Engine, replace: bool) -> None:
     """``InputError`` in one line unless ``source`` can be copied into ``target``."""
     if source.url.render_as_string(hide_password=False) == target.url.render_as_string(
@@ -60,7 +78,11 @@ def check_copyable(source: Engine, target: Engine, replace: bool) -> None:
         )
     if not replace:
         with target.connect() as connection:
-            filled = [table.name for table in tables() if _has_rows(connection, table)]
+            filled = [
+                table.name
+                for table in tables()
+                if table.name not in seeded_tables() and _has_rows(connection, table)
+            ]
         if filled:
             shown = target.url.render_as_string(hide_password=True)
             named = ", ".join(filled[:3]) + (", ..." if len(filled) > 3 else "")
@@ -83,8 +105,8 @@ def copy_database(
     ordered = tables()
     copied: dict[str, int] = {}
     with source.connect() as reading, target.begin() as writing:
-        if replace:
-            for table in reversed(ordered):  # children first
+        for table in reversed(ordered):  # children first
+            if replace or table.name in seeded_tables():
                 writing.execute(delete(table))
         for table in ordered:
             total = reading.execute(select(func.count()).select_from(table)).scalar() or 0
