@@ -21,7 +21,7 @@ from sqlalchemy import Engine, func, select
 from index import segments as disk
 from index.embedder import Embedder
 from index.facts import PassageFacts
-from index.lexical import QUESTION_WORDS, LexicalIndex, tokenize
+from index.lexical import QUESTION_WORDS, LexicalIndex, QueryTerms, tokenize
 from index.live import LiveIndex
 from index.query import ParsedQuery, match_outlets, parse_query
 from index.ranking import DEFAULT_MODEL as DEFAULT_RANKING
@@ -377,8 +377,9 @@ class Retriever:
         allowed = None if mask.all() else catalog.ids[mask]
         dense_ids, _ = index.search(query_vector, DENSE_CANDIDATES, allowed)
         dense_rows = np.searchsorted(catalog.ids, dense_ids)
-        lexical = sidecar.lexical
-        bm25_all = lexical.index.scores(parsed.text)
+        lexical, titles = sidecar.lexical, sidecar.titles
+        terms, title_terms = lexical.index.terms(parsed.text), titles.index.terms(parsed.text)
+        bm25_all = lexical.index.scores(terms)
         bm25_allowed = np.where(mask[lexical.catalog_rows], bm25_all, 0.0)
         bm25_best = float(bm25_allowed.max()) if len(bm25_allowed) else 0.0
         lexical_top = np.zeros(0, dtype=np.int64)
@@ -389,7 +390,6 @@ class Retriever:
             lexical_top = lexical.catalog_rows[top[np.argsort(-bm25_allowed[top], kind="stable")]]
         cand = np.unique(np.concatenate([dense_rows, lexical_top]))
         cos, near = _cosines(index, sidecar.facts, cand, query_vector)
-        titles = sidecar.titles
         now = (filters.as_of or datetime.now(UTC)).timestamp()
         signals = CandidateSignals(
             cos=cos,
@@ -397,9 +397,9 @@ class Retriever:
             bm25=lexical.at(bm25_all, cand),
             bm25_best=bm25_best,
             bm25_rank=_ranks(cand, lexical_top),
-            coverage=_coverage(lexical, parsed.text, cand),
-            title_bm25=titles.at(titles.index.scores(parsed.text), cand),
-            title_coverage=_coverage(titles, parsed.text, cand),
+            coverage=_coverage(lexical, terms, cand),
+            title_bm25=titles.at(titles.index.scores(title_terms), cand),
+            title_coverage=_coverage(titles, title_terms, cand),
             neighbour_cos=near,
             article_ids=catalog.article_ids[cand],
             published=catalog.published[cand],
@@ -512,7 +512,7 @@ def _ranks(rows: np.ndarray, ranked: np.ndarray) -> np.ndarray:
     return np.array([position.get(int(row), -1) for row in rows.tolist()], dtype=np.int64)
 
 
-def _coverage(lexical: _Lexical, query: str, catalog_rows: np.ndarray) -> np.ndarray:
+def _coverage(lexical: _Lexical, query: QueryTerms, catalog_rows: np.ndarray) -> np.ndarray:
     rows = lexical.lexical_rows[catalog_rows]
     out = np.zeros(len(catalog_rows), dtype=np.float32)
     present = rows >= 0
