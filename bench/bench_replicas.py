@@ -36,12 +36,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench.bench_scale import build
+from bench.bench_scale import PASSAGES_PER_ARTICLE, Writer, fill_cache
 from bot.jobs.queue import defer_refresh, open_queue
 from bot.settings import Settings
 from index.embedder import Embedder
 from ingest.db import open_engine, session_scope
-from ingest.models import GLOBAL_GUILD
+from ingest.models import GLOBAL_GUILD, Article, Passage, Source
 from ingest.sources import add_source
 from tests.bot.conftest import CHANNEL_A, GUILD_A, TOKEN, replying_to, two_servers
 from tests.bot.news_site import NewsSite, Story, news_site
@@ -53,6 +53,52 @@ from tests.fakes.discord_server import FakeChannel, FakeDiscord, FakeGuild
 CHANNEL_C = CHANNEL_A + (1 << 22)
 log = logging.getLogger(__name__)
 ASK_EVERY = 0.2
+
+
+def synthetic_corpus(data_dir: Path, passages: int, model: str) -> None:
+    """A SQLite data directory of ``passages`` synthetic passages with cached vectors, written
+    in bulk (the product's ingest costs minutes per thousand on a loaded machine, and is not
+    what this measures)."""
+    from ingest.store import text_hash
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    engine = open_engine(f"sqlite:///{data_dir / 'newsbot.db'}")
+    writer = Writer(seed=1)
+    with session_scope(engine) as session:
+        source = Source(name="synthetic", kind="local", location="local:synthetic")
+        session.add(source)
+        session.flush()
+        source_id = source.id
+    articles, rows = [], []
+    for number in range(-(-passages // PASSAGES_PER_ARTICLE)):
+        raw = writer.article(f"s{number}.example/a")
+        articles.append(
+            {
+                "id": number + 1,
+                "source_id": source_id,
+                "key": raw.key,
+                "url": raw.url,
+                "title": raw.title,
+                "outlet": raw.outlet,
+                "published_at": raw.published_at,
+                "content_hash": text_hash(raw.body),
+                "body": raw.body,
+            }
+        )
+        for position, text in enumerate(raw.body.split("\n\n")):
+            rows.append(
+                {
+                    "article_id": number + 1,
+                    "position": position,
+                    "text": text,
+                    "text_hash": text_hash(text),
+                }
+            )
+    with engine.begin() as connection:
+        connection.execute(Article.__table__.insert(), articles)
+        connection.execute(Passage.__table__.insert(), rows[:passages])
+    fill_cache(engine, model)
+    engine.dispose()
 
 
 def story(number: int) -> Story:
@@ -216,7 +262,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="queue_") as name:
         folder = Path(name)
         began = time.perf_counter()
-        build(folder / "corpus", args.passages, Embedder().name)
+        synthetic_corpus(folder / "corpus", args.passages, Embedder().name)
         print(f"corpus of {args.passages} passages built in {time.perf_counter() - began:.0f} s")
         with postgres_schema_url() as url, news_site(live=[story(0)]) as site:
             env = newsbot_env({}, folder / "corpus")

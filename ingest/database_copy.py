@@ -6,6 +6,8 @@ the target (a copy that fails leaves the target as it was). A new model's table 
 no change here. Afterwards each table's id counter (a PostgreSQL sequence, SQLite's
 ``sqlite_sequence``) starts past the highest id the *source* ever handed out, so an id a
 deleted passage had is never given to another (votes and vectors name passages by id).
+Rows the migrations put in every new database (``seeded_tables``) are replaced by the
+source's: the copy is the source's database, change log and its token included.
 
 The source is only read. Both must be at this newsbot's schema revision: the target is
 migrated by ``open_engine``, the source must be already (any newsbot command upgrades it).
@@ -13,13 +15,16 @@ migrated by ``open_engine``, the source must be already (any newsbot command upg
 
 from __future__ import annotations
 
+import functools
 import logging
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, Engine, Integer, Table, delete, func, inspect, select, text
 
+from ingest.db import open_engine
 from ingest.errors import InputError
 from ingest.migrations import head_revision
 from ingest.models import Base
@@ -27,10 +32,6 @@ from ingest.models import Base
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 2000
-# Rows every migrated database gets at once (the change log's token): not what a user stored, so
-# they do not make a target "not empty", and the copy replaces them with the source's, because
-# it carries the source's log (an index built on either then recognises the other's entries).
-SEEDED_BY_MIGRATION = frozenset({"passage_change_origin"})
 # report(table, rows copied of that table, its rows in all)
 Progress = Callable[[str, int, int], None]
 
@@ -47,6 +48,21 @@ class CopyReport:
 def tables() -> list[Table]:
     """newsbot's tables, each after the tables its foreign keys point to."""
     return list(Base.metadata.sorted_tables)
+
+
+@functools.cache
+def seeded_tables() -> frozenset[str]:
+    """The tables the migrations themselves fill in a new database (such as the change log's
+    origin token): not a sign of a used target, and replaced by the source's rows, because the
+    copy carries the source's log (an index built on either recognises the other's entries).
+    Found by migrating a scratch database, so a later migration's seed rows need no edit here."""
+    with tempfile.TemporaryDirectory() as folder:
+        engine = open_engine(f"sqlite:///{folder}/new.db")
+        try:
+            with engine.connect() as connection:
+                return frozenset(t.name for t in tables() if _has_rows(connection, t))
+        finally:
+            engine.dispose()
 
 
 def check_copyable(source: Engine, target: Engine, replace: bool) -> None:
@@ -67,7 +83,7 @@ def check_copyable(source: Engine, target: Engine, replace: bool) -> None:
             filled = [
                 table.name
                 for table in tables()
-                if table.name not in SEEDED_BY_MIGRATION and _has_rows(connection, table)
+                if table.name not in seeded_tables() and _has_rows(connection, table)
             ]
         if filled:
             shown = target.url.render_as_string(hide_password=True)
@@ -92,7 +108,7 @@ def copy_database(
     copied: dict[str, int] = {}
     with source.connect() as reading, target.begin() as writing:
         for table in reversed(ordered):  # children first
-            if replace or table.name in SEEDED_BY_MIGRATION:
+            if replace or table.name in seeded_tables():
                 writing.execute(delete(table))
         for table in ordered:
             total = reading.execute(select(func.count()).select_from(table)).scalar() or 0
