@@ -40,8 +40,8 @@ DEFAULT_K = 3
 # A quote after the first is shown only when it is itself relevant: its ranking score at
 # least SAME_ARTICLE_BAR of the first quote's when its article is already quoted (the same
 # story), NEW_ARTICLE_BAR when it would bring in another article, and MIN_QUOTE_SCORE in any
-# case. Fitted with the model above (bench/tune_answers.py): what is left below the bars is
-# mostly filler from unrelated stories.
+# case. Fitted on natural and RealTime QA dev questions (bench/tune_bars.py): what is left
+# below the bars is mostly filler from unrelated stories.
 SAME_ARTICLE_BAR = 0.0
 NEW_ARTICLE_BAR = 0.7
 MIN_QUOTE_SCORE = 0.03
