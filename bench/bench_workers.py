@@ -5,8 +5,8 @@ per-host politeness limit) serve ``--feeds`` feeds in all, of ``--stories`` made
 each; each page answers after ``--delay`` seconds, as a distant site would. For each worker
 count, a fresh schema on the PostgreSQL server gets the feeds as sources, the workers are
 started as real ``newsbot worker`` processes, and the clock runs from the moment they are all
-ready until every source has been refreshed (stored and embedded). Reports the rate and the
-ratio of the two.
+ready until every source has been refreshed (stored and embedded). Reports the rate, the
+ratio of the two, and the workers' CPU seconds (comparable when the machine is loaded).
 
     NEWSBOT_TEST_POSTGRES_URL=postgresql+psycopg://postgres@127.0.0.1:5432/test \\
         .venv/bin/python -m bench.bench_workers [--feeds 200] [--stories 2] [--delay 0.05]
@@ -57,8 +57,15 @@ def refreshed(engine: object) -> int:
         )
 
 
-def run(sites: list[NewsSite], workers: int, folder: Path) -> float:
-    """Seconds the workers take to refresh every feed of ``sites``."""
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a running process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run(sites: list[NewsSite], workers: int, folder: Path) -> tuple[float, float]:
+    """Seconds the workers take to refresh every feed of ``sites``, and the CPU seconds they
+    spend doing it (all workers together)."""
     with postgres_schema_url() as url:
         engine = open_engine(url)
         with session_scope(engine) as session:
@@ -71,19 +78,24 @@ def run(sites: list[NewsSite], workers: int, folder: Path) -> float:
         }
         total = sum(len(site.feeds) for site in sites)
         with contextlib.ExitStack() as stack:
-            logs = []
+            logs, pids = [], []
             for number in range(workers):
                 place = folder / f"{workers}-{number}"
-                stack.enter_context(worker_process(settings | {"NEWSBOT_LOG_LEVEL": "INFO"}, place))
+                process = stack.enter_context(
+                    worker_process(settings | {"NEWSBOT_LOG_LEVEL": "INFO"}, place)
+                )
                 logs.append(place / "worker.log")
+                pids.append(process.pid)
             while not all(log.is_file() and "worker ready" in log.read_text() for log in logs):
                 time.sleep(0.2)
+            cpu_before = sum(cpu_seconds(pid) for pid in pids)
             started = time.perf_counter()
             while refreshed(engine) < total:
                 time.sleep(0.2)
             seconds = time.perf_counter() - started
+            cpu = sum(cpu_seconds(pid) for pid in pids) - cpu_before
         engine.dispose()
-    return seconds
+    return seconds, cpu
 
 
 def main() -> None:
@@ -106,11 +118,13 @@ def main() -> None:
             site.delay = args.delay
             sites.append(site)
         for workers in (1, 2):
-            seconds = run(sites, workers, Path(folder))
+            seconds, cpu = run(sites, workers, Path(folder))
             rates[workers] = args.feeds / seconds * 60
             print(
                 f"{workers} worker(s): {args.feeds} sources in {seconds:.1f} s,"
-                f" {rates[workers]:.0f} sources/min",
+                f" {rates[workers]:.0f} sources/min; workers' CPU {cpu:.1f} s"
+                f" ({cpu / args.feeds * 1000:.0f} ms per source); load average"
+                f" {os.getloadavg()[0]:.1f}",
                 flush=True,
             )
     print(f"two workers / one: {rates[2] / rates[1]:.2f}x")

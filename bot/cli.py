@@ -11,11 +11,11 @@ import json
 import logging
 import sys
 from collections.abc import Coroutine, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import AsyncExitStack, ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -25,13 +25,18 @@ from typer.core import TyperGroup
 from bot.progress import progress_bar, progress_bars
 from bot.resources import Resources, resources_on
 from bot.services import Services
+from bot.services.sources import changed_anything
 from bot.settings import Settings, get_settings, misspelt_settings
 from index.answer import Answer
 from index.query import parse_since
 from index.search import SearchFilters, SyncReport
+from index.updates import BUILT, COMPARED, FROM_LOG
 from ingest.dates import parse_as_of
 from ingest.errors import InputError, NewsbotError
 from ingest.models import GLOBAL_GUILD
+
+if TYPE_CHECKING:
+    import procrastinate
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -160,10 +165,17 @@ def _sync_index(resources: Resources, quiet: bool, rebuild: bool = False) -> Non
     _print_index(result)
 
 
+HOW_FOUND = {
+    FROM_LOG: "from the change log",
+    COMPARED: "compared with the database",
+    BUILT: "built from the database",
+}
+
+
 def _print_index(result: SyncReport) -> None:
     out.print(
         f"index: {result.total} passages ({result.added} added, {result.removed} removed, "
-        f"{result.embedded} embedded) in {result.seconds:.1f}s"
+        f"{result.embedded} embedded) in {result.seconds:.1f}s, {HOW_FOUND[result.found_by]}"
     )
 
 
@@ -196,11 +208,41 @@ def worker() -> None:
         asyncio.run(run_worker(settings))
 
 
+@contextmanager
+def _queue(opened: Opened) -> Iterator[procrastinate.App]:
+    """The job queue (``NEWSBOT_JOBS=queue``), open on the command's event loop."""
+    from bot.jobs.queue import open_queue
+
+    stack = AsyncExitStack()
+    settings, engine = opened.settings, opened.resources.engine
+    queue = opened.run(stack.enter_async_context(open_queue(settings, engine)))
+    try:
+        yield queue
+    finally:
+        opened.run(stack.aclose())
+
+
 @app.command()
 def reindex(quiet: Quiet = False) -> None:
-    """Rebuild the index from the database and swap it in atomically."""
+    """Rebuild the index from the database and swap it in atomically (with workers: a worker
+    embeds what has no vector yet, then every bot rebuilds its index)."""
     with _opened() as opened:
-        _sync_index(opened.resources, quiet, rebuild=True)
+        if not opened.settings.queued:
+            _sync_index(opened.resources, quiet, rebuild=True)
+            return
+        from bot.services.queued import run_reindex_job
+
+        err.print("reindex queued for the workers (NEWSBOT_JOBS=queue)")
+        with (
+            _queue(opened) as queue,
+            progress_bar("Embedding passages (worker)", "passages", quiet, err) as report,
+        ):
+            outcome = opened.run(run_reindex_job(queue, opened.resources.engine, report))
+    out.print(
+        f"reindex done by a worker: {outcome['embedded']} passages embedded, "
+        f"{outcome['pruned']} unused vectors dropped; every bot rebuilds its index from the "
+        "database now"
+    )
 
 
 def _parse_day(value: str | None, option: str) -> datetime | None:
@@ -460,7 +502,13 @@ def sources_remove(
             f"({removed.articles} articles, {removed.passages} passages)",
             highlight=False,
         )
-        _sync_index(opened.resources, quiet)
+        if not opened.settings.queued:
+            _sync_index(opened.resources, quiet)
+        elif removed.passages:
+            from bot.jobs.queue import SYNC, notify_index
+
+            notify_index(opened.resources.engine, SYNC)
+            out.print("every bot drops its passages from its index now")
 
 
 @app.command()
@@ -474,13 +522,24 @@ def refresh(
     ] = False,
     quiet: Quiet = False,
 ) -> None:
-    """Fetch the sources that are due (feeds, pages, local folders), then embed new passages."""
+    """Fetch the sources that are due (feeds, pages, local folders), then embed new passages
+    (with workers: queued for them, each source's progress shown until they are done)."""
     steps = [("Refreshing sources", "sources"), ("Embedding passages", "passages")]
-    with _opened() as opened:
+    with _opened() as opened, ExitStack() as stack:
+        sources = opened.services.sources
+        queued = opened.settings.queued
+        if queued:
+            from bot.services.queued import QueuedSourceService
+
+            # The bots take the workers' passages in themselves: no index here to update.
+            sources = QueuedSourceService(
+                opened.resources, stack.enter_context(_queue(opened)), None
+            )
+            err.print("refreshes queued for the workers (NEWSBOT_JOBS=queue)")
         try:
             with progress_bars(steps, quiet, err) as (fetching, embedding):
                 report = opened.run(
-                    opened.services.sources.refresh_sources(
+                    sources.refresh_sources(
                         source or None, force=everything, progress=fetching, indexing=embedding
                     )
                 )
@@ -507,12 +566,70 @@ def refresh(
         )
     if len(waiting) == len(outcomes):
         out.print("nothing to refresh")
+    elif queued and changed_anything(outcomes):
+        out.print("index: the workers embedded the new passages; every bot takes them in now")
     elif report.index is not None:
         _print_index(report.index)
     else:
         out.print("index: unchanged")
     if any(o.status == "error" for o in outcomes):
         raise typer.Exit(1)
+
+
+@app.command("migrate-to")
+def migrate_to(
+    url: Annotated[
+        str, typer.Argument(help="The new database, e.g. postgresql+psycopg://user@host/newsbot")
+    ],
+    replace: Annotated[
+        bool, typer.Option("--replace", help="Delete what the target's newsbot tables hold first.")
+    ] = False,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", min=1, help="Rows read and written at a time.")
+    ] = 2000,
+    quiet: Quiet = False,
+) -> None:
+    """Copy this deployment's database (NEWSBOT_DATABASE_URL, by default the SQLite file in the
+    data directory) into another, e.g. PostgreSQL: every table, ids kept, vectors included.
+
+    The target is brought to the current schema first and must be empty (or --replace); this
+    database is only read. Then point NEWSBOT_DATABASE_URL at the target.
+    """
+    from ingest.database_copy import check_copyable, copy_database, tables
+    from ingest.db import open_database
+
+    settings = _settings()
+    current = settings.resolved_database_url
+    if current.startswith("sqlite:///") and not Path(current.removeprefix("sqlite:///")).is_file():
+        raise fail(f"there is no database to move at {current.removeprefix('sqlite:///')}")
+    source = open_database(current, migrate=False)
+    try:
+        target = open_database(url)
+        try:
+            check_copyable(source, target, replace)  # before the bars: a refusal is one line
+            names = [table.name for table in tables()]
+            steps = [(f"Copying {name}", "rows") for name in names]
+            with progress_bars(steps, quiet, err) as bars:
+                by_name = dict(zip(names, bars, strict=True))
+                report = copy_database(
+                    source,
+                    target,
+                    replace=replace,
+                    batch_size=batch_size,
+                    progress=lambda table, done, total: by_name[table](done, total),
+                )
+            shown = target.url.render_as_string(hide_password=True)
+        finally:
+            target.dispose()
+    finally:
+        source.dispose()
+    copied = ", ".join(f"{name} {rows:,}" for name, rows in report.rows.items() if rows)
+    out.print(f"copied {report.total:,} rows into {escape(shown)} ({copied})", highlight=False)
+    out.print(
+        "now set NEWSBOT_DATABASE_URL to it; the index is rebuilt from the copied vectors, "
+        "embedding nothing",
+        highlight=False,
+    )
 
 
 def main() -> None:  # pragma: no cover - console script entry

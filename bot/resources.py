@@ -54,6 +54,7 @@ class Resources:
                     index_type=self.settings.index_type,
                     # With workers, they embed; this process takes their vectors.
                     embed_passages=not self.settings.queued,
+                    change_log_days=self.settings.change_log_days,
                 )
             return self._retriever
 

@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     embedding_backend: Backend = DEFAULT_BACKEND
     # Vector search: "exact", "ivf" (approximate, trained on the corpus), or "auto" by size.
     index_type: IndexKind = "auto"
+    # Days of the passage change log kept: an index (a replica) further behind than this
+    # compares itself with the whole database once instead of reading the log.
+    change_log_days: float = Field(default=30.0, gt=0)
     # The answerability model's probability that the index answers the question.
     min_score: float = Field(default=DEFAULT_MIN_SCORE, ge=0.0, le=1.0)
     min_coverage: float = Field(default=DEFAULT_MIN_COVERAGE, ge=0.0, le=1.0)
@@ -85,6 +88,9 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(default=4, ge=1, le=64)
     # A worker silent this long is taken for dead and its jobs are given to another.
     worker_stalled_seconds: float = Field(default=30.0, ge=2)
+    # On SIGTERM a worker takes no new job and gives its running ones this long to finish;
+    # the jobs still running then are stopped and queued again, for another worker.
+    worker_shutdown_seconds: float = Field(default=60.0, ge=0)
 
     refresh_minutes: float = Field(default=30.0, gt=0)
     fetch_allow_hosts: str = ""

@@ -176,7 +176,9 @@ def _is_due(engine: Engine, source_id: int) -> bool:
 
 
 async def run_worker(settings: Settings) -> None:
-    """Run jobs until SIGINT/SIGTERM (running jobs are finished first)."""
+    """Run jobs until SIGINT/SIGTERM: no new job is taken, the running ones get
+    ``worker_shutdown_seconds`` to finish, and those still running are queued again (their
+    tasks retry a job stopped this way, ``bot.jobs.tasks``)."""
     policy = settings.fetch_policy()
     async with (
         AdvisoryHostSlots(
@@ -202,4 +204,6 @@ async def run_worker(settings: Settings) -> None:
             # Five-second chores would fill the table; a job gone from it has succeeded.
             delete_jobs="successful",
             install_signal_handlers=True,
+            shutdown_graceful_timeout=settings.worker_shutdown_seconds,
         )
+    log.info("worker stopped")

@@ -254,6 +254,7 @@ class Answerer:
                     if names is None or names & FOCUS_FEATURES
                     else {}
                 ),
+                token_states=self.retriever.embedder.token_states,
             ),
             names,
         )

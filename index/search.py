@@ -21,13 +21,13 @@ from sqlalchemy import Engine, func, select
 from index import segments as disk
 from index.embedder import Embedder
 from index.facts import PassageFacts
-from index.lexical import QUESTION_WORDS, LexicalIndex, tokenize
+from index.lexical import QUESTION_WORDS, LexicalIndex, QueryTerms, tokenize
 from index.live import LiveIndex
 from index.query import ParsedQuery, match_outlets, parse_query
 from index.ranking import DEFAULT_MODEL as DEFAULT_RANKING
 from index.ranking import FEATURES, CandidateSignals, RankingModel, features
 from index.segments import Segment
-from index.updates import IndexWriter, SyncReport
+from index.updates import CHANGE_LOG_DAYS, IndexWriter, SyncReport
 from index.vectors import NO_DATE, IndexKind
 from index.worker import job_for, rebuild_in_worker
 from ingest.db import session_scope
@@ -143,6 +143,7 @@ class Retriever:
         as_of_grace: timedelta = AS_OF_GRACE,
         index_type: IndexKind = "auto",
         embed_passages: bool = True,
+        change_log_days: float = CHANGE_LOG_DAYS,
     ) -> None:
         self.engine = engine
         self.index_type = index_type  # exact or IVF search; "auto" chooses by corpus size
@@ -153,7 +154,9 @@ class Retriever:
         self.root = index_dir
         self.model = model
         self.as_of_grace = as_of_grace
-        self.writer = IndexWriter(engine, embedder, index_dir, index_type, embed_passages)
+        self.writer = IndexWriter(
+            engine, embedder, index_dir, index_type, embed_passages, change_log_days=change_log_days
+        )
         self._live: LiveIndex | None = None
         self._sidecar: _Sidecar | None = None
         self._stamp: tuple[int, int] | None = None
@@ -192,7 +195,11 @@ class Retriever:
                     if len(orphans)
                     else "was saved by an older newsbot",
                 )
+                # The change log's new entries usually explain it; if they do not, the index
+                # is compared with the whole database.
                 self.sync()
+                if len(orphan_ids(self.engine, disk.read_catalog_ids(self.root))):
+                    self.writer.sync(compare=True)
                 return self._state()
         return state
 
@@ -370,8 +377,9 @@ class Retriever:
         allowed = None if mask.all() else catalog.ids[mask]
         dense_ids, _ = index.search(query_vector, DENSE_CANDIDATES, allowed)
         dense_rows = np.searchsorted(catalog.ids, dense_ids)
-        lexical = sidecar.lexical
-        bm25_all = lexical.index.scores(parsed.text)
+        lexical, titles = sidecar.lexical, sidecar.titles
+        terms, title_terms = lexical.index.terms(parsed.text), titles.index.terms(parsed.text)
+        bm25_all = lexical.index.scores(terms)
         bm25_allowed = np.where(mask[lexical.catalog_rows], bm25_all, 0.0)
         bm25_best = float(bm25_allowed.max()) if len(bm25_allowed) else 0.0
         lexical_top = np.zeros(0, dtype=np.int64)
@@ -382,7 +390,6 @@ class Retriever:
             lexical_top = lexical.catalog_rows[top[np.argsort(-bm25_allowed[top], kind="stable")]]
         cand = np.unique(np.concatenate([dense_rows, lexical_top]))
         cos, near = _cosines(index, sidecar.facts, cand, query_vector)
-        titles = sidecar.titles
         now = (filters.as_of or datetime.now(UTC)).timestamp()
         signals = CandidateSignals(
             cos=cos,
@@ -390,9 +397,9 @@ class Retriever:
             bm25=lexical.at(bm25_all, cand),
             bm25_best=bm25_best,
             bm25_rank=_ranks(cand, lexical_top),
-            coverage=_coverage(lexical, parsed.text, cand),
-            title_bm25=titles.at(titles.index.scores(parsed.text), cand),
-            title_coverage=_coverage(titles, parsed.text, cand),
+            coverage=_coverage(lexical, terms, cand),
+            title_bm25=titles.at(titles.index.scores(title_terms), cand),
+            title_coverage=_coverage(titles, title_terms, cand),
             neighbour_cos=near,
             article_ids=catalog.article_ids[cand],
             published=catalog.published[cand],
@@ -427,7 +434,7 @@ class Retriever:
     # --- writing -------------------------------------------------------------------------
 
     def sync(self, progress: Progress | None = None) -> SyncReport:
-        """Index passages the index lacks and drop the ones the database no longer has."""
+        """Catch up with the database's passage change log (``IndexWriter.sync``)."""
         return self.writer.sync(progress)
 
     def apply(
@@ -505,7 +512,7 @@ def _ranks(rows: np.ndarray, ranked: np.ndarray) -> np.ndarray:
     return np.array([position.get(int(row), -1) for row in rows.tolist()], dtype=np.int64)
 
 
-def _coverage(lexical: _Lexical, query: str, catalog_rows: np.ndarray) -> np.ndarray:
+def _coverage(lexical: _Lexical, query: QueryTerms, catalog_rows: np.ndarray) -> np.ndarray:
     rows = lexical.lexical_rows[catalog_rows]
     out = np.zeros(len(catalog_rows), dtype=np.float32)
     present = rows >= 0

@@ -76,6 +76,12 @@ class Manifest:
     built_at: float
     version: str  # changes with every publication
     segments: tuple[SegmentEntry, ...] = ()
+    # The last passage change log entry this index includes (``ingest.changelog``); None:
+    # saved before the log, compared with the database once. ``log_waiting``: passages the
+    # log named that had no vector yet (workers embed them), taken in at a later catch-up.
+    log_sequence: int | None = None
+    log_waiting: tuple[int, ...] = ()
+    log_origin: str = ""  # the database's change log token (``ingest.changelog.log_origin``)
 
     @property
     def base(self) -> SegmentEntry | None:
@@ -118,7 +124,8 @@ class Manifest:
     def from_json(cls, text: str) -> Manifest:
         data = json.loads(text)
         segments = tuple(SegmentEntry(**entry) for entry in data.pop("segments", []))
-        return cls(**data, segments=segments)
+        waiting = tuple(data.pop("log_waiting", ()))
+        return cls(**data, segments=segments, log_waiting=waiting)
 
 
 @dataclass

@@ -8,9 +8,10 @@ background thread (FAISS and numpy do the work and release the GIL; questions go
 the published segments meanwhile) that publishes only if nothing it merged has changed
 under it.
 
-``IndexWriter.apply(added, removed)`` is the API for a caller that knows which passages
-changed (a replica following the database's notifications); ``sync`` works it out by
-comparing the database with the index.
+``IndexWriter.sync`` finds what changed in the database's passage change log
+(``ingest.changelog``): the entries after the last one the manifest records. An index the log
+cannot bring up to date is compared with the whole database once instead. ``apply(added,
+removed)`` is for a caller that knows the ids itself.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +38,13 @@ from index.lexical import Postings, document_text
 from index.live import LiveIndex
 from index.segments import Manifest, Segment, SegmentEntry
 from index.vectors import NO_DATE, Catalog, IndexKind, VectorIndex, kind_for
+from ingest.changelog import (
+    Changes,
+    changes_after,
+    latest_sequence,
+    log_origin,
+    prune_changes,
+)
 from ingest.db import session_scope
 from ingest.models import Article, Passage, Source
 
@@ -51,6 +60,14 @@ MAX_SEGMENTS = 8
 REBASE_SHARE = 0.25
 
 
+# How an update found what changed: the change log's new entries, a comparison of the whole
+# index with the database (an index from before the log, or behind its window), a full build.
+FROM_LOG, COMPARED, BUILT = "log", "compared", "built"
+# Pruning the change log is a cheap delete; once an hour per process is plenty.
+PRUNE_EVERY_SECONDS = 3600.0
+CHANGE_LOG_DAYS = 30.0
+
+
 @dataclass(frozen=True)
 class SyncReport:
     added: int
@@ -59,6 +76,9 @@ class SyncReport:
     total: int
     seconds: float
     rebuilt: bool
+    found_by: str = FROM_LOG  # FROM_LOG, COMPARED or BUILT
+    log_entries: int = 0  # change log entries read
+    log_sequence: int | None = None  # the last change log entry the index now includes
 
 
 class IndexWriter:
@@ -72,6 +92,7 @@ class IndexWriter:
         index_type: IndexKind = "auto",
         embed_passages: bool = True,
         on_publish: Callable[[], None] | None = None,
+        change_log_days: float = CHANGE_LOG_DAYS,
     ) -> None:
         self.engine = engine
         self.embedder = embedder
@@ -79,7 +100,9 @@ class IndexWriter:
         self.index_type = index_type
         self.embed_passages = embed_passages  # False: only passages the cache has a vector for
         self.on_publish = on_publish  # called after each publication (the reader reloads)
+        self.change_log_window = timedelta(days=change_log_days)
         self._merging: threading.Thread | None = None
+        self._pruned_at: float | None = None
 
     @contextmanager
     def lock(self) -> Iterator[None]:
@@ -121,46 +144,123 @@ class IndexWriter:
             log.info("dropped %d cached vectors of text no passage holds", pruned)
         return report
 
-    def sync(self, progress: Progress | None = None) -> SyncReport:
-        """Index the passages the index lacks and drop the ones the database no longer has.
+    def sync(self, progress: Progress | None = None, compare: bool = False) -> SyncReport:
+        """Catch up with the passage change log: index what its new entries added or
+        re-tagged, drop what they removed, and record the last entry taken in.
 
-        Also re-indexes passages whose text, title, date, owner or outlet changed. Reads the
-        database's catalog (ids and a few columns per passage); writes only the change.
+        Reads only the log's new entries and the rows of the passages they name. An index
+        without a recorded entry (saved before the log), or one behind the log's window
+        (``change_log_days``), is compared with the whole database once instead; so is any
+        index with ``compare`` (a repair).
         """
         with self.lock():
             manifest = self._manifest_or_build(progress)
             if isinstance(manifest, SyncReport):
                 return manifest
             started = time.perf_counter()
-            stored, outlets = self._catalog(None)
-            indexed, indexed_outlets = self._indexed(manifest)
-            gone = indexed.ids[~np.isin(indexed.ids, stored.ids)]
-            both = np.isin(stored.ids, indexed.ids)
-            rows = np.searchsorted(indexed.ids, stored.ids[both])
-            rewritten = stored.ids[both][stored.contents[both] != indexed.contents[rows]]
-            moved = np.zeros(int(both.sum()), dtype=bool)
-            for mine, theirs in zip(stored.subset(both).columns(), indexed.columns(), strict=True):
-                moved |= mine != theirs[rows]
-            moved |= outlets[both] != indexed_outlets[rows]
-            changed = stored.ids[both][moved]  # rewritten ones included
-            fresh = stored.ids[~both]
-            wanted = np.isin(stored.ids, np.concatenate([fresh, changed]))
-            report = self._apply(
-                manifest,
-                stored.subset(wanted),
-                outlets[wanted],
-                gone,
-                progress,
-                started,
-                added=len(fresh) + len(rewritten),
-                removed=len(gone) + len(rewritten),
-            )
+            cursor = manifest.log_sequence
+            changes = None
+            if cursor is not None:
+                changes = changes_after(self.engine, cursor, manifest.log_origin)
+            if compare or changes is None or not changes.complete:
+                report = self._compare(manifest, progress, started)
+            else:
+                report = self._catch_up(manifest, changes, progress, started)
+        self._prune_now_and_then()
         base = manifest.base
         if base is not None and base.kind != kind_for(base.rows, self.index_type):
             # The index type setting changed: the base is searched the other way from now on.
             log.info("index of %d passages becomes %s search", report.total, self.index_type)
             self.merge(everything=True)
         return report
+
+    def _catch_up(
+        self, manifest: Manifest, changes: Changes, progress: Progress | None, started: float
+    ) -> SyncReport:
+        """Apply the log's entries after the index's: a new passage once, even if read again."""
+        indexed = disk.read_catalog_ids(self.root)
+        fresh = np.asarray(changes.added, dtype=np.int64)
+        fresh = fresh[~np.isin(fresh, indexed)]  # a full build may have taken it in already
+        retagged = np.asarray(changes.retagged, dtype=np.int64)
+        waiting = np.asarray(manifest.log_waiting, dtype=np.int64)
+        gone = np.asarray(changes.removed, dtype=np.int64)
+        wanted = np.setdiff1d(np.concatenate([fresh, retagged, waiting]), gone)
+        return self._apply_ids(
+            manifest, wanted, gone, indexed, progress, started, changes.through, changes.entries
+        )
+
+    def _apply_ids(
+        self,
+        manifest: Manifest,
+        wanted: np.ndarray,
+        gone: np.ndarray,
+        indexed: np.ndarray,
+        progress: Progress | None,
+        started: float,
+        sequence: int | None = None,
+        log_entries: int = 0,
+    ) -> SyncReport:
+        """Index ``wanted`` as the database has them now (one it lacks counts as removed) and
+        drop ``gone``; ``indexed`` is what the index holds, for the report's counts."""
+        stored, outlets = self._catalog(wanted)
+        gone = np.union1d(gone, wanted)
+        gone = gone[~np.isin(gone, stored.ids)]
+        return self._apply(
+            manifest,
+            stored,
+            outlets,
+            gone,
+            progress,
+            started,
+            added=int((~np.isin(stored.ids, indexed)).sum()),
+            removed=int(np.isin(gone, indexed).sum()),
+            sequence=sequence,
+            log_entries=log_entries,
+        )
+
+    def _compare(self, manifest: Manifest, progress: Progress | None, started: float) -> SyncReport:
+        """Compare the whole index with the database's catalog; write only the difference.
+
+        Also re-indexes passages whose text, title, date, owner or outlet changed. Reads
+        every passage's catalog row: for an index the change log cannot bring up to date.
+        """
+        sequence = latest_sequence(self.engine)  # before the passages: see latest_sequence
+        stored, outlets = self._catalog(None)
+        indexed, indexed_outlets = self._indexed(manifest)
+        gone = indexed.ids[~np.isin(indexed.ids, stored.ids)]
+        both = np.isin(stored.ids, indexed.ids)
+        rows = np.searchsorted(indexed.ids, stored.ids[both])
+        rewritten = stored.ids[both][stored.contents[both] != indexed.contents[rows]]
+        moved = np.zeros(int(both.sum()), dtype=bool)
+        for mine, theirs in zip(stored.subset(both).columns(), indexed.columns(), strict=True):
+            moved |= mine != theirs[rows]
+        moved |= outlets[both] != indexed_outlets[rows]
+        changed = stored.ids[both][moved]  # rewritten ones included
+        fresh = stored.ids[~both]
+        wanted = np.isin(stored.ids, np.concatenate([fresh, changed]))
+        return self._apply(
+            manifest,
+            stored.subset(wanted),
+            outlets[wanted],
+            gone,
+            progress,
+            started,
+            added=len(fresh) + len(rewritten),
+            removed=len(gone) + len(rewritten),
+            sequence=sequence,
+            found_by=COMPARED,
+        )
+
+    def _prune_now_and_then(self) -> None:
+        """Drop change log entries older than the window, at most once an hour here."""
+        now = time.monotonic()
+        if self._pruned_at is not None and now - self._pruned_at < PRUNE_EVERY_SECONDS:
+            return
+        self._pruned_at = now
+        try:
+            prune_changes(self.engine, self.change_log_window)
+        except Exception:  # pruning is housekeeping: the index is up to date all the same
+            log.exception("pruning the passage change log failed")
 
     def apply(
         self,
@@ -181,21 +281,9 @@ class IndexWriter:
                 return manifest
             started = time.perf_counter()
             wanted = np.unique(np.asarray(list(added), dtype=np.int64))
-            stored, outlets = self._catalog(wanted)
-            gone = np.union1d(np.asarray(list(removed), dtype=np.int64), wanted)
-            gone = gone[~np.isin(gone, stored.ids)]
+            gone = np.asarray(list(removed), dtype=np.int64)
             indexed = disk.read_catalog_ids(self.root)
-            removed_count = int(np.isin(gone, indexed).sum())
-            return self._apply(
-                manifest,
-                stored,
-                outlets,
-                gone,
-                progress,
-                started,
-                added=int((~np.isin(stored.ids, indexed)).sum()),
-                removed=removed_count,
-            )
+            return self._apply_ids(manifest, wanted, gone, indexed, progress, started)
 
     def merge(self, everything: bool = False) -> bool:
         """Merge segments as the policy says (or all of them); whether a merge was published.
@@ -262,11 +350,20 @@ class IndexWriter:
 
     def _build(self, progress: Progress | None, rebuilt: bool) -> SyncReport:
         started = time.perf_counter()
+        sequence = latest_sequence(self.engine)  # before the passages: see latest_sequence
         catalog, outlets = self._catalog(None)
         segment, embedded = self._segment(catalog, outlets, progress)
         entries = [segment.write(self.root)] if len(segment) else []
         empty = Manifest.empty(self.embedder.name, self.embedder.dimension)
-        self._publish(empty.with_segments(entries))
+        waiting = _missing(catalog.ids, segment.catalog.ids)
+        self._publish(
+            replace(
+                empty.with_segments(entries),
+                log_sequence=sequence,
+                log_waiting=waiting,
+                log_origin=log_origin(self.engine),
+            )
+        )
         return SyncReport(
             len(segment),
             0,
@@ -274,6 +371,8 @@ class IndexWriter:
             len(segment),
             time.perf_counter() - started,
             rebuilt,
+            found_by=BUILT,
+            log_sequence=sequence,
         )
 
     def _apply(
@@ -286,8 +385,15 @@ class IndexWriter:
         started: float,
         added: int,
         removed: int,
+        sequence: int | None = None,
+        log_entries: int = 0,
+        found_by: str = FROM_LOG,
     ) -> SyncReport:
-        """Delete ``gone`` and older copies of ``catalog``'s ids; add ``catalog`` as a segment."""
+        """Delete ``gone`` and older copies of ``catalog``'s ids; add ``catalog`` as a segment.
+
+        With ``sequence``, the published manifest records it as the last change log entry
+        included, and the passages left out for want of a vector as waiting.
+        """
         dropped = np.concatenate([gone, catalog.ids])
         entries: list[SegmentEntry] = []
         changed = False
@@ -303,18 +409,38 @@ class IndexWriter:
             else:
                 changed = True
         embedded = 0
+        waiting: tuple[int, ...] = ()
         if len(catalog.ids):
             segment, embedded = self._segment(catalog, outlets, progress)
             added -= len(catalog.ids) - len(segment)  # not embedded yet (embed_passages off)
+            waiting = _missing(catalog.ids, segment.catalog.ids)
             if len(segment):
                 entries.append(segment.write(self.root))
                 changed = True
         published = manifest.with_segments(entries)
+        if sequence is not None:
+            origin = log_origin(self.engine)
+            published = replace(
+                published, log_sequence=sequence, log_waiting=waiting, log_origin=origin
+            )
+            changed |= (sequence, waiting, origin) != (
+                manifest.log_sequence,
+                manifest.log_waiting,
+                manifest.log_origin,
+            )
         if changed:
             self._publish(published)
             self.merge_in_background()
         return SyncReport(
-            added, removed, embedded, published.count, time.perf_counter() - started, False
+            added,
+            removed,
+            embedded,
+            published.count,
+            time.perf_counter() - started,
+            False,
+            found_by=found_by,
+            log_entries=log_entries,
+            log_sequence=published.log_sequence,
         )
 
     def _publish(self, manifest: Manifest) -> None:
@@ -502,6 +628,11 @@ def merge_plan(manifest: Manifest) -> list[SegmentEntry]:
     if len(entries) > MAX_SEGMENTS:
         return deltas
     return []
+
+
+def _missing(wanted: np.ndarray, made: np.ndarray) -> tuple[int, ...]:
+    """The ids of ``wanted`` a segment was made without (no vector yet), ascending."""
+    return tuple(int(i) for i in np.setdiff1d(wanted, made))
 
 
 def _offset(progress: Progress | None, done: int, total: int) -> Callable[[int], None] | None:

@@ -89,6 +89,7 @@ class VectorIndex:
         self.kind = EXACT
         self.probes = 0
         self.recall_at_10: float | None = None
+        self._sorted: tuple[np.ndarray, np.ndarray] | None = None  # see _stored_ids
 
     def __len__(self) -> int:
         return int(self.faiss.ntotal)
@@ -116,22 +117,42 @@ class VectorIndex:
         return index
 
     def vectors_for(self, ids: np.ndarray) -> np.ndarray:
-        if len(ids) and self.kind == IVF:
-            return np.asarray(self.faiss.reconstruct_batch(np.asarray(ids, dtype=np.int64)))
-        return (
-            np.vstack([self.faiss.reconstruct(int(i)) for i in ids])
-            if len(ids)
-            else (np.zeros((0, self.dimension), dtype=np.float32))
-        )
+        """The stored vectors of these passage ids (each must be in the index)."""
+        if len(ids) == 0:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        ids = np.asarray(ids, dtype=np.int64)
+        if self.kind == IVF:
+            return np.asarray(self.faiss.reconstruct_batch(ids))
+        # A question reads ~1,000 vectors: gathered from the flat array (memory-mapped
+        # when loaded) at once, not one ``reconstruct`` call through SWIG each.
+        stored, order = self._stored_ids()
+        places = order[np.searchsorted(stored, ids).clip(max=len(stored) - 1)]
+        if not np.array_equal(self._id_map()[places], ids):
+            raise KeyError("passage ids not in the index")
+        return self._flat()[places]
 
     def all_vectors(self) -> np.ndarray:
         """Every vector, row-aligned with ``catalog.ids``."""
-        if self.kind == EXACT and len(self):
-            stored = faiss.vector_to_array(self.faiss.id_map)
-            flat = self.faiss.index.reconstruct_n(0, len(self))
-            order = np.argsort(stored)
-            return np.asarray(flat[order[np.searchsorted(stored[order], self.catalog.ids)]])
         return self.vectors_for(self.catalog.ids)
+
+    def _id_map(self) -> np.ndarray:
+        """The passage id of each stored row (a view of FAISS's own array, no copy)."""
+        id_map = self.faiss.id_map
+        return faiss.rev_swig_ptr(id_map.data(), id_map.size()).view(np.int64)
+
+    def _flat(self) -> np.ndarray:
+        """The stored vectors in row order (a view of FAISS's codes, no copy)."""
+        flat: Any = faiss.downcast_index(self.faiss.index)
+        raw = faiss.rev_swig_ptr(flat.get_xb(), len(self) * self.dimension)
+        return raw.view(np.float32).reshape(len(self), self.dimension)
+
+    def _stored_ids(self) -> tuple[np.ndarray, np.ndarray]:
+        """Stored ids ascending and the row of each, kept until vectors are added."""
+        if self._sorted is None or len(self._sorted[0]) != len(self):
+            stored = self._id_map()
+            order = np.argsort(stored, kind="stable")
+            self._sorted = stored[order], order
+        return self._sorted
 
     def search(
         self, query: np.ndarray, k: int, allowed: np.ndarray | None = None

@@ -21,8 +21,9 @@ def default_database_url(data_dir: Path) -> str:
     return f"sqlite:///{(data_dir / 'newsbot.db').resolve()}"
 
 
-def open_engine(url: str) -> Engine:
-    """Connect, enable what each backend needs, and bring the schema to the newest revision.
+def open_engine(url: str, migrate: bool = True) -> Engine:
+    """Connect, enable what each backend needs, and bring the schema to the newest revision
+    (unless not ``migrate``: a database only read, such as ``migrate-to``'s source).
 
     Raises ``ingest.migrations.SchemaError`` for a database this newsbot cannot upgrade.
     """
@@ -35,7 +36,10 @@ def open_engine(url: str) -> Engine:
     else:
         engine = create_engine(url, pool_pre_ping=True)
     try:
-        upgrade_database(engine)
+        if migrate:
+            upgrade_database(engine)
+        else:
+            engine.connect().close()  # a URL that cannot be used fails here, as with migrate
     except BaseException:
         engine.dispose()
         raise
@@ -43,10 +47,10 @@ def open_engine(url: str) -> Engine:
     return engine
 
 
-def open_database(url: str) -> Engine:
+def open_database(url: str, migrate: bool = True) -> Engine:
     """:func:`open_engine`, or an ``InputError`` saying in one line why the URL cannot be used."""
     try:
-        return open_engine(url)
+        return open_engine(url, migrate)
     except NoSuchModuleError:
         reason = f"no database driver for {url.partition(':')[0]!r} URLs"
     except ArgumentError as error:

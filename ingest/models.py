@@ -326,3 +326,41 @@ class JobReport(Base):
     # JSON: what the job did (a refresh outcome, an index report), once it is over.
     outcome: Mapped[str | None] = mapped_column(Text, default=None)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class PassageChange(Base):
+    """One entry of the passage change log: a passage added, removed, or re-tagged.
+
+    Written in the same transaction as the passage rows (``ingest.changelog``), so an index
+    that records the last ``seq`` it took in catches up by reading the entries after it,
+    whatever the size of the corpus. "retagged": the passage's article got a new date or
+    outlet, which the index stores beside each passage (its text and title are unchanged:
+    those make new passage rows).
+    """
+
+    __tablename__ = "passage_changes"
+    # SQLite: AUTOINCREMENT, so a number is never handed out twice (readers keep a cursor).
+    __table_args__ = (
+        Index("ix_passage_changes_changed_at", "changed_at"),
+        {"sqlite_autoincrement": True},
+    )
+
+    seq: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True
+    )
+    passage_id: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(8))  # "added", "removed", "retagged"
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class PassageChangeOrigin(Base):
+    """One row: a random token naming this database's change log.
+
+    An index records it beside its log position, so an index put in front of another
+    database (wiped, swapped), whose log numbers its entries from 1 again, is not mistaken
+    for one that is up to date.
+    """
+
+    __tablename__ = "passage_change_origin"
+
+    token: Mapped[str] = mapped_column(String(32), primary_key=True)

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from ingest.changelog import record_changes
 from ingest.errors import InputError
 from ingest.fetch import address_refusal, host_key
 from ingest.models import GLOBAL_GUILD, Article, Milestone, Passage, Source
@@ -174,7 +175,7 @@ def list_sources(session: Session, guild_id: int | None = None) -> list[SourceSt
 
 
 def remove_source(session: Session, source_id: int, guild_id: int | None = None) -> Removed:
-    """Delete a source with its articles and passages; the next index sync drops their vectors.
+    """Delete a source with its articles and passages, and log the passages as removed.
 
     With ``guild_id`` given, only that server's own sources can be removed.
     """
@@ -184,15 +185,18 @@ def remove_source(session: Session, source_id: int, guild_id: int | None = None)
     n_articles = session.scalar(
         select(func.count(Article.id)).where(Article.source_id == source_id)
     )
-    n_passages = session.scalar(
-        select(func.count(Passage.id))
-        .join(Article, Passage.article_id == Article.id)
-        .where(Article.source_id == source_id)
+    passage_ids = list(
+        session.scalars(
+            select(Passage.id)
+            .join(Article, Passage.article_id == Article.id)
+            .where(Article.source_id == source_id)
+        )
     )
-    removed = Removed(source.name, int(n_articles or 0), int(n_passages or 0))
+    removed = Removed(source.name, int(n_articles or 0), len(passage_ids))
     _reach(session, HAD_SOURCES)
     session.delete(source)
     session.flush()
+    record_changes(session, removed=passage_ids)
     log.info("source %s removed with %s articles", source_id, removed.articles)
     return removed
 

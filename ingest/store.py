@@ -17,6 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from ingest.changelog import record_changes
 from ingest.clean import boilerplate_hashes, candidate_paragraphs, clean_paragraphs, paragraph_hash
 from ingest.db import session_scope
 from ingest.errors import InputError
@@ -57,6 +58,10 @@ class StoreResult:
     # added or updated, and the passages inserted (a re-split article's among them).
     article_ids: list[int] = field(default_factory=list)
     passage_ids: list[int] = field(default_factory=list)
+    # Passages deleted (an article re-split), and kept passages whose article got a new
+    # date or outlet: with ``passage_ids``, what the change log says this write did.
+    removed_ids: list[int] = field(default_factory=list)
+    retagged_ids: list[int] = field(default_factory=list)
 
     def merge(self, other: StoreResult) -> None:
         self.added += other.added
@@ -67,6 +72,8 @@ class StoreResult:
         self.passages_removed += other.passages_removed
         self.article_ids.extend(other.article_ids)
         self.passage_ids.extend(other.passage_ids)
+        self.removed_ids.extend(other.removed_ids)
+        self.retagged_ids.extend(other.retagged_ids)
 
 
 @contextmanager
@@ -173,15 +180,17 @@ def store_articles(session: Session, source: Source, raws: Sequence[RawArticle])
     existing = _articles_by_key(session, source.id, list(by_key))
     touched: list[Article] = []
     retitled: set[int] = set()
+    retagged: set[int] = set()  # articles with a new date or outlet
     for key, raw in by_key.items():
         digest = _body_hash(raw)
         article = existing.get(key)
         if article is not None and article.content_hash == digest:
             # Same text, but a corrected date or outlet is an update too: the index must
-            # hear of it (the bot syncs after a refresh that updated something).
+            # hear of it (the change log says its passages were re-tagged).
             if _update_metadata(article, raw, source):
                 result.updated += 1
                 result.article_ids.append(article.id)
+                retagged.add(article.id)
             else:
                 result.unchanged += 1
             continue
@@ -196,24 +205,37 @@ def store_articles(session: Session, source: Source, raws: Sequence[RawArticle])
             result.updated += 1
             if article.title != raw.title:
                 retitled.add(article.id)
-        _update_metadata(article, raw, source)
+        if _update_metadata(article, raw, source):
+            retagged.add(article.id)
         article.title = raw.title
         article.body = raw.body
         article.content_hash = digest
         known_hashes.add(digest)
         touched.append(article)
     session.flush()
-    if not touched:
-        return result
-    result.article_ids.extend(a.id for a in touched)
-    changed = _record_sightings(session, touched)
-    inserted, removed = _resplit_all(
-        session, _articles_to_split(session, touched, changed), retitled
-    )
-    result.passages_added += len(inserted)
-    result.passages_removed += removed
-    result.passage_ids.extend(inserted)
+    if touched:
+        result.article_ids.extend(a.id for a in touched)
+        changed = _record_sightings(session, touched)
+        inserted, removed = _resplit_all(
+            session, _articles_to_split(session, touched, changed), retitled
+        )
+        result.passages_added += len(inserted)
+        result.passages_removed += len(removed)
+        result.passage_ids.extend(inserted)
+        result.removed_ids.extend(removed)
+    result.retagged_ids.extend(_kept_passages(session, retagged, set(result.passage_ids)))
+    record_changes(session, result.passage_ids, result.removed_ids, result.retagged_ids)
     return result
+
+
+def _kept_passages(session: Session, article_ids: set[int], new: set[int]) -> list[int]:
+    """The passages of these articles that this write did not (re)create."""
+    found: list[int] = []
+    ids = sorted(article_ids)
+    for start in range(0, len(ids), IN_CHUNK):
+        query = select(Passage.id).where(Passage.article_id.in_(ids[start : start + IN_CHUNK]))
+        found.extend(pid for pid in session.scalars(query) if pid not in new)
+    return sorted(found)
 
 
 def _body_hash(raw: RawArticle) -> str:
@@ -406,23 +428,25 @@ def _boilerplate_of(session: Session, articles: list[Article]) -> dict[int, set[
 
 def _resplit_all(
     session: Session, articles: list[Article], renew: set[int]
-) -> tuple[list[int], int]:
-    """Re-split these articles: the passages inserted (ids) and the number removed.
+) -> tuple[list[int], list[int]]:
+    """Re-split these articles: the passages inserted and the ones removed (ids).
 
     See :func:`_resplit`.
     """
     boilerplate = _boilerplate_of(session, articles)
     old: dict[int, list[str]] = {a.id: [] for a in articles}
+    old_ids: dict[int, list[int]] = {a.id: [] for a in articles}
     ids = list(old)
     for start in range(0, len(ids), IN_CHUNK):
         query = (
-            select(Passage.article_id, Passage.text)
+            select(Passage.article_id, Passage.id, Passage.text)
             .where(Passage.article_id.in_(ids[start : start + IN_CHUNK]))
             .order_by(Passage.article_id, Passage.position)
         )
-        for article_id, text in session.execute(query):
+        for article_id, passage_id, text in session.execute(query):
             old[article_id].append(text)
-    removed = 0
+            old_ids[article_id].append(passage_id)
+    removed: list[int] = []
     rows: list[dict[str, object]] = []
     replaced: list[int] = []
     resplit: list[int] = []
@@ -434,7 +458,7 @@ def _resplit_all(
             {"article_id": article.id, "position": i, "text": t, "text_hash": text_hash(t)}
             for i, t in enumerate(texts)
         )
-        removed += len(old[article.id])
+        removed.extend(old_ids[article.id])
         resplit.append(article.id)
         if old[article.id]:
             replaced.append(article.id)

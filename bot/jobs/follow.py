@@ -1,11 +1,13 @@
 """A bot replica keeps its own index in step with the shared database, within seconds.
 
 Workers ``NOTIFY newsbot_index`` after they store and embed passages (``sync``) or finish a
-reindex (``rebuild``). The bot ``LISTEN``s and then updates its local index from the database
-and the embedding cache: an update takes in the passages added and drops the ones removed,
-embedding nothing. Notices that arrive together cost one update. A notice missed while the
-connection was down is made up for when it comes back (an update first thing), and by an
-update every ``FALLBACK_SECONDS`` in any case.
+reindex (``rebuild``). A notice is only a wake-up: the bot ``LISTEN``s and then catches its
+local index up from the database's passage change log (``ingest.changelog``) and the
+embedding cache, from the last log entry its index took in: it takes in the passages added,
+drops the ones removed, embeds nothing, and costs in proportion to the change. Notices that
+arrive together cost one update. Nothing is lost while the connection was down: the log
+holds every change, read when the connection comes back (an update first thing) and every
+``FALLBACK_SECONDS`` in any case (a cheap look at the log's end when nothing changed).
 
 A refresh's notices also name the articles it stored (``stored:``). The one process that posts
 the follows' news (the one holding shard 0) is handed those ids once its index has them, like
@@ -28,7 +30,7 @@ log = logging.getLogger(__name__)
 
 # Notices arriving this soon after the first are handled with it.
 GATHER_SECONDS = 0.3
-FALLBACK_SECONDS = 300.0
+FALLBACK_SECONDS = 30.0
 RECONNECT_SECONDS = 5.0
 
 Update = Callable[[str], Awaitable[object]]
@@ -117,8 +119,11 @@ class IndexFollower:
             report = await asyncio.to_thread(work)
         if report.added or report.removed or report.rebuilt:
             log.info(
-                "index %s from the database: %d passages added, %d removed, %d embedded here",
+                "index %s from the database (%s, %d log entries): %d passages added, %d removed,"
+                " %d embedded here",
                 "rebuilt" if what == REBUILD else "updated",
+                report.found_by,
+                report.log_entries,
                 report.added,
                 report.removed,
                 report.embedded,

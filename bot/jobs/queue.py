@@ -1,8 +1,8 @@
 """The procrastinate app over newsbot's PostgreSQL database: its schema, its tasks, notices.
 
-Both sides build the same app: workers run its tasks, bots queue them. Its tables are made at
-the start of a queue-mode process, like newsbot's own migrations: once, under the same
-advisory lock, so processes starting together never race to create them.
+Both sides build the same app: workers run its tasks, bots queue them. Its tables are made,
+and upgraded when procrastinate's version changes, at the start of a queue-mode process, like
+newsbot's own migrations (``queue_schema``).
 """
 
 from __future__ import annotations
@@ -13,12 +13,11 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 import procrastinate
-from procrastinate.schema import SchemaManager
 from sqlalchemy import Engine, make_url, text
 
+from bot.jobs.queue_schema import ensure_queue_schema
 from bot.settings import Settings
 from ingest.errors import InputError
-from ingest.migrations import schema_lock
 
 log = logging.getLogger(__name__)
 
@@ -59,29 +58,6 @@ def make_app(settings: Settings) -> procrastinate.App:
     app = procrastinate.App(connector=connector)
     app.add_tasks_from(blueprint, namespace="newsbot")
     return app
-
-
-def ensure_queue_schema(engine: Engine) -> None:
-    """Create procrastinate's tables, types and functions unless the database has them."""
-    with engine.connect() as connection:
-        if _has_queue(connection):
-            return
-    with engine.connect() as connection, schema_lock(engine, connection):
-        if _has_queue(connection):
-            return
-        log.info("creating the job queue's tables (procrastinate)")
-        # On the driver's cursor without parameters: the schema's "%" are not placeholders.
-        cursor = connection.connection.cursor()
-        cursor.execute(SchemaManager.get_schema())
-        cursor.close()
-        connection.commit()
-
-
-def _has_queue(connection: object) -> bool:
-    found = connection.execute(  # type: ignore[attr-defined]
-        text("SELECT to_regclass('procrastinate_jobs') IS NOT NULL")
-    ).scalar()
-    return bool(found)
 
 
 @asynccontextmanager

@@ -8,6 +8,7 @@ to another. Backoff and Retry-After stay per source, in its ``next_fetch_at``.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import TYPE_CHECKING
 
@@ -27,6 +28,15 @@ STALLED_CRON = "* * * * * */5"
 PRUNE_CRON = "17 * * * *"
 
 
+# A job stopped by its worker's shutdown (SIGTERM, past NEWSBOT_WORKER_SHUTDOWN_SECONDS) ends in
+# asyncio's CancelledError: queued again at once, for another worker. Other errors are not
+# retried: a refresh records its own failures on the source, with their backoff.
+RELEASED_ON_SHUTDOWN = procrastinate.RetryStrategy(
+    max_attempts=10,
+    retry_exceptions={asyncio.CancelledError},  # type: ignore[arg-type]
+)
+
+
 def runtime(context: procrastinate.JobContext) -> WorkerRuntime:
     assert context.additional_context is not None
     return context.additional_context["newsbot"]
@@ -37,17 +47,21 @@ def job_id(context: procrastinate.JobContext) -> int:
     return context.job.id
 
 
-@blueprint.task(name="refresh_source", pass_context=True, queue="sources")
+@blueprint.task(
+    name="refresh_source", pass_context=True, retry=RELEASED_ON_SHUTDOWN, queue="sources"
+)
 async def refresh_source(context: procrastinate.JobContext, source_id: int, force: bool) -> None:
     await runtime(context).refresh(job_id(context), source_id, force)
 
 
-@blueprint.task(name="embed_new_passages", pass_context=True, queue="index")
+@blueprint.task(
+    name="embed_new_passages", pass_context=True, retry=RELEASED_ON_SHUTDOWN, queue="index"
+)
 async def embed_new_passages(context: procrastinate.JobContext) -> None:
     await runtime(context).embed_new(job_id(context))
 
 
-@blueprint.task(name="reindex", pass_context=True, queue="index")
+@blueprint.task(name="reindex", pass_context=True, retry=RELEASED_ON_SHUTDOWN, queue="index")
 async def reindex(context: procrastinate.JobContext) -> None:
     await runtime(context).reindex(job_id(context))
 

@@ -12,10 +12,11 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from datetime import UTC, datetime
 
 import procrastinate
 from procrastinate.jobs import Status
-from sqlalchemy import select
+from sqlalchemy import Engine
 
 from bot.jobs.follow import IndexFollower
 from bot.jobs.queue import REBUILD, SYNC, defer_refresh, defer_reindex, notify_index
@@ -24,12 +25,11 @@ from bot.resources import Resources
 from bot.services.reindex import ReindexRun, ReindexRunning, ReindexService, log_outcome
 from bot.services.sources import RefreshReport, SourceService, changed_anything
 from index.search import SyncReport
-from ingest.db import session_scope
 from ingest.errors import InputError, NewsbotError
-from ingest.models import Source
 from ingest.pipeline import Progress
-from ingest.refresh import INGESTED_PREFIX, RefreshOutcome
+from ingest.refresh import RefreshOutcome
 from ingest.sources import Removed, SourceStatus
+from ingest.store import sources_to_refresh
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ async def wait_for_jobs(
 
 class QueuedSourceService(SourceService):
     def __init__(
-        self, resources: Resources, queue: procrastinate.App, follower: IndexFollower
+        self, resources: Resources, queue: procrastinate.App, follower: IndexFollower | None
     ) -> None:
         super().__init__(resources)
         self.queue = queue
@@ -99,11 +99,30 @@ class QueuedSourceService(SourceService):
         progress: Progress | None = None,
         indexing: Progress | None = None,
     ) -> RefreshReport:
-        """Queue a refresh of each source (due or not with ``force``) for the workers, wait for
-        them all, then take what they stored into this process's index."""
-        if source_ids is None:
-            source_ids = await asyncio.to_thread(self._web_sources, guild_id)
-        jobs = [await defer_refresh(self.queue, source_id, force=force) for source_id in source_ids]
+        """Queue a refresh of each source for the workers (as ``ingest.refresh``: the due ones,
+        every one with ``force``, exactly ``source_ids`` due or not), wait for them all, then
+        take what they stored into this process's index (none without a follower: the command
+        line, whose bots take it in themselves)."""
+        now = datetime.now(UTC)
+        sources = await asyncio.to_thread(sources_to_refresh, self.engine, source_ids, guild_id)
+        explicit = source_ids is not None
+        due = [
+            s
+            for s in sources
+            if explicit or force or s.next_fetch_at is None or s.next_fetch_at <= now
+        ]
+        waiting = {
+            s.id: RefreshOutcome(
+                source_id=s.id,
+                name=s.name,
+                kind=s.kind,
+                status="skipped",
+                next_fetch_at=s.next_fetch_at,
+            )
+            for s in sources
+            if s not in due
+        }
+        jobs = [await defer_refresh(self.queue, s.id, force=True) for s in due]
 
         def count_done() -> None:
             if progress is not None:
@@ -112,39 +131,46 @@ class QueuedSourceService(SourceService):
 
         statuses = await wait_for_jobs(self.queue, jobs, count_done)
         reports = await asyncio.to_thread(read_reports, self.engine, jobs)
-        outcomes: list[RefreshOutcome] = []
-        for source_id, job_id in zip(source_ids, jobs, strict=True):
+        outcomes: dict[int, RefreshOutcome] = dict(waiting)
+        for source, job_id in zip(due, jobs, strict=True):
             report = reports.get(job_id)
             if report is not None and report.outcome is not None:
-                outcomes.append(outcome_from_json(report.outcome))
+                outcomes[source.id] = outcome_from_json(report.outcome)
             elif statuses[job_id] != Status.SUCCEEDED:
-                name = await asyncio.to_thread(self._name, source_id)
-                outcomes.append(
-                    RefreshOutcome(
-                        source_id=source_id,
-                        name=name,
-                        kind="web",
-                        status="error",
-                        error=f"the worker's job {statuses[job_id].value} (see its log)",
-                    )
+                outcomes[source.id] = RefreshOutcome(
+                    source_id=source.id,
+                    name=source.name,
+                    kind=source.kind,
+                    status="error",
+                    error=f"the worker's job {statuses[job_id].value} (see its log)",
                 )
-        if not changed_anything(outcomes):
-            return RefreshReport(outcomes, None)
+        ordered = [outcomes[s.id] for s in sources if s.id in outcomes]
+        if not changed_anything(ordered) or self.follower is None:
+            return RefreshReport(ordered, None)
         # The follows hear of the articles from the workers' notice, in the process that posts
         # them (bot/jobs/follow.py): once, whichever shard asked for the refresh.
-        return RefreshReport(outcomes, await self.follower.update(SYNC))
+        return RefreshReport(ordered, await self.follower.update(SYNC))
 
-    def _web_sources(self, guild_id: int | None) -> list[int]:
-        query = select(Source.id).where(~Source.location.startswith(INGESTED_PREFIX))
-        if guild_id is not None:
-            query = query.where(Source.guild_id == guild_id)
-        with session_scope(self.engine) as session:
-            return list(session.scalars(query.order_by(Source.id)))
 
-    def _name(self, source_id: int) -> str:
-        with session_scope(self.engine) as session:
-            source = session.get(Source, source_id)
-            return source.name if source is not None else f"#{source_id}"
+async def run_reindex_job(
+    queue: procrastinate.App, engine: Engine, progress: Progress | None = None
+) -> dict[str, int]:
+    """Queue a reindex, report the worker's progress until it is done, return its outcome
+    (``embedded``, ``pruned``); ``NewsbotError`` when the job failed on its worker."""
+    job_id = await defer_reindex(queue)
+    log.info("reindex queued as job %s", job_id)
+
+    def show_progress() -> None:
+        report = read_reports(engine, [job_id]).get(job_id)
+        if progress is not None and report is not None and report.total is not None:
+            progress(report.done, report.total)
+
+    statuses = await wait_for_jobs(queue, [job_id], show_progress)
+    if statuses[job_id] != Status.SUCCEEDED:
+        raise NewsbotError(f"The reindex job {statuses[job_id].value} on its worker.")
+    report = (await asyncio.to_thread(read_reports, engine, [job_id])).get(job_id)
+    outcome = (report.outcome or {}) if report is not None else {}
+    return {key: int(outcome.get(key, 0)) for key in ("embedded", "pruned")}
 
 
 class QueuedReindexService(ReindexService):
@@ -168,25 +194,11 @@ class QueuedReindexService(ReindexService):
 
     async def _queued(self, run: ReindexRun) -> SyncReport:
         rebuilds = self.follower.rebuilds
-        job_id = await defer_reindex(self.queue)
-        log.info("reindex queued as job %s", job_id)
-
-        def show_progress() -> None:
-            report = read_reports(self.resources.engine, [job_id]).get(job_id)
-            if report is not None and report.total is not None:
-                run.report(report.done, report.total)
-
-        statuses = await wait_for_jobs(self.queue, [job_id], show_progress)
-        if statuses[job_id] != Status.SUCCEEDED:
-            raise NewsbotError(f"The reindex job {statuses[job_id].value} on its worker.")
+        outcome = await run_reindex_job(self.queue, self.resources.engine, run.report)
         try:
             # The worker's notice makes every replica rebuild, this one included.
             rebuilt = await asyncio.wait_for(self.follower.rebuilt_after(rebuilds), NOTICE_SECONDS)
         except TimeoutError:
             log.warning("no rebuild notice from the workers; rebuilding this index now")
             rebuilt = await self.follower.update(REBUILD)
-        report = (await asyncio.to_thread(read_reports, self.resources.engine, [job_id])).get(
-            job_id
-        )
-        embedded = (report.outcome or {}).get("embedded", 0) if report is not None else 0
-        return replace(rebuilt, embedded=int(embedded))  # the worker embedded, not this bot
+        return replace(rebuilt, embedded=outcome["embedded"])  # the worker embedded, not this bot

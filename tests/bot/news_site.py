@@ -32,6 +32,8 @@ class NewsSite:
     feeds: dict[str, list[Story]] = field(default_factory=dict)
     delay: float = 0.0
     requests: Counter[str] = field(default_factory=Counter)
+    # time.monotonic() when each path was first asked for (the latency bench's "fetched").
+    first_requested: dict[str, float] = field(default_factory=dict)
     in_flight: int = 0
     max_in_flight: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -89,6 +91,7 @@ class _Handler(BaseHTTPRequestHandler):
         path = self.path.split("?", 1)[0]
         with site.lock:
             site.requests[path] += 1
+            site.first_requested.setdefault(path, time.monotonic())
             site.in_flight += 1
             site.max_in_flight = max(site.max_in_flight, site.in_flight)
         try:

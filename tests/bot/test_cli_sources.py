@@ -202,6 +202,7 @@ def test_refresh_fetches_embeds_and_remove_drops_everything(
     assert removed.exit_code == 0
     assert "removed source 1: Gazette (2 articles, 2 passages)" in removed.output
     assert "index: 0 passages (0 added, 2 removed" in removed.output
+    assert "from the change log" in removed.output  # the removal's entries, not a comparison
 
 
 def test_names_and_urls_with_rich_markup_are_shown_literally(

@@ -267,8 +267,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @contextlib.contextmanager
-def bot_process(fake: FakeDiscord, data_dir: Path, shard: int, **settings: str) -> Iterator[Path]:
-    """``newsbot run`` as shard ``shard`` of 2 in a process of its own; yields its log file.
+def shard_popen(
+    fake: FakeDiscord, data_dir: Path, shard: int, log: Path, **settings: str
+) -> Iterator[subprocess.Popen[bytes]]:
+    """``newsbot run`` as shard ``shard`` of 2 in a process of its own, logging to ``log``.
 
     ``settings`` are more environment variables (``NEWSBOT_JOBS="queue"``, say).
     """
@@ -284,7 +286,6 @@ def bot_process(fake: FakeDiscord, data_dir: Path, shard: int, **settings: str) 
         FAKE_DISCORD_CLIENT=f"shard-{shard}",
         **settings,
     )
-    log = data_dir.parent / f"shard-{shard}.log"
     with open(log, "wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "tests.bot.run_against_fake"],
@@ -294,9 +295,17 @@ def bot_process(fake: FakeDiscord, data_dir: Path, shard: int, **settings: str) 
             stderr=subprocess.STDOUT,
         )
     try:
-        yield log
+        yield process
     finally:
         stop_process(process)
+
+
+@contextlib.contextmanager
+def bot_process(fake: FakeDiscord, data_dir: Path, shard: int, **settings: str) -> Iterator[Path]:
+    """:func:`shard_popen`, logging next to ``data_dir``; yields its log file."""
+    log = data_dir.parent / f"shard-{shard}.log"
+    with shard_popen(fake, data_dir, shard, log, **settings):
+        yield log
 
 
 async def identified(fake: FakeDiscord, shard: int, log: Path, seconds: float = 300) -> None:

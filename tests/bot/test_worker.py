@@ -177,6 +177,19 @@ def articles_of(engine: Engine, location: str) -> list[str]:
         return sorted(session.scalars(query))
 
 
+async def harbour_on_server_a(fake: FakeDiscord, site: NewsSite) -> tuple[str, dict[str, Any]]:
+    """/source add of the site's harbour feed on server A (shard 1); its URL, what was shown."""
+    harbour = site.url(site.feed_path("harbour"))
+    shown = await command(
+        fake,
+        "source add",
+        {"url": harbour, "name": "Harbour Gazette"},
+        guild_id=GUILD_A,
+        permissions=MANAGE_GUILD,
+    )
+    return harbour, shown
+
+
 async def test_a_source_added_on_one_shard_is_fetched_once_and_answered_by_both(
     fake: FakeDiscord, database: str, tmp_path: Path
 ) -> None:
@@ -188,14 +201,7 @@ async def test_a_source_added_on_one_shard_is_fetched_once_and_answered_by_both(
             worker_process(settings, tmp_path / "worker-2"),
         ):
             async with both_shards(fake, settings, tmp_path) as (log_0, log_1):
-                harbour = site.url(site.feed_path("harbour"))
-                shown = await command(
-                    fake,
-                    "source add",
-                    {"url": harbour, "name": "Harbour Gazette"},
-                    guild_id=GUILD_A,
-                    permissions=MANAGE_GUILD,
-                )
+                harbour, shown = await harbour_on_server_a(fake, site)
                 # A global source, added from the command line: the workers' schedule finds it.
                 uplands = site.url(site.feed_path("uplands"))
                 newsbot(settings, tmp_path / "cli", "sources", "add", uplands)
@@ -394,3 +400,119 @@ async def test_a_refresh_on_the_workers_schedule_is_posted_once_to_a_follow(
     assert sent == [posted]
     assert process_of(posted) == 0
     assert "Quillon ferry terminal" in str(posted.json)
+
+
+def refreshes_of(engine: Engine) -> list[tuple[str, str | None]]:
+    """(worker, outcome) of each refresh job's report."""
+    query = "SELECT worker, outcome FROM job_reports WHERE task = 'refresh'"
+    with engine.connect() as connection:
+        return [(str(w), o) for w, o in connection.execute(text(query))]
+
+
+async def test_sigterm_stops_a_worker_cleanly_and_its_cut_off_refresh_is_finished_by_another(
+    database: str, tmp_path: Path
+) -> None:
+    """SIGTERM mid-refresh: the worker exits 0 after its grace; the job runs again elsewhere."""
+    stories = slow_feed(8)
+    with news_site(orchards=stories) as site:
+        site.delay = 2.0  # two pages at a time: eight seconds, far past the grace of 0.5 s
+        settings = queue_settings(database, site) | {"NEWSBOT_WORKER_SHUTDOWN_SECONDS": "0.5"}
+        engine = open_engine(database)
+        try:
+            with worker_process(settings, tmp_path / "worker-1") as first:
+                await until_logged(tmp_path / "worker-1" / "worker.log", "worker ready")
+                orchards = site.url(site.feed_path("orchards"))
+                newsbot(settings, tmp_path / "cli", "sources", "add", orchards)
+                for _ in range(120):
+                    if running_job_worker(engine) == first.pid and any(
+                        site.page_requests("orchards").values()
+                    ):
+                        break
+                    await asyncio.sleep(0.25)
+                first.send_signal(signal.SIGTERM)
+                code = await asyncio.to_thread(first.wait, 60)
+                cut_off_at = len(articles_of(engine, orchards))
+                with worker_process(settings, tmp_path / "worker-2") as second:
+                    await until_logged(tmp_path / "worker-2" / "worker.log", "worker ready")
+                    for _ in range(480):  # until the job's outcome is written
+                        if any(outcome for _, outcome in refreshes_of(engine)):
+                            break
+                        await asyncio.sleep(0.25)
+                    titles = articles_of(engine, orchards)
+                    twice = stored_twice(engine)
+                    reports = refreshes_of(engine)
+                    second_pid = second.pid
+        finally:
+            engine.dispose()
+    log = (tmp_path / "worker-1" / "worker.log").read_text()
+    assert code == 0, log[-3000:]
+    assert "worker stopped" in log
+    assert cut_off_at < len(stories)  # stopped before it had read every page
+    assert titles == sorted(s.title for s in stories)
+    assert twice == []
+    # One job: cut off on the first worker, queued again and finished by the second.
+    assert len(reports) == 1 and reports[0][0].endswith(f":{second_pid}"), reports
+    assert reports[0][1] is not None
+
+
+async def unquoted(fake: FakeDiscord, question: str, guild_id: int, fact: str) -> str:
+    """The bot's answer in ``guild_id``, asked again until it no longer quotes ``fact``."""
+    deadline = asyncio.get_running_loop().time() + ANSWERED_WITHIN
+    while True:
+        asked = await fake.send_message_create(f"{fake.bot_mention} {question}", guild_id=guild_id)
+        quoted = _quoted(await fake.wait_for(replying_to(asked), timeout=60))
+        if fact not in quoted:
+            return quoted
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"still quoting {fact!r} after its source was removed: {quoted}")
+        await asyncio.sleep(1)
+
+
+def source_id_of(engine: Engine, location: str) -> int:
+    with session_scope(engine) as session:
+        return session.scalars(select(Source.id).where(Source.location == location)).one()
+
+
+async def test_a_removed_source_is_quoted_by_neither_shard(
+    fake: FakeDiscord, database: str, tmp_path: Path
+) -> None:
+    """/source remove on one shard, `sources remove` at a terminal: no bot quotes them after."""
+    ferry = "How many berths will the Quillon ferry terminal have?"
+    mirror = "How big is the Fenwick observatory mirror?"
+    with news_site(harbour=HARBOUR, uplands=UPLANDS) as site:
+        settings = queue_settings(database, site)
+        engine = open_engine(database)
+        try:
+            with worker_process(settings, tmp_path / "worker"):
+                async with both_shards(fake, settings, tmp_path):
+                    harbour, _ = await harbour_on_server_a(fake, site)
+                    uplands = site.url(site.feed_path("uplands"))
+                    newsbot(settings, tmp_path / "cli", "sources", "add", uplands)
+                    await answer(fake, ferry, GUILD_A, "37")
+                    await answer(fake, mirror, GUILD_C, "2.4 metres")
+                    await answer(fake, mirror, GUILD_A, "2.4 metres")
+
+                    removed = await command(
+                        fake,
+                        "source remove",
+                        {"source": source_id_of(engine, harbour)},
+                        guild_id=GUILD_A,
+                        permissions=MANAGE_GUILD,
+                    )
+                    after_ferry = await unquoted(fake, ferry, GUILD_A, "37")
+                    # A global source, removed at a terminal: both shards stop quoting it.
+                    said = newsbot(
+                        settings,
+                        tmp_path / "cli",
+                        "sources",
+                        "remove",
+                        str(source_id_of(engine, uplands)),
+                    )
+                    on_shard_0 = await unquoted(fake, mirror, GUILD_C, "2.4 metres")
+                    on_shard_1 = await unquoted(fake, mirror, GUILD_A, "2.4 metres")
+        finally:
+            engine.dispose()
+    assert "Harbour Gazette" in str(removed), removed
+    assert "every bot drops its passages" in said
+    for quoted in (after_ferry, on_shard_0, on_shard_1):
+        assert "Quillon" not in quoted and "Fenwick" not in quoted

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from index.answerability import AnswerabilityModel, Evidence, below_floors, features
+from index.embedder import Embedder
 
 TRAM = "Council approves $1.18 billion Eastshore tram line"
 ARTICLE = [
@@ -62,3 +65,36 @@ def test_the_probability_rises_with_its_positive_weights() -> None:
     model = AnswerabilityModel({"top_cosine": 3.0}, -1.5)
     low, high = (model.probability(features(evidence("Tram?", cosine=c))) for c in (0.2, 0.7))
     assert 0 < low < 0.5 < high < 1
+
+
+def aligned(question: str, embedder: Embedder, article: list[str] = ARTICLE) -> float:
+    """The late-interaction focus feature of ``question`` against ``article``."""
+    given = replace(evidence(question), top_article=article, token_states=embedder.token_states)
+    return features(given, {"aligned_focus"})["aligned_focus"]
+
+
+def test_aligned_focus_tells_a_ride_from_the_line(embedder: Embedder) -> None:
+    """The line's budget is beside "line" and "cost", not beside "single ride"."""
+    line = aligned("How much will the tram line cost?", embedder)
+    ride = aligned("How much will a single ride on the tram cost?", embedder)
+    assert line > 0.8 > 0.5 > ride
+
+
+def test_aligned_focus_meets_the_focus_in_other_words(embedder: Embedder) -> None:
+    """ "Putting in" meets "paid for by", where exact words find only the bank's name."""
+    article = ["The line will cost $1.18 billion, paid for by the state and Harbor Bank."]
+    question = "How much is Harbor Bank putting in?"
+    exact = features(replace(evidence(question), top_article=article), {"typed_focus"})
+    assert aligned(question, embedder, article) > exact["typed_focus"]
+
+
+def test_aligned_focus_without_a_fact_of_the_asked_kind_is_zero(embedder: Embedder) -> None:
+    """No sentence names a person: "Who will operate the trams?" aligns with nothing."""
+    assert aligned("Who will operate the trams?", embedder) == 0.0
+
+
+def test_other_questions_need_every_focus_word_in_the_passages(embedder: Embedder) -> None:
+    """ "Tell me about the tram" asks for the story itself; the tram's guitar lessons are not
+    in it: the least aligned word decides."""
+    assert aligned("Tell me about the tram", embedder) == 1.0
+    assert aligned("Tell me about guitar lessons on the tram", embedder) < 0.5

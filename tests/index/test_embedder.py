@@ -39,3 +39,24 @@ def test_questions_during_a_batch_job_get_the_vectors_they_get_alone(embedder: E
     assert np.allclose(batch[0], alone_passages, atol=1e-5)
     for vectors in during:
         assert np.allclose(vectors, alone_questions, atol=1e-5)
+
+
+def test_token_states_are_unit_vectors_of_the_word_pieces(embedder: Embedder) -> None:
+    """Late interaction reads each word piece: unit vectors, spans into the text, no specials."""
+    text = "The tram fare rises on Monday."
+    (states,) = embedder.token_states([text])
+    assert len(states.vectors) == len(states.spans) >= 6
+    assert np.allclose(np.linalg.norm(states.vectors, axis=1), 1.0, atol=1e-5)
+    pieces = [text[start:end] for start, end in states.spans]
+    assert pieces[:3] == ["The", "tram", "fare"] and pieces[-1] == "."
+
+
+def test_the_same_word_in_a_related_context_aligns_best(embedder: Embedder) -> None:
+    """A word's contextual vector is closest to the same word in another text about it."""
+    question, passage = embedder.token_states(
+        ["How much is the fare?", "Ash Valley Railways raised the fare for a single trip."]
+    )
+    fare = next(i for i, (s, e) in enumerate(question.spans) if (s, e) == (16, 20))
+    similarities = passage.vectors @ question.vectors[fare]
+    start, end = passage.spans[int(similarities.argmax())]
+    assert "Ash Valley Railways raised the fare for a single trip."[start:end] == "fare"

@@ -101,3 +101,38 @@ def test_an_ivf_search_filtered_to_a_few_passages_is_exact() -> None:
     allowed = np.arange(0, 3000, 100, dtype=np.int64)
     query = clustered(1, seed=2)[0]
     assert ivf.search(query, 5, allowed)[0].tolist() == index.search(query, 5, allowed)[0].tolist()
+
+
+@pytest.mark.parametrize("kind", ["exact", "ivf"])
+def test_a_memory_mapped_index_answers_as_the_one_in_memory(kind: str, tmp_path) -> None:
+    """Loaded memory-mapped from disk, an index finds and returns the same vectors."""
+    import faiss
+
+    data = clustered(3000)
+    ids = (np.arange(3000, dtype=np.int64) * 7 + 3)[::-1].copy()  # not in id order
+    built = VectorIndex.built("m", data, catalog(ids.tolist()), kind)
+    faiss.write_index(built.faiss, str(tmp_path / "v.faiss"))
+    mapped = VectorIndex("m", 32)
+    mapped.faiss = faiss.read_index(str(tmp_path / "v.faiss"), faiss.IO_FLAG_MMAP_IFC)
+    mapped.kind, mapped.probes, mapped.catalog = built.kind, built.probes, built.catalog
+    wanted = ids[[5, 2999, 0, 1234]]
+    assert np.array_equal(mapped.vectors_for(wanted), data[[5, 2999, 0, 1234]])
+    assert np.array_equal(mapped.all_vectors(), data)
+    for query in clustered(20, seed=3):
+        assert [r.tolist() for r in mapped.search(query, 10)] == [
+            r.tolist() for r in built.search(query, 10)
+        ]
+
+
+def test_vectors_of_added_batches_follow_their_ids() -> None:
+    """An exact index grown batch by batch returns each id's own vector."""
+    index = VectorIndex("m", 8)
+    first, second = unit(4, seed=1), unit(3, seed=2)
+    index.add(first, catalog([40, 10, 30, 20]))
+    assert np.array_equal(index.vectors_for(np.array([10, 40])), first[[1, 0]])
+    index.add(second, catalog([5, 50, 25]))
+    assert np.array_equal(
+        index.vectors_for(np.array([25, 5, 20])), np.vstack([second[2], second[0], first[3]])
+    )
+    with pytest.raises(KeyError):
+        index.vectors_for(np.array([11]))

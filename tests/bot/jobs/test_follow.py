@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import subprocess
+import sys
+from pathlib import Path
+from typing import cast
 
 import pytest
 from sqlalchemy import Engine
 
-from bot.jobs.follow import follow_index
+from bot.jobs.follow import IndexFollower, follow_index
 from bot.jobs.queue import (
     PAYLOAD_CHARS,
     REBUILD,
@@ -18,6 +22,14 @@ from bot.jobs.queue import (
     stored_ids,
     stored_payloads,
 )
+from index.embedder import Embedder
+from index.search import Retriever, SyncReport
+from index.updates import FROM_LOG
+from ingest.db import session_scope
+from ingest.pipeline import store_raw_articles
+from ingest.store import passages_by_id
+from tests.conftest import REPO
+from tests.index.test_segments import GaussianWordEmbedder, stories
 
 pytestmark = pytest.mark.postgres
 
@@ -90,3 +102,72 @@ async def test_stored_articles_are_handed_over_after_the_update(postgres_engine:
             await follower
     assert calls[-2:] == [SYNC, [3, 7]]
     assert calls.count([3, 7]) == 1
+
+
+# Another machine's worker: stores articles and caches their vectors, and tells no one.
+SILENT_WORKER = """
+import sys
+from index.cache import remember_vectors
+from ingest.db import open_engine, session_scope
+from ingest.models import Passage
+from ingest.pipeline import store_raw_articles
+from sqlalchemy import select
+from tests.index.test_segments import GaussianWordEmbedder, stories
+
+url, seed, prefix = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+engine = open_engine(url)
+ids = store_raw_articles(engine, stories(2, seed, prefix), "wire").result.passage_ids
+embedder = GaussianWordEmbedder()
+with session_scope(engine) as session:
+    rows = session.execute(select(Passage.text_hash, Passage.text).where(Passage.id.in_(ids)))
+    remember_vectors(engine, embedder.name, {h: embedder.embed([t])[0] for h, t in rows})
+"""
+
+
+def silent_worker(url: str, seed: int, prefix: str) -> None:
+    subprocess.run(
+        [sys.executable, "-c", SILENT_WORKER, url, str(seed), prefix],
+        cwd=REPO,
+        check=True,
+        timeout=120,
+    )
+
+
+async def test_a_replica_catches_up_from_the_log_after_being_down_and_without_notices(
+    postgres_engine: Engine, tmp_path: Path
+) -> None:
+    """Changes written while the replica was down, then changes nobody announced: the replica
+    takes each in from the change log (six passages each time, not the corpus) and finds them."""
+    store_raw_articles(postgres_engine, stories(30, 1), "ledger")
+    embedder = cast(Embedder, GaussianWordEmbedder())
+    Retriever(postgres_engine, embedder, tmp_path / "index").sync()  # cached and indexed
+    replica = Retriever(postgres_engine, embedder, tmp_path / "index", embed_passages=False)
+    database = postgres_engine.url.render_as_string(hide_password=False)
+    await asyncio.to_thread(silent_worker, database, 2, "down")  # the replica is not listening
+    index = IndexFollower(lambda: replica)
+    reports: list[SyncReport] = []
+
+    async def update(what: str) -> None:
+        reports.append(await index.update(what))
+
+    listening = asyncio.Event()
+    follower = asyncio.create_task(
+        follow_index(libpq_url(database), update, fallback_every=0.5, listening=listening)
+    )
+    try:
+        await asyncio.wait_for(listening.wait(), 10)
+        while not reports or reports[-1].total < 96:
+            await asyncio.sleep(0.05)
+        await asyncio.to_thread(silent_worker, database, 3, "quiet")  # and no NOTIFY
+        while reports[-1].total < 102:
+            await asyncio.sleep(0.05)
+    finally:
+        follower.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await follower
+    applied = [(r.found_by, r.log_entries, r.added) for r in reports if r.log_entries]
+    assert applied == [(FROM_LOG, 6, 6), (FROM_LOG, 6, 6)]
+    for marker in ("down0p0", "quiet1p2"):  # a word only that new passage holds
+        best = replica.search(marker, k=1)[0].passage_id
+        with session_scope(postgres_engine) as session:
+            assert marker in passages_by_id(session, [best])[best].text

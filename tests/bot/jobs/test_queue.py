@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,18 +10,9 @@ from sqlalchemy import Engine, text
 from typer.testing import CliRunner
 
 from bot.cli import app
-from bot.jobs.queue import defer_refresh, ensure_queue_schema, open_queue
-from ingest.db import open_engine
+from bot.jobs.queue import defer_refresh, open_queue
+from bot.jobs.queue_schema import ensure_queue_schema
 from tests.bot.conftest import make_settings
-from tests.conftest import postgres_schema_url
-
-
-@pytest.fixture
-def queue_database() -> Iterator[tuple[str, Engine]]:
-    with postgres_schema_url() as url:
-        engine = open_engine(url)
-        yield url, engine
-        engine.dispose()
 
 
 @pytest.mark.parametrize("command", ["worker", "run"])
