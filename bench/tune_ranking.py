@@ -25,8 +25,8 @@ import numpy as np
 from bench.baselines import PassageTable
 from bench.realtimeqa import Question, contains_answer
 from bench.setup import CACHE, Bench, prepared, single_threaded
-from index.ranking import FEATURES, RankingModel
-from index.search import SearchFilters
+from index.ranking import AGE_FEATURES, DEFAULT_MODEL, FEATURES, RankingModel
+from index.search import AS_OF_GRACE, SearchFilters
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +91,72 @@ def collect(bench: Bench, questions: list[Question], widest_grace: float) -> Poo
         np.concatenate([p[i] for p in parts]) for i in range(5)
     )
     return Pools(features, labels, similarity, future, group, len(questions))
+
+
+def collect_natural(split: str = "dev") -> Pools:
+    """Candidates of the answerable natural questions (asked without a date, as ``/ask``)."""
+    from bench.eval_natural import prepared as natural_corpus
+    from bench.natural import load_split
+    from index.embedder import Embedder
+
+    questions = [q for q in load_split(split) if q.answerable]
+    parts: list[tuple[np.ndarray, ...]] = []
+    with natural_corpus(Embedder()) as corpus:
+        single_threaded()
+        table = PassageTable(corpus.engine)
+        for number, question in enumerate(questions):
+            found = corpus.retriever.candidates(question.text, SearchFilters())
+            rows = table.rows(found.ids)
+            labels = np.array([question.holds_answer(table.texts[r]) for r in rows])
+            zeros = np.zeros(len(rows))
+            group = np.full(len(rows), number)
+            parts.append((found.features, labels, found.similarity, zeros, group))
+    features, labels, similarity, future, group = (
+        np.concatenate([p[i] for p in parts]) for i in range(5)
+    )
+    return Pools(features, labels, similarity, future, group, len(questions))
+
+
+# Feature groups whose part in the ranking the ablation measures (bench/README.md, #11).
+GROUPS = {
+    "shared words (bm25, bm25_log, article_bm25, coverage)": (
+        "bm25",
+        "bm25_log",
+        "article_bm25",
+        "coverage",
+        "bm25_rank",
+    ),
+    "title (title_bm25, title_coverage)": ("title_bm25", "title_coverage"),
+    "lead paragraph": ("lead",),
+    "recency (age buckets, recent hint)": (*AGE_FEATURES, "undated", "recent_hint_week"),
+    "cosine (cos, cos_gap, article_cos, neighbour_cos, dense_rank)": (
+        "cos",
+        "cos_gap",
+        "article_cos",
+        "neighbour_cos",
+        "dense_rank",
+    ),
+    "passage length": ("log_chars",),
+}
+
+
+def ablation(quiz: Pools, natural: Pools, model: RankingModel) -> list[str]:
+    """The shipped weights on both benches' dev candidates, and with each group zeroed."""
+    lines = [
+        "| Weights | RTQA dev (passage) | natural dev (passage) |",
+        "|---|---|---|",
+        f"| shipped | {describe(quiz, model.logits(quiz.features))} "
+        f"| {describe(natural, model.logits(natural.features))} |",
+    ]
+    for label, names in GROUPS.items():
+        without = RankingModel(
+            {n: w for n, w in model.weights.items() if n not in names}, model.bias
+        )
+        lines.append(
+            f"| without {label} | {describe(quiz, without.logits(quiz.features))} "
+            f"| {describe(natural, without.logits(natural.features))} |"
+        )
+    return lines
 
 
 def first_ranks(pools: Pools, scores: np.ndarray) -> np.ndarray:
@@ -190,6 +256,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--reuse", action="store_true", help="Reuse the candidates of the last run (same code)."
     )
+    parser.add_argument(
+        "--natural",
+        action="store_true",
+        help="Also score the natural dev questions' candidates: the ablation table only.",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -198,6 +269,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     graces = sorted(float(g) for g in args.grace_days.split(","))
     saved = CACHE / "tune-answerable.npz"
+    if args.natural:
+        natural_saved = CACHE / "tune-natural.npz"
+        if args.reuse and natural_saved.is_file():
+            natural = Pools.load(natural_saved)
+        else:
+            natural = collect_natural()
+            natural.save(natural_saved)
+        quiz = Pools.load(saved) if saved.is_file() else natural.keep(natural.group < 0)
+        quiz = quiz.keep(quiz.future_days <= AS_OF_GRACE.days)
+        print("\n".join(ablation(quiz, natural, DEFAULT_MODEL)))
+        return 0
     if args.reuse and saved.is_file():
         pools = Pools.load(saved)
     else:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -40,8 +40,8 @@ DEFAULT_K = 3
 # A quote after the first is shown only when it is itself relevant: its ranking score at
 # least SAME_ARTICLE_BAR of the first quote's when its article is already quoted (the same
 # story), NEW_ARTICLE_BAR when it would bring in another article, and MIN_QUOTE_SCORE in any
-# case. Fitted with the model above (bench/tune_answers.py): what is left below the bars is
-# mostly filler from unrelated stories.
+# case. Fitted on natural and RealTime QA dev questions (bench/tune_bars.py): what is left
+# below the bars is mostly filler from unrelated stories.
 SAME_ARTICLE_BAR = 0.0
 NEW_ARTICLE_BAR = 0.7
 MIN_QUOTE_SCORE = 0.03
@@ -321,16 +321,23 @@ def related(
     ranked: list[Quote], records: list[PassageRecord], bars: QuoteBars = QuoteBars()
 ) -> list[Quote]:
     """The first quote, then each later one that clears its bar (see ``SAME_ARTICLE_BAR``)."""
-    if not ranked:
+    kept = related_indices([q.score for q in ranked], [r.article_id for r in records], bars)
+    return [ranked[i] for i in kept]
+
+
+def related_indices(
+    scores: Sequence[float], article_ids: Sequence[int], bars: QuoteBars = QuoteBars()
+) -> list[int]:
+    """Which of these ranked quotes (by score and article) :func:`related` keeps."""
+    if not scores:
         return []
-    top = ranked[0].score
-    kept = [ranked[0]]
-    quoted = {records[0].article_id}
-    for quote, record in zip(ranked[1:], records[1:], strict=True):
-        bar = bars.same_article if record.article_id in quoted else bars.new_article
-        if quote.score >= max(bars.min_score, bar * top):
-            kept.append(quote)
-            quoted.add(record.article_id)
+    kept = [0]
+    quoted = {article_ids[0]}
+    for i in range(1, len(scores)):
+        bar = bars.same_article if article_ids[i] in quoted else bars.new_article
+        if scores[i] >= max(bars.min_score, bar * scores[0]):
+            kept.append(i)
+            quoted.add(article_ids[i])
     return kept
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from index.answer import Quote, QuoteBars, related
+from index.answer import Quote, QuoteBars, related, related_indices
 from ingest.store import PassageRecord
 
 BARS = QuoteBars(same_article=0.0, new_article=0.7, min_score=0.03)
@@ -42,3 +42,10 @@ def test_an_article_let_in_counts_as_quoted_for_its_next_passages() -> None:
 def test_the_first_quote_is_always_kept() -> None:
     """The bars judge later quotes; whether to answer at all is the answerability model's call."""
     assert shown([(0.01, 1)]) == [0]
+
+
+def test_the_tuners_rule_keeps_what_an_answer_shows() -> None:
+    """bench/tune_bars applies ``related_indices`` to scores and articles: the same quotes."""
+    quotes = [(0.2, 1), (0.1, 2), (0.16, 3), (0.04, 3), (0.01, 1)]
+    indices = related_indices([s for s, _ in quotes], [a for _, a in quotes], BARS)
+    assert indices == shown(quotes) == [0, 2, 3]
