@@ -22,6 +22,7 @@ from bench.realtimeqa import CorpusArticle
 from bench.vector_cache import VectorCache
 from index.embedder import Embedder
 from index.lexical import LexicalIndex
+from index.live import LiveIndex
 from index.vectors import NO_DATE, VectorIndex
 from ingest.db import session_scope
 from ingest.models import Article, Passage
@@ -107,7 +108,9 @@ class Bm25Baseline:
 
 
 class DenseBaseline:
-    def __init__(self, table: PassageTable, index: VectorIndex, embedder: Embedder) -> None:
+    def __init__(
+        self, table: PassageTable, index: VectorIndex | LiveIndex, embedder: Embedder
+    ) -> None:
         self.table = table
         self.index = index
         self.embedder = embedder
@@ -187,7 +190,7 @@ class ChunkBaseline:
 
 def baseline_searches(
     engine: Engine,
-    index: VectorIndex,
+    index: VectorIndex | LiveIndex,
     embedder: Embedder,
     rows: Sequence[str],
     chunks: Callable[[], ChunkBaseline],
