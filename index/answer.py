@@ -254,7 +254,8 @@ class Answerer:
                     if names is None or names & FOCUS_FEATURES
                     else {}
                 ),
-                token_states=self.retriever.embedder.token_states,
+                # An embedder without token states (a test's word model): exact words.
+                token_states=getattr(self.retriever.embedder, "token_states", None),
             ),
             names,
         )
