@@ -1,4 +1,4 @@
-"""Fit the answerability model on both benches' dev questions, and the quote bars.
+"""Fit the answerability model on both benches' dev questions (the quote bars: bench/tune_bars.py).
 
     .venv/bin/python -m bench.tune_answers [--features a,b,c] [--boost aligned_focus]
         [--natural-only] [--reuse]
@@ -15,13 +15,8 @@ answered once with abstention and bars off; then
   questions of either bench (``--natural-only``: the natural questions alone);
 * the coverage floor ``DEFAULT_MIN_COVERAGE`` is read off the table printed: the highest that
   refuses no answerable dev question;
-* the bars (``SAME_ARTICLE_BAR``, ``NEW_ARTICLE_BAR``, ``MIN_QUOTE_SCORE``) are the grid point
-  with the fewest shown natural dev quotes from unrelated articles among those that keep
-  "right quote among the shown" within one question of its best and cost RealTime QA dev at
-  most ``MAX_MRR_COST`` of MRR@10 (both dev sets; a table prints every bar tried, with a
-  cosine rescue for another article's quote, against both benches).
 
-Prints the constants for index/answerability.py and index/answer.py, an ablation (each
+Prints the constants for index/answerability.py, an ablation (each
 feature left out in turn) and the trade-off table (natural dev and test, RealTime QA dev and
 held-out; nothing is fitted on test or held-out). See bench/README.md.
 """
@@ -29,7 +24,6 @@ held-out; nothing is fitted on test or held-out). See bench/README.md.
 from __future__ import annotations
 
 import argparse
-import itertools
 import logging
 import math
 import pickle
@@ -62,9 +56,6 @@ RTQA_K = 10
 SETS = ("natural dev", "natural test", "RealTime QA dev", "RealTime QA held-out")
 FITTED_ON = ("natural dev", "RealTime QA dev")
 RTQA_KINDS = ("answerable", "shifted")
-# What the quote bars may cost quiz questions (RealTime QA dev MRR@10 against no bars): the
-# issue's floor for dev MRR@10 (0.627) is 0.015 under the unbarred product's; 0.01 keeps a margin.
-MAX_MRR_COST = 0.01
 TRADE_OFF = (0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8)
 
 
@@ -220,106 +211,6 @@ def refusals(
     return {k: (v[0], v[1]) for k, v in out.items()}
 
 
-def shown_with_bars(
-    j: Judged, same: float, new: float, floor: float, rescue: float | None = None
-) -> list[int]:
-    """Indices of ``j.quotes`` the bars let through; ``rescue``: another article's quote is
-    also shown when its cosine is at least this share of the first quote's (tried, not
-    shipped: see ``print_bars``)."""
-    top, top_cosine = j.quotes[0].score, j.quotes[0].similarity
-    kept = [0]
-    quoted = {j.article_ids[0]}
-    for i in range(1, len(j.quotes)):
-        quote = j.quotes[i]
-        bar = same if j.article_ids[i] in quoted else new
-        close = rescue is not None and j.article_ids[i] not in quoted
-        close = close and quote.similarity >= (rescue or 0.0) * top_cosine
-        if quote.score >= floor and (quote.score >= bar * top or close):
-            kept.append(i)
-            quoted.add(j.article_ids[i])
-    return kept
-
-
-def bar_outcome(
-    judged: list[Judged], same: float, new: float, floor: float, rescue: float | None = None
-) -> tuple[int, ...]:
-    """(right among shown, shown, unrelated shown, more, unrelated more) on answerable ones."""
-    among = shown = unrelated = more = more_unrelated = 0
-    for j in judged:
-        if not j.answerable:
-            continue
-        kept = shown_with_bars(j, same, new, floor, rescue)
-        first, rest = kept[:SHOWN], kept[SHOWN:]
-        among += any(j.hit[i] for i in first)
-        shown += len(first)
-        unrelated += sum(not j.relevant[i] for i in first)
-        more += len(rest)
-        more_unrelated += sum(not j.relevant[i] for i in rest)
-    return among, shown, unrelated, more, more_unrelated
-
-
-def quiz_mrr(
-    judged: list[Judged], same: float, new: float, floor: float, rescue: float | None = None
-) -> float:
-    """MRR@10 of the answerable RealTime QA questions with these bars (abstention off)."""
-    total, asked = 0.0, 0
-    for j in judged:
-        if not j.answerable or not j.quotes:
-            continue
-        asked += 1
-        kept = shown_with_bars(j, same, new, floor, rescue)[:RTQA_K]
-        total += next((1 / (rank + 1) for rank, i in enumerate(kept) if j.hit[i]), 0.0)
-    return total / max(asked, 1)
-
-
-def fit_bars(natural: list[Judged], quiz: list[Judged]) -> tuple[float, float, float]:
-    """The grid point with the fewest unrelated natural dev quotes among those that keep
-    "right among shown" within one question of its best and cost RealTime QA dev at most
-    ``MAX_MRR_COST`` of MRR@10 against no bars."""
-    grid = list(
-        itertools.product(
-            (0.0, 0.1, 0.2, 0.3, 0.4),
-            (0.5, 0.6, 0.7, 0.8, 0.9, 1.0),
-            (0.0, 0.01, 0.02, 0.03),
-        )
-    )
-    outcomes = {point: bar_outcome(natural, *point) for point in grid}
-    best_among = max(o[0] for o in outcomes.values())
-    unbarred = quiz_mrr(quiz, 0.0, 0.0, 0.0)
-    fair = [p for p, o in outcomes.items() if o[0] >= best_among - 1]
-    fair = [p for p in fair if quiz_mrr(quiz, *p) >= unbarred - MAX_MRR_COST] or fair
-    return min(fair, key=lambda p: (outcomes[p][2] / max(outcomes[p][1], 1), -outcomes[p][1]))
-
-
-def print_bars(judged: list[Judged], fitted: tuple[float, float, float]) -> None:
-    """Each bar point tried: natural questions' filler against quiz questions' MRR@10."""
-    by_set = {name: [j for j in judged if j.set == name] for name in SETS}
-    print(
-        "\nQuote bars (same, new, floor[, cosine rescue]); natural answerable: among shown,"
-        " shown, unrelated (share), more, unrelated more; RealTime QA MRR@10, bars only:"
-    )
-    points: list[tuple[float, float, float, float | None]] = [
-        (0.0, 0.0, 0.0, None),
-        (*fitted, None),
-        (0.0, 0.0, 0.03, None),
-        (0.0, 0.5, 0.03, None),
-        (0.0, 0.6, 0.03, None),
-        (0.0, 0.8, 0.03, None),
-        (0.2, 0.8, 0.0, None),
-        (0.0, 0.7, 0.03, 0.9),
-        (0.0, 0.7, 0.03, 0.95),
-        (0.0, 0.7, 0.03, 1.0),
-        (0.0, 0.8, 0.03, 1.0),
-    ]
-    for point in points:
-        cells = []
-        for name in SETS[:2]:
-            o = bar_outcome(by_set[name], *point)
-            cells.append(f"{name} {o[:2]} {o[2]} ({o[2] / max(o[1], 1):.1%}) {o[3:]}")
-        cells += [f"{name} {quiz_mrr(by_set[name], *point):.4f}" for name in SETS[2:]]
-        print(f"  {point}: " + "; ".join(cells))
-
-
 def trade_off_table(
     judged: Sequence[Judged], names: Sequence[str], weights: np.ndarray, threshold: float
 ) -> str:
@@ -407,13 +298,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         JUDGED.write_bytes(pickle.dumps(judged))
     weights, threshold = fit_answerability(judged, names, boost)
     names = [*names, *([boost] if boost else [])]
-    natural_dev = [j for j in judged if j.set == "natural dev"]
-    quiz_dev = [j for j in judged if j.set == "RealTime QA dev"]
-    same, new, floor = fit_bars(natural_dev, quiz_dev)
     named = {name: round(float(w), 4) for name, w in zip(names, weights, strict=False)}
     print(f"DEFAULT_MODEL = AnswerabilityModel(weights={named!r}, bias={weights[-1]:.4f})")
     print(f"DEFAULT_MIN_SCORE = {threshold!r}")
-    print(f"SAME_ARTICLE_BAR = {same!r}\nNEW_ARTICLE_BAR = {new!r}\nMIN_QUOTE_SCORE = {floor!r}")
     print("\nAnswerability threshold against refusals (refused / asked):")
     print(trade_off_table(judged, names, weights, threshold))
     print("\nAblation (refitted without each feature; threshold at 3% answerable dev):")
@@ -428,7 +315,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             low = [j for j in dev if j.signals[signal] < floor_]
             answerable = sum(j.answerable for j in low)
             print(f"  {floor_:.2f}: {answerable} / {len(low) - answerable}")
-    print_bars(judged, (same, new, floor))
     return 0
 
 
