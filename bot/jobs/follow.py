@@ -1,8 +1,8 @@
 """A bot replica keeps its own index in step with the shared database, within seconds.
 
-Workers ``NOTIFY newsbot_index`` after they store and embed passages (``sync``) or finish a
-reindex (``rebuild``). A notice is only a wake-up: the bot ``LISTEN``s and then catches its
-local index up from the database's passage change log (``ingest.changelog``) and the
+Workers ``NOTIFY`` their schema's index channel after they store and embed passages (``sync``)
+or finish a reindex (``rebuild``). A notice is only a wake-up: the bot ``LISTEN``s and then
+catches its local index up from the database's passage change log (``ingest.changelog``) and the
 embedding cache, from the last log entry its index took in: it takes in the passages added,
 drops the ones removed, embeds nothing, and costs in proportion to the change. Notices that
 arrive together cost one update. Nothing is lost while the connection was down: the log
@@ -20,10 +20,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import psycopg
+from psycopg import sql
 
-from bot.jobs.queue import INDEX_CHANNEL, REBUILD, SYNC, stored_ids
+from bot.jobs.queue import INDEX_CHANNEL_SQL, REBUILD, SYNC, stored_ids
 from index.search import Retriever, SyncReport
 
 log = logging.getLogger(__name__)
@@ -56,7 +58,7 @@ async def follow_index(
             continue
         try:
             async with connection:
-                await connection.execute(f"LISTEN {INDEX_CHANNEL}")
+                await connection.execute(sql.SQL("LISTEN {}").format(await _channel(connection)))
                 log.info("following the database: the index takes each change within seconds")
                 if listening is not None:
                     listening.set()
@@ -70,6 +72,14 @@ async def follow_index(
         except psycopg.Error as error:
             log.warning("lost the database connection for index changes (%s)", error)
             await asyncio.sleep(RECONNECT_SECONDS)
+
+
+async def _channel(connection: psycopg.AsyncConnection[Any]) -> sql.Identifier:
+    """This schema's index channel (``INDEX_CHANNEL_SQL``), as the workers name it."""
+    cursor = await connection.execute(f"SELECT {INDEX_CHANNEL_SQL}")
+    row = await cursor.fetchone()
+    assert row is not None
+    return sql.Identifier(row[0])
 
 
 async def _applied(update: Update, what: str) -> bool:

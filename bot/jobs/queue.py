@@ -22,8 +22,11 @@ from ingest.errors import InputError
 log = logging.getLogger(__name__)
 
 # The channel bots LISTEN on: a worker says there that the database holds new vectors
-# ("sync") or that a reindex is ready to swap in ("rebuild").
-INDEX_CHANNEL = "newsbot_index"
+# ("sync") or that a reindex is ready to swap in ("rebuild"). One channel per schema, as
+# PostgreSQL's channels span the whole database: deployments (or test runs) in different
+# schemas of one database must not wake each other's bots. A channel name is an identifier
+# of at most 63 bytes, so the schema is hashed into it; both sides compute it in SQL.
+INDEX_CHANNEL_SQL = "'newsbot_index_' || left(md5(current_schema()), 16)"
 SYNC = "sync"
 REBUILD = "rebuild"
 # A sync notice that also names the articles a refresh stored ("stored:12,13"), for the one
@@ -78,8 +81,7 @@ def notify_index(engine: Engine, what: str = SYNC, article_ids: Sequence[int] = 
     with engine.begin() as connection:  # delivered together, in order, at the commit
         for payload in payloads:
             connection.execute(
-                text("SELECT pg_notify(:channel, :what)"),
-                {"channel": INDEX_CHANNEL, "what": payload},
+                text(f"SELECT pg_notify({INDEX_CHANNEL_SQL}, :what)"), {"what": payload}
             )
 
 

@@ -25,10 +25,10 @@ from bot.jobs.queue import (
 from index.embedder import Embedder
 from index.search import Retriever, SyncReport
 from index.updates import FROM_LOG
-from ingest.db import session_scope
+from ingest.db import open_engine, session_scope
 from ingest.pipeline import store_raw_articles
 from ingest.store import passages_by_id
-from tests.conftest import REPO
+from tests.conftest import REPO, postgres_schema_url
 from tests.index.test_segments import GaussianWordEmbedder, stories
 
 pytestmark = pytest.mark.postgres
@@ -65,6 +65,43 @@ async def test_notices_from_workers_update_the_index(postgres_engine: Engine) ->
         with contextlib.suppress(asyncio.CancelledError):
             await follower
     assert updates == [SYNC, SYNC, REBUILD]
+
+
+async def test_notices_in_another_schema_of_the_database_wake_no_replica(
+    postgres_engine: Engine,
+) -> None:
+    """Two deployments in one PostgreSQL database: only the follower's own schema wakes it."""
+    updates: list[str] = []
+    heard = asyncio.Event()
+    listening = asyncio.Event()
+
+    async def update(what: str) -> None:
+        updates.append(what)
+        heard.set()
+
+    url = libpq_url(postgres_engine.url.render_as_string(hide_password=False))
+    follower = asyncio.create_task(
+        follow_index(url, update, listening=listening, fallback_every=3600)
+    )
+    try:
+        await asyncio.wait_for(listening.wait(), 10)
+        await asyncio.wait_for(heard.wait(), 10)  # the catch-up on connecting
+        heard.clear()
+        with postgres_schema_url() as other_url:
+            other = open_engine(other_url)
+            try:
+                await asyncio.to_thread(notify_index, other, REBUILD)
+            finally:
+                other.dispose()
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(heard.wait(), 2)
+        await asyncio.to_thread(notify_index, postgres_engine, REBUILD)
+        await asyncio.wait_for(heard.wait(), 10)
+    finally:
+        follower.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await follower
+    assert updates == [SYNC, REBUILD]
 
 
 def test_stored_articles_are_named_in_notices_short_enough_for_notify() -> None:
