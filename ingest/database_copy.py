@@ -56,6 +56,9 @@ def seeded_tables() -> frozenset[str]:
     origin token): not a sign of a used target, and replaced by the source's rows, because the
     copy carries the source's log (an index built on either recognises the other's entries).
     Found by migrating a scratch database, so a later migration's seed rows need no edit here."""
+    upgrades = logging.getLogger("ingest.migrations")
+    level = upgrades.level
+    upgrades.setLevel(logging.WARNING)  # a scratch database's upgrade is no news to the user
     with tempfile.TemporaryDirectory() as folder:
         engine = open_engine(f"sqlite:///{folder}/new.db")
         try:
@@ -63,6 +66,7 @@ def seeded_tables() -> frozenset[str]:
                 return frozenset(t.name for t in tables() if _has_rows(connection, t))
         finally:
             engine.dispose()
+            upgrades.setLevel(level)
 
 
 def check_copyable(source: Engine, target: Engine, replace: bool) -> None:
