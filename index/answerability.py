@@ -192,16 +192,16 @@ class AnswerabilityModel:
 # questions refused where at most 3% of the answerable ones are (the likelihood fit weighs
 # every question alike, the decision sits at the low end), then the whole logit rescaled
 # (Platt) so that the probability is calibrated again. The threshold is the highest that
-# refuses at most 3% of the answerable dev questions. Fitted on the natural dev questions
-# alone on 2026-12-01 (the RealTime QA embedding cache was being rebuilt); bench/README.md
-# has the trade-off table and what each feature buys. The ranking's score is left out:
+# refuses at most 3% of the answerable dev questions of either bench. Fitted on the natural
+# and RealTime QA dev questions together on 2026-12-01 (`python -m bench.tune_answers`);
+# bench/README.md has the trade-off table and what each feature buys. The ranking's score is left out:
 # RealTime QA questions carry a date and natural ones do not, so its recency part means
 # different things in the two sets.
 DEFAULT_MODEL = AnswerabilityModel(
-    weights={"top_cosine": 1.7792, "top_coverage": 1.0404, "aligned_focus": 4.8605},
-    bias=-2.6688,
+    weights={"top_cosine": 0.8168, "top_coverage": 0.5768, "aligned_focus": 5.5092},
+    bias=-1.5862,
 )
-DEFAULT_MIN_SCORE = 0.399
+DEFAULT_MIN_SCORE = 0.484
 # Floors under which the bot refuses whatever the model says. Coverage: a question whose
 # names the index has never seen ("the airport", in a city whose airport no article mentions)
 # is refused however close the topic; 0.2 refuses no answerable natural dev question (2 of
