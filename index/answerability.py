@@ -194,9 +194,9 @@ class AnswerabilityModel:
 # (Platt) so that the probability is calibrated again. The threshold is the highest that
 # refuses at most 3% of the answerable dev questions of either bench. Fitted on the natural
 # and RealTime QA dev questions together on 2026-12-01 (`python -m bench.tune_answers`);
-# bench/README.md has the trade-off table and what each feature buys. The ranking's score is left out:
-# RealTime QA questions carry a date and natural ones do not, so its recency part means
-# different things in the two sets.
+# bench/README.md has the trade-off table and what each feature buys. The ranking's score is
+# left out: RealTime QA questions carry a date and natural ones do not, so its recency part
+# means different things in the two sets.
 DEFAULT_MODEL = AnswerabilityModel(
     weights={"top_cosine": 0.8168, "top_coverage": 0.5768, "aligned_focus": 5.5092},
     bias=-1.5862,
