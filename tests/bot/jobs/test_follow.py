@@ -6,8 +6,10 @@ import asyncio
 import contextlib
 import subprocess
 import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import pytest
 from sqlalchemy import Engine
@@ -39,54 +41,54 @@ def notify_three_times(engine: Engine) -> None:
         notify_index(engine, SYNC)
 
 
-async def test_notices_from_workers_update_the_index(postgres_engine: Engine) -> None:
-    """A catch-up first, then one update per burst of notices, a rebuild when one asks."""
-    updates: list[str] = []
-    heard = asyncio.Event()
+@dataclass
+class Heard:
+    """What a running follower asked for, and a way to wait for its next update."""
+
+    updates: list[str] = field(default_factory=list)
+    event: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def update(self, what: str) -> None:
+        self.updates.append(what)
+        self.event.set()
+
+    async def next(self, timeout: float = 10) -> None:
+        await asyncio.wait_for(self.event.wait(), timeout)
+        self.event.clear()
+
+
+@contextlib.asynccontextmanager
+async def following(engine: Engine, **options: Any) -> AsyncIterator[Heard]:
+    """A follower of ``engine``'s schema, listening and past its first catch-up."""
+    heard = Heard()
     listening = asyncio.Event()
-
-    async def update(what: str) -> None:
-        updates.append(what)
-        heard.set()
-
-    url = libpq_url(postgres_engine.url.render_as_string(hide_password=False))
-    follower = asyncio.create_task(follow_index(url, update, listening=listening))
+    url = libpq_url(engine.url.render_as_string(hide_password=False))
+    follower = asyncio.create_task(follow_index(url, heard.update, listening=listening, **options))
     try:
         await asyncio.wait_for(listening.wait(), 10)
-        await asyncio.wait_for(heard.wait(), 10)
-        heard.clear()
-        await asyncio.to_thread(notify_three_times, postgres_engine)
-        await asyncio.wait_for(heard.wait(), 10)
-        heard.clear()
-        await asyncio.to_thread(notify_index, postgres_engine, REBUILD)
-        await asyncio.wait_for(heard.wait(), 10)
+        await heard.next()
+        yield heard
     finally:
         follower.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await follower
-    assert updates == [SYNC, SYNC, REBUILD]
+
+
+async def test_notices_from_workers_update_the_index(postgres_engine: Engine) -> None:
+    """A catch-up first, then one update per burst of notices, a rebuild when one asks."""
+    async with following(postgres_engine) as heard:
+        await asyncio.to_thread(notify_three_times, postgres_engine)
+        await heard.next()
+        await asyncio.to_thread(notify_index, postgres_engine, REBUILD)
+        await heard.next()
+    assert heard.updates == [SYNC, SYNC, REBUILD]
 
 
 async def test_notices_in_another_schema_of_the_database_wake_no_replica(
     postgres_engine: Engine,
 ) -> None:
     """Two deployments in one PostgreSQL database: only the follower's own schema wakes it."""
-    updates: list[str] = []
-    heard = asyncio.Event()
-    listening = asyncio.Event()
-
-    async def update(what: str) -> None:
-        updates.append(what)
-        heard.set()
-
-    url = libpq_url(postgres_engine.url.render_as_string(hide_password=False))
-    follower = asyncio.create_task(
-        follow_index(url, update, listening=listening, fallback_every=3600)
-    )
-    try:
-        await asyncio.wait_for(listening.wait(), 10)
-        await asyncio.wait_for(heard.wait(), 10)  # the catch-up on connecting
-        heard.clear()
+    async with following(postgres_engine, fallback_every=3600) as heard:
         with postgres_schema_url() as other_url:
             other = open_engine(other_url)
             try:
@@ -94,14 +96,10 @@ async def test_notices_in_another_schema_of_the_database_wake_no_replica(
             finally:
                 other.dispose()
         with pytest.raises(TimeoutError):
-            await asyncio.wait_for(heard.wait(), 2)
+            await heard.next(timeout=2)
         await asyncio.to_thread(notify_index, postgres_engine, REBUILD)
-        await asyncio.wait_for(heard.wait(), 10)
-    finally:
-        follower.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await follower
-    assert updates == [SYNC, REBUILD]
+        await heard.next()
+    assert heard.updates == [SYNC, REBUILD]
 
 
 def test_stored_articles_are_named_in_notices_short_enough_for_notify() -> None:
